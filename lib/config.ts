@@ -1,0 +1,194 @@
+/**
+ * Configuration: the reference server's environment variables, parsed once into frozen data.
+ *
+ * Pure: the caller passes the environment in and prints the warnings out, so tests need no process
+ * state and `lib/` never reads `Deno.env`.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { ConfigError } from "./errors.ts";
+
+/** Timeouts in milliseconds, each raised by the variable named in its doc. */
+export interface Timeouts {
+  /** model_list, model_unload, embed, download start. LM_STUDIO_TIMEOUT_DEFAULT_MS. */
+  readonly defaultMs: number;
+  /** ask and chat, the whole call. LM_STUDIO_TIMEOUT_INFERENCE_MS. */
+  readonly inferenceMs: number;
+  /** model_load. LM_STUDIO_TIMEOUT_LOAD_MS. */
+  readonly loadMs: number;
+  /** Silence allowed between two chunks of a stream. LM_STUDIO_SSE_IDLE_TIMEOUT_MS. */
+  readonly sseIdleMs: number;
+}
+
+/** Everything the server needs to know, parsed and validated. */
+export interface Config {
+  /** LM Studio's base URL without a trailing slash or API suffix, e.g. `http://localhost:1234`. */
+  readonly baseUrl: string;
+  /** Bearer token, or undefined when none is configured. Never print it. */
+  readonly apiKey: string | undefined;
+  /** Path of the chat history database, or `:memory:`. */
+  readonly sessionsDb: string;
+  /** Per-call timeouts. */
+  readonly timeouts: Timeouts;
+  /** Polling cadence of model_download. LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS. */
+  readonly downloadPollIntervalMs: number;
+  /** How long one model_download call keeps polling. LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS. */
+  readonly downloadPollTimeoutMs: number;
+  /** Longest gap between two progress notifications. LM_STUDIO_HEARTBEAT_MS. */
+  readonly heartbeatMs: number;
+}
+
+/** The result of {@linkcode parseConfig}: the config and one warning per ignored value. */
+export interface ParsedConfig {
+  /** The frozen configuration. */
+  readonly config: Config;
+  /** Human-readable lines for stderr, one per variable that fell back to its default. */
+  readonly warnings: readonly string[];
+}
+
+/** Options of {@linkcode parseConfig}. */
+export interface ParseConfigOptions {
+  /** The user's home directory, for the default sessions DB. */
+  readonly home?: string | undefined;
+}
+
+/** Every variable we read, with its default; the reference's names and defaults. */
+export const DEFAULTS = Object.freeze({
+  LM_STUDIO_URL: "http://localhost:1234",
+  LM_STUDIO_TIMEOUT_DEFAULT_MS: 30_000,
+  LM_STUDIO_TIMEOUT_INFERENCE_MS: 120_000,
+  LM_STUDIO_TIMEOUT_LOAD_MS: 300_000,
+  LM_STUDIO_SSE_IDLE_TIMEOUT_MS: 60_000,
+  LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS: 5_000,
+  LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS: 120_000,
+  LM_STUDIO_HEARTBEAT_MS: 5_000,
+});
+
+/** Names of all variables the server reads from the environment or an env file. */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze([
+  "LM_STUDIO_URL",
+  "LM_STUDIO_API_KEY",
+  "MCP_SESSIONS_DB",
+  "LM_STUDIO_TIMEOUT_DEFAULT_MS",
+  "LM_STUDIO_TIMEOUT_INFERENCE_MS",
+  "LM_STUDIO_TIMEOUT_LOAD_MS",
+  "LM_STUDIO_SSE_IDLE_TIMEOUT_MS",
+  "LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS",
+  "LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS",
+  "LM_STUDIO_HEARTBEAT_MS",
+]);
+
+type MsVariable = Exclude<keyof typeof DEFAULTS, "LM_STUDIO_URL">;
+
+/** The largest timeout we accept: about 24 days, the limit of `setTimeout`. */
+const MAX_MS = 2_147_483_647;
+
+/**
+ * Normalises LM_STUDIO_URL: trims, drops trailing slashes and a `/v1` or `/api/v1` suffix.
+ *
+ * @param raw The value as the user wrote it
+ * @returns The base URL, e.g. `http://localhost:1234`
+ * @throws {ConfigError} When the value is not an http(s) URL
+ * @example
+ * ```ts
+ * import { normalizeBaseUrl } from "./config.ts";
+ * normalizeBaseUrl("http://localhost:1234/v1/"); // "http://localhost:1234"
+ * ```
+ */
+export function normalizeBaseUrl(raw: string): string {
+  const value = raw.trim();
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (cause) {
+    throw new ConfigError(
+      `LM_STUDIO_URL is not a valid URL: "${value}". Use the form http://localhost:1234`,
+      { cause },
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(
+      `LM_STUDIO_URL must start with http:// or https://, got "${value}". Use the form http://localhost:1234`,
+    );
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    throw new ConfigError(
+      `LM_STUDIO_URL must be a plain base URL without query, fragment or credentials, got "${url.origin}…". ` +
+        `Put the token in LM_STUDIO_API_KEY instead`,
+    );
+  }
+  const path = url.pathname.replace(/\/+$/, "").replace(/\/(api\/)?v1$/, "").replace(/\/+$/, "");
+  return url.origin + path;
+}
+
+/**
+ * Parses the environment into a frozen {@linkcode Config}.
+ *
+ * A timeout that is not a positive integer keeps its default, as in the reference, and adds one
+ * warning naming the variable. A malformed LM_STUDIO_URL is an error.
+ *
+ * @param env The environment (real environment merged over any env file)
+ * @param options Where home is, for the default database path
+ * @returns The config and the warnings to print on stderr
+ * @throws {ConfigError} When LM_STUDIO_URL is malformed
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const { config } = parseConfig({ LM_STUDIO_URL: "http://127.0.0.1:1234/" }, { home: "/home/me" });
+ * config.baseUrl; // "http://127.0.0.1:1234"
+ * ```
+ */
+export function parseConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  options: ParseConfigOptions = {},
+): ParsedConfig {
+  const warnings: string[] = [];
+  const ms = (name: MsVariable): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === "") return DEFAULTS[name];
+    const value = Number(raw);
+    if (/^\d+$/.test(raw) && Number.isSafeInteger(value) && value > 0 && value <= MAX_MS) {
+      return value;
+    }
+    warnings.push(
+      `${name}="${raw}" is not a positive whole number of milliseconds; using the default ${DEFAULTS[name]}`,
+    );
+    return DEFAULTS[name];
+  };
+  const apiKey = env.LM_STUDIO_API_KEY?.trim() || undefined;
+  const config: Config = Object.freeze({
+    baseUrl: normalizeBaseUrl(env.LM_STUDIO_URL?.trim() || DEFAULTS.LM_STUDIO_URL),
+    apiKey,
+    sessionsDb: sessionsDbPath(env.MCP_SESSIONS_DB, options.home, warnings),
+    timeouts: Object.freeze({
+      defaultMs: ms("LM_STUDIO_TIMEOUT_DEFAULT_MS"),
+      inferenceMs: ms("LM_STUDIO_TIMEOUT_INFERENCE_MS"),
+      loadMs: ms("LM_STUDIO_TIMEOUT_LOAD_MS"),
+      sseIdleMs: ms("LM_STUDIO_SSE_IDLE_TIMEOUT_MS"),
+    }),
+    downloadPollIntervalMs: ms("LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS"),
+    downloadPollTimeoutMs: ms("LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS"),
+    heartbeatMs: ms("LM_STUDIO_HEARTBEAT_MS"),
+  });
+  return Object.freeze({ config, warnings: Object.freeze(warnings) });
+}
+
+function sessionsDbPath(raw: string | undefined, home: string | undefined, warnings: string[]) {
+  const value = raw?.trim();
+  if (value === ":memory:") return value;
+  if (value) {
+    if (home && (value === "~" || value.startsWith("~/") || value.startsWith("~\\"))) {
+      return join(home, value.slice(1));
+    }
+    return value;
+  }
+  if (!home) {
+    warnings.push(
+      "No home directory is known (HOME / USERPROFILE unset), so chat history is kept in memory only; " +
+        "set MCP_SESSIONS_DB to a file path to keep it",
+    );
+    return ":memory:";
+  }
+  return join(home, ".mcp-llm-studio", "sessions.db");
+}

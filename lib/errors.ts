@@ -1,0 +1,129 @@
+/**
+ * Typed errors for everything that can go wrong between us and LM Studio.
+ *
+ * Every message is written for the person (or model) reading the tool result: what failed, why, and
+ * what to do next. The tools layer maps these to MCP `isError` results in exactly one place.
+ *
+ * @module
+ */
+
+/** Base class of every expected failure; its message is safe to show to the user. */
+export class LmStudioError extends Error {
+  /**
+   * @param message What failed, why, and what to do
+   * @param options The underlying cause, if any
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** LM Studio's server could not be reached at all (refused, DNS, reset before a reply). */
+export class UnreachableError extends LmStudioError {
+  /** The base URL we tried. */
+  readonly url: string;
+  /**
+   * @param url The base URL that could not be reached
+   * @param options The network error
+   */
+  constructor(url: string, options?: ErrorOptions) {
+    const cause = options?.cause instanceof Error ? options.cause.message : "";
+    const reason = cause ? ` (${cause.split(": ").pop()})` : "";
+    super(
+      `LM Studio is not reachable at ${url}${reason} — start the local server (Developer tab → Start ` +
+        `Server, or \`lms server start\`) or set LM_STUDIO_URL to where it listens`,
+      options,
+    );
+    this.url = url;
+  }
+}
+
+/** LM Studio asked for an API token, or rejected the one we sent. */
+export class AuthError extends LmStudioError {
+  /**
+   * @param hadKey Whether LM_STUDIO_API_KEY was set
+   * @param detail LM Studio's own message
+   */
+  constructor(hadKey: boolean, detail: string) {
+    super(
+      hadKey
+        ? `LM Studio rejected the API token in LM_STUDIO_API_KEY (${detail}). Create a new token in ` +
+          `LM Studio (Developer → Server Settings → Manage Tokens) and update LM_STUDIO_API_KEY`
+        : `LM Studio requires an API token (${detail}). Create one in LM Studio (Developer → Server ` +
+          `Settings → Manage Tokens) and set LM_STUDIO_API_KEY, or turn off "Require Authentication"`,
+    );
+  }
+}
+
+/** An HTTP error from LM Studio that has no more specific class. */
+export class HttpStatusError extends LmStudioError {
+  /** The HTTP status code. */
+  readonly status: number;
+  /** LM Studio's error type (`invalid_request`, `internal_error`, …), when it gave one. */
+  readonly type: string | undefined;
+  /**
+   * @param status HTTP status
+   * @param detail LM Studio's message
+   * @param type LM Studio's error type
+   */
+  constructor(status: number, detail: string, type?: string) {
+    super(`LM Studio answered HTTP ${status}: ${detail}`);
+    this.status = status;
+    this.type = type;
+  }
+}
+
+/** The named model (or instance, or download job) does not exist or is not loaded. */
+export class ModelNotFoundError extends LmStudioError {
+  /** The model key or instance id as the caller gave it. */
+  readonly model: string;
+  /**
+   * @param model The model name the caller used
+   * @param hint What to do (defaults to suggesting `model_list`)
+   */
+  constructor(model: string, hint?: string) {
+    super(
+      `Model "${model}" was not found in LM Studio. ${
+        hint ?? "Call model_list to see the exact keys, then model_load to load one"
+      }`,
+    );
+    this.model = model;
+  }
+}
+
+/** A bounded wait ran out. The message names the variable that raises the bound. */
+export class TimeoutError extends LmStudioError {
+  /** The configuration variable that controls this bound. */
+  readonly variable: string;
+  /**
+   * @param what What was being waited for
+   * @param ms The bound in milliseconds
+   * @param variable The environment variable that raises it
+   */
+  constructor(what: string, ms: number, variable: string) {
+    super(`${what} timed out after ${ms} ms — raise ${variable} if this is expected`);
+    this.variable = variable;
+  }
+}
+
+/** A reply was larger than we are willing to buffer. */
+export class TooLargeError extends LmStudioError {}
+
+/** A streamed reply broke: dropped connection, `error` event, malformed data or missing end. */
+export class StreamError extends LmStudioError {}
+
+/** The prompt (or history) does not fit the model's loaded context. */
+export class ContextOverflowError extends LmStudioError {}
+
+/** LM Studio answered, but not as the API contract says (old version, wrong route, bad JSON). */
+export class ProtocolError extends LmStudioError {}
+
+/** The caller's input is invalid in a way the schema could not express. */
+export class InputError extends LmStudioError {}
+
+/** The chat history store could not be opened or written. */
+export class SessionStoreError extends LmStudioError {}
+
+/** The configuration cannot be used (for example a malformed LM_STUDIO_URL). */
+export class ConfigError extends LmStudioError {}

@@ -1,0 +1,343 @@
+/**
+ * The one HTTP path to LM Studio: auth header, timeouts, cancellation, size caps and error mapping.
+ *
+ * Every request combines the caller's `AbortSignal` (an MCP cancellation) with its own deadline, so
+ * aborting either stops LM Studio's work at once. Streams are read with Web Streams:
+ * `body → TextDecoderStream → EventSourceParserStream`, with an idle watchdog on the raw bytes.
+ *
+ * @module
+ */
+import { type EventSourceMessage, EventSourceParserStream } from "eventsource-parser/stream";
+import {
+  ConfigError,
+  LmStudioError,
+  ProtocolError,
+  StreamError,
+  TimeoutError,
+  TooLargeError,
+  UnreachableError,
+} from "./errors.ts";
+import { type ErrorBody, errorFromReply, readErrorBody } from "./http_errors.ts";
+
+export type { EventSourceMessage };
+
+/** Options of {@linkcode HttpClient}. */
+export interface HttpClientOptions {
+  /** LM Studio's base URL, already normalised. */
+  readonly baseUrl: string;
+  /** Bearer token, sent only when set. */
+  readonly apiKey?: string | undefined;
+  /** The fetch to use. @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+  /** Largest reply body we buffer, in bytes. @default 16 MiB */
+  readonly maxBodyBytes?: number;
+}
+
+/** Per-request options. */
+export interface RequestOptions {
+  /** HTTP method. @default "GET" */
+  readonly method?: "GET" | "POST";
+  /** JSON body. */
+  readonly body?: unknown;
+  /** What the request does, for error messages ("Loading qwen/qwen3-8b"). */
+  readonly what: string;
+  /** Deadline of the whole request. */
+  readonly timeoutMs: number;
+  /** The variable that raises `timeoutMs`. */
+  readonly timeoutVariable: string;
+  /** The caller's cancellation. */
+  readonly signal?: AbortSignal | undefined;
+  /** The model the request names, for "not found" errors. */
+  readonly model?: string | undefined;
+  /** Builds the error for a "not found" that is not about a model. */
+  readonly notFound?: ((body: ErrorBody) => LmStudioError) | undefined;
+}
+
+/** Options of a streamed request. */
+export interface StreamOptions extends RequestOptions {
+  /** Longest silence between two chunks. */
+  readonly idleMs: number;
+  /** The variable that raises `idleMs`. */
+  readonly idleVariable: string;
+}
+
+const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
+
+/** Raised through an abort when the client cancels; never shown, since the SDK drops the reply. */
+export class CancelledError extends LmStudioError {
+  constructor() {
+    super("The request was cancelled by the client");
+  }
+}
+
+/** Thin JSON and SSE client over `fetch` for LM Studio. */
+export class HttpClient {
+  /** The base URL requests go to. */
+  readonly baseUrl: string;
+  #apiKey: string | undefined;
+  #fetch: typeof fetch;
+  #maxBody: number;
+
+  /** @param options Base URL, key and fetch */
+  constructor(options: HttpClientOptions) {
+    this.baseUrl = options.baseUrl;
+    this.#apiKey = options.apiKey;
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  }
+
+  /**
+   * Sends a request and returns the parsed JSON reply.
+   *
+   * @param path Path under the base URL, e.g. `/api/v1/models`
+   * @param options Method, body, timeout and cancellation
+   * @returns The parsed body
+   * @throws {UnreachableError} {AuthError} {ModelNotFoundError} {HttpStatusError} {TimeoutError}
+   *   {TooLargeError} {ProtocolError}
+   */
+  async json(path: string, options: RequestOptions): Promise<unknown> {
+    const deadline = startDeadline(options);
+    let received = false;
+    try {
+      const response = await this.#send(path, options, deadline.signal);
+      received = true;
+      const text = await readLimited(response, this.#maxBody, options.what);
+      if (!response.ok) throw this.#replyError(response.status, text, options);
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (cause) {
+        throw new ProtocolError(
+          `${options.what}: LM Studio's reply is not JSON (${text.slice(0, 120) || "empty body"}). ` +
+            `Check that LM_STUDIO_URL points at LM Studio`,
+          { cause },
+        );
+      }
+      throwIfRoutingError(json, options, path);
+      return json;
+    } catch (error) {
+      throw translate(error, deadline, options, this.baseUrl, received);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /**
+   * Sends a request and yields its Server-Sent Events as they arrive.
+   *
+   * Stopping the iteration early aborts the HTTP request.
+   *
+   * @param path Path under the base URL
+   * @param options As {@linkcode HttpClient.json}, plus the idle bound
+   * @returns The events, in order
+   * @throws {StreamError} When the connection drops mid-stream; plus the errors of `json`
+   */
+  async *sse(path: string, options: StreamOptions): AsyncGenerator<EventSourceMessage> {
+    const deadline = startDeadline(options);
+    const idle = new AbortController();
+    const finished = new AbortController();
+    let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        idle.abort(
+          new TimeoutError(
+            `${options.what}: waiting for the next part of the stream`,
+            options.idleMs,
+            options.idleVariable,
+          ),
+        );
+      }, options.idleMs);
+    };
+    const signal = AbortSignal.any([deadline.signal, idle.signal, finished.signal]);
+    let received = false;
+    try {
+      arm();
+      const response = await this.#send(path, options, signal);
+      received = true;
+      if (!response.ok) {
+        throw this.#replyError(
+          response.status,
+          await readLimited(response, this.#maxBody, options.what),
+          options,
+        );
+      }
+      const type = response.headers.get("content-type") ?? "";
+      if (!type.includes("text/event-stream")) {
+        const text = await readLimited(response, this.#maxBody, options.what);
+        const body = readErrorBody(text);
+        if (body) throw this.#replyError(200, text, options);
+        throw new ProtocolError(
+          `${options.what}: LM Studio answered with ${type || "no content type"} instead of a stream`,
+        );
+      }
+      const events = watchBytes(response, this.#maxBody, options.what, arm)
+        .pipeThrough(new TextDecoderStream())
+        .pipeThrough(finalBlankLine())
+        .pipeThrough(new EventSourceParserStream());
+      const reader = events.getReader();
+      try {
+        while (true) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          yield value;
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    } catch (error) {
+      if (idle.signal.aborted) throw idle.signal.reason;
+      throw translate(error, deadline, options, this.baseUrl, received);
+    } finally {
+      clearTimeout(idleTimer);
+      deadline.clear();
+      finished.abort(); // Releases the connection when the consumer stopped early.
+    }
+  }
+
+  #send(path: string, options: RequestOptions, signal: AbortSignal): Promise<Response> {
+    const headers: Record<string, string> = { accept: "application/json, text/event-stream" };
+    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    let body: string | null = null;
+    if (options.body !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(options.body);
+    }
+    return this.#fetch(this.baseUrl + path, {
+      method: options.method ?? "GET",
+      headers,
+      body,
+      signal,
+    });
+  }
+
+  #replyError(status: number, text: string, options: RequestOptions): LmStudioError {
+    return errorFromReply(status, text, {
+      hadKey: this.#apiKey !== undefined,
+      model: options.model,
+      notFound: options.notFound,
+    });
+  }
+}
+
+interface Deadline {
+  readonly signal: AbortSignal;
+  readonly timedOut: AbortSignal;
+  clear(): void;
+}
+
+function startDeadline(options: RequestOptions): Deadline {
+  const timeout = new AbortController();
+  const timer = setTimeout(() => {
+    timeout.abort(new TimeoutError(options.what, options.timeoutMs, options.timeoutVariable));
+  }, options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
+  return { signal, timedOut: timeout.signal, clear: () => clearTimeout(timer) };
+}
+
+function translate(
+  error: unknown,
+  deadline: Deadline,
+  options: RequestOptions,
+  baseUrl: string,
+  afterResponse: boolean,
+): unknown {
+  if (deadline.timedOut.aborted) return deadline.timedOut.reason;
+  if (options.signal?.aborted) return new CancelledError();
+  if (error instanceof LmStudioError) return error;
+  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    const host = new URL(baseUrl).host;
+    return new ConfigError(
+      `This server may not connect to ${host}: Deno's network permission does not include it. ` +
+        `Start it with --allow-net=${host} (see the README, "Permissions")`,
+      { cause: error },
+    );
+  }
+  if (afterResponse && error instanceof Error) {
+    return new StreamError(
+      `${options.what}: the connection to LM Studio dropped while reading its reply (${error.message}). ` +
+        `Check LM Studio's server log; the model may have crashed or been unloaded`,
+      { cause: error },
+    );
+  }
+  if (error instanceof TypeError) {
+    return new UnreachableError(baseUrl, { cause: error });
+  }
+  return error;
+}
+
+function throwIfRoutingError(json: unknown, options: RequestOptions, path: string): void {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return;
+  const error = (json as Record<string, unknown>).error;
+  if (typeof error === "string" && /unexpected endpoint/i.test(error)) {
+    throw new ProtocolError(
+      `${options.what}: LM Studio does not know ${options.method ?? "GET"} ${path} ("${error}"). ` +
+        `This API needs LM Studio 0.4.0 or newer: update LM Studio`,
+    );
+  }
+  if (error !== undefined && error !== null) {
+    throw errorFromReply(200, JSON.stringify(json), { hadKey: false, model: options.model });
+  }
+}
+
+async function readLimited(response: Response, max: number, what: string): Promise<string> {
+  const declared = Number(response.headers.get("content-length") ?? "0");
+  if (declared > max) {
+    await response.body?.cancel();
+    throw tooLarge(what, max);
+  }
+  if (!response.body) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of response.body) {
+    total += chunk.byteLength;
+    if (total > max) throw tooLarge(what, max);
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function tooLarge(what: string, max: number): TooLargeError {
+  return new TooLargeError(
+    `${what}: LM Studio's reply is larger than ${Math.round(max / 1048576)} MiB; ` +
+      `ask for less (a lower max_tokens, fewer inputs)`,
+  );
+}
+
+function watchBytes(
+  response: Response,
+  max: number,
+  what: string,
+  onChunk: () => void,
+): ReadableStream<Uint8Array> {
+  let total = 0;
+  const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        onChunk();
+        total += chunk.byteLength;
+        if (total > max) controller.error(tooLarge(what, max));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/**
+ * Ends the text with a blank line so that a last event sent without its terminating blank line is
+ * still dispatched; an extra blank line after a complete event dispatches nothing (WHATWG HTML
+ * §9.2.6, "If the line is empty … dispatch the event").
+ */
+function finalBlankLine(): TransformStream<string, string> {
+  return new TransformStream<string, string>({
+    transform: (chunk, controller) => controller.enqueue(chunk),
+    flush: (controller) => controller.enqueue("\n\n"),
+  });
+}

@@ -1,0 +1,298 @@
+/**
+ * LM Studio's HTTP API as typed methods: native `/api/v1/*` for the model lifecycle and `ask`,
+ * OpenAI-compatible `/v1/*` for `chat` and `embed`. Knows nothing of MCP.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import type { Timeouts } from "./config.ts";
+import { LmStudioError, ProtocolError } from "./errors.ts";
+import { type EventSourceMessage, HttpClient, type RequestOptions } from "./http.ts";
+import {
+  type DownloadJob,
+  DownloadJobSchema,
+  LoadReplySchema,
+  ModelListSchema,
+  type NativeModel,
+  OpenAiModelListSchema,
+  UnloadReplySchema,
+} from "./schemas.ts";
+
+/** Options of {@linkcode LmStudioClient}. */
+export interface LmStudioClientOptions {
+  /** Normalised base URL. */
+  readonly baseUrl: string;
+  /** Bearer token, if any. */
+  readonly apiKey?: string | undefined;
+  /** Timeouts from the config. */
+  readonly timeouts: Timeouts;
+  /** The fetch to use. @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+}
+
+/** Per-call options shared by every method. */
+export interface CallOptions {
+  /** Cancels the request (an MCP `notifications/cancelled`). */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Parameters of {@linkcode LmStudioClient.loadModel}. */
+export interface LoadParams {
+  /** Model key. */
+  readonly model: string;
+  /** Context length in tokens. */
+  readonly context_length?: number | undefined;
+  /** GPU offload: ratio 0..1, "max" or "off" (not in the v1 docs; LM Studio may ignore it). */
+  readonly gpu?: number | "max" | "off" | undefined;
+  /** Flash attention (llama.cpp only). */
+  readonly flash_attention?: boolean | undefined;
+  /** Idle seconds before auto-unload (not in the v1 docs; LM Studio may ignore it). */
+  readonly ttl?: number | undefined;
+}
+
+/** The outcome of a load. */
+export interface LoadResult {
+  /** The instance id to use for unload. */
+  readonly instanceId: string;
+  /** `llm` or `embedding`, when LM Studio says. */
+  readonly type: string | undefined;
+  /** Seconds LM Studio reports, or undefined when it does not say. */
+  readonly loadTimeSeconds: number | undefined;
+  /** The resulting load config, as LM Studio echoes it. */
+  readonly config: Readonly<Record<string, unknown>>;
+}
+
+/** Typed access to one LM Studio server. */
+export class LmStudioClient {
+  /** The HTTP layer, shared with the chat and embedding helpers. */
+  readonly http: HttpClient;
+  /** The configured timeouts. */
+  readonly timeouts: Timeouts;
+  readonly #hasKey: boolean;
+
+  /** @param options Where LM Studio is and how long to wait */
+  constructor(options: LmStudioClientOptions) {
+    this.http = new HttpClient({
+      baseUrl: options.baseUrl,
+      apiKey: options.apiKey,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+    this.timeouts = options.timeouts;
+    this.#hasKey = options.apiKey !== undefined;
+  }
+
+  /** Whether an API key is configured. */
+  get hasApiKey(): boolean {
+    return this.#hasKey;
+  }
+
+  /**
+   * Every downloaded model, loaded or not (`GET /api/v1/models`).
+   *
+   * @param options Cancellation
+   * @returns The models
+   * @throws {LmStudioError} Any mapped HTTP failure
+   */
+  async listModels(options: CallOptions = {}): Promise<NativeModel[]> {
+    const json = await this.http.json("/api/v1/models", this.#short("Listing models", options));
+    return parse(ModelListSchema, json, "GET /api/v1/models").models;
+  }
+
+  /**
+   * Model ids of the OpenAI-compatible API (`GET /v1/models`); used by the doctor.
+   *
+   * @param options Cancellation
+   * @returns The ids
+   * @throws {LmStudioError} Any mapped HTTP failure
+   */
+  async listOpenAiModels(options: CallOptions = {}): Promise<string[]> {
+    const json = await this.http.json("/v1/models", this.#short("Listing models (/v1)", options));
+    return parse(OpenAiModelListSchema, json, "GET /v1/models").data.map((m) => m.id);
+  }
+
+  /**
+   * Loads a model and waits until it is ready (`POST /api/v1/models/load`).
+   *
+   * @param params Model and load options
+   * @param options Cancellation
+   * @returns The instance id, load time and config
+   * @throws {LmStudioError} Any mapped HTTP failure; TimeoutError names LM_STUDIO_TIMEOUT_LOAD_MS
+   */
+  async loadModel(params: LoadParams, options: CallOptions = {}): Promise<LoadResult> {
+    const body: Record<string, unknown> = { model: params.model, echo_load_config: true };
+    for (const key of ["context_length", "gpu", "flash_attention", "ttl"] as const) {
+      if (params[key] !== undefined) body[key] = params[key];
+    }
+    const json = await this.http.json("/api/v1/models/load", {
+      method: "POST",
+      body,
+      what: `Loading ${params.model}`,
+      timeoutMs: this.timeouts.loadMs,
+      timeoutVariable: "LM_STUDIO_TIMEOUT_LOAD_MS",
+      signal: options.signal,
+      model: params.model,
+    });
+    const reply = parse(LoadReplySchema, json, "POST /api/v1/models/load");
+    return {
+      instanceId: reply.instance_id ?? reply.model_instance_id ?? params.model,
+      type: reply.type ?? undefined,
+      loadTimeSeconds: reply.load_time_seconds ?? undefined,
+      config: reply.load_config ?? reply.config ?? {},
+    };
+  }
+
+  /**
+   * Unloads one instance (`POST /api/v1/models/unload`).
+   *
+   * @param instanceId The instance id (see `loaded_instances[].id`)
+   * @param options Cancellation
+   * @returns The id LM Studio unloaded
+   * @throws {LmStudioError} Any mapped HTTP failure
+   */
+  async unloadModel(instanceId: string, options: CallOptions = {}): Promise<string> {
+    const json = await this.http.json("/api/v1/models/unload", {
+      ...this.#short(`Unloading ${instanceId}`, options),
+      method: "POST",
+      body: { instance_id: instanceId },
+      model: instanceId,
+    });
+    return parse(UnloadReplySchema, json, "POST /api/v1/models/unload").instance_id ?? instanceId;
+  }
+
+  /**
+   * Starts a download (`POST /api/v1/models/download`).
+   *
+   * @param model Catalog id or Hugging Face URL
+   * @param quantization Quantization, for Hugging Face links
+   * @param options Cancellation
+   * @returns The job (no `job_id` when already downloaded)
+   * @throws {LmStudioError} Any mapped HTTP failure
+   */
+  async startDownload(
+    model: string,
+    quantization: string | undefined,
+    options: CallOptions = {},
+  ): Promise<DownloadJob> {
+    const json = await this.http.json("/api/v1/models/download", {
+      ...this.#short(`Starting the download of ${model}`, options),
+      method: "POST",
+      body: quantization === undefined ? { model } : { model, quantization },
+      model,
+      notFound: (body) =>
+        new LmStudioError(
+          `LM Studio cannot find "${model}" to download (${body.message}). Check the id on ` +
+            `lmstudio.ai/models, or pass a full Hugging Face URL`,
+        ),
+    });
+    return parse(DownloadJobSchema, json, "POST /api/v1/models/download");
+  }
+
+  /**
+   * The state of a download job (`GET /api/v1/models/download/status/:job_id`).
+   *
+   * @param jobId The job id from {@linkcode LmStudioClient.startDownload}
+   * @param options Cancellation
+   * @returns The job
+   * @throws {LmStudioError} Unknown job, or any mapped HTTP failure
+   */
+  async downloadStatus(jobId: string, options: CallOptions = {}): Promise<DownloadJob> {
+    const json = await this.http.json(
+      `/api/v1/models/download/status/${encodeURIComponent(jobId)}`,
+      {
+        ...this.#short(`Checking download ${jobId}`, options),
+        notFound: () =>
+          new LmStudioError(
+            `Download job "${jobId}" is unknown to LM Studio (it may have restarted). ` +
+              `Start the download again with model_download and the model name`,
+          ),
+      },
+    );
+    return parse(DownloadJobSchema, json, "GET /api/v1/models/download/status");
+  }
+
+  /**
+   * Streams a request's Server-Sent Events with the inference timeouts.
+   *
+   * @param path API path
+   * @param body JSON body
+   * @param context What it does, the model and cancellation
+   * @returns The raw events
+   */
+  streamEvents(
+    path: string,
+    body: unknown,
+    context: { what: string; model: string; signal?: AbortSignal | undefined },
+  ): AsyncGenerator<EventSourceMessage> {
+    return this.http.sse(path, {
+      method: "POST",
+      body,
+      what: context.what,
+      model: context.model,
+      signal: context.signal,
+      timeoutMs: this.timeouts.inferenceMs,
+      timeoutVariable: "LM_STUDIO_TIMEOUT_INFERENCE_MS",
+      idleMs: this.timeouts.sseIdleMs,
+      idleVariable: "LM_STUDIO_SSE_IDLE_TIMEOUT_MS",
+    });
+  }
+
+  /**
+   * Posts a JSON body with the inference (or default) timeout and returns the reply.
+   *
+   * @param path API path
+   * @param body JSON body
+   * @param context What it does, the model, cancellation, and which timeout applies
+   * @returns The parsed reply
+   */
+  postJson(
+    path: string,
+    body: unknown,
+    context: {
+      what: string;
+      model: string;
+      signal?: AbortSignal | undefined;
+      inference: boolean;
+    },
+  ): Promise<unknown> {
+    return this.http.json(path, {
+      method: "POST",
+      body,
+      what: context.what,
+      model: context.model,
+      signal: context.signal,
+      timeoutMs: context.inference ? this.timeouts.inferenceMs : this.timeouts.defaultMs,
+      timeoutVariable: context.inference ? "LM_STUDIO_TIMEOUT_INFERENCE_MS" : "LM_STUDIO_TIMEOUT_DEFAULT_MS",
+    });
+  }
+
+  #short(what: string, options: CallOptions): RequestOptions {
+    return {
+      what,
+      timeoutMs: this.timeouts.defaultMs,
+      timeoutVariable: "LM_STUDIO_TIMEOUT_DEFAULT_MS",
+      signal: options.signal,
+    };
+  }
+}
+
+/**
+ * Validates an LM Studio reply against its schema.
+ *
+ * @param schema The zod schema
+ * @param json The parsed reply
+ * @param endpoint The endpoint, for the message
+ * @returns The typed reply
+ * @throws {ProtocolError} When the reply does not match
+ */
+export function parse<T extends z.ZodType>(schema: T, json: unknown, endpoint: string): z.infer<T> {
+  const result = schema.safeParse(json);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue?.path.length ? ` at ${issue.path.join(".")}` : "";
+  throw new ProtocolError(
+    `LM Studio's reply to ${endpoint} is not in the expected shape (${
+      issue?.message ?? "invalid"
+    }${where}). ` +
+      `This needs LM Studio 0.4.0 or newer: update LM Studio`,
+  );
+}

@@ -1,0 +1,166 @@
+/**
+ * lmstudio-mcp: an MCP server that drives a local LM Studio.
+ *
+ * This entry point only parses flags and configuration and wires the stdio transport to the tools.
+ * Nothing runs at import time; nothing that could wait for the first call runs before connecting.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import denoJson from "./deno.json" with { type: "json" };
+import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config.ts";
+import { runDoctor } from "./lib/doctor.ts";
+import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/env_file.ts";
+import { LmStudioError } from "./lib/errors.ts";
+import { LmStudioClient } from "./lib/lmstudio.ts";
+import { createStderrLogger, type Logger } from "./lib/logger.ts";
+import { createServer } from "./tools/mod.ts";
+import { StdioServerTransport } from "./tools/sdk.ts";
+
+/** The version, from deno.json (a JSON import, so `deno compile` embeds it). */
+export const VERSION: string = denoJson.version;
+
+function helpText(): string {
+  return `lmstudio-mcp ${VERSION} — MCP server for a local LM Studio
+
+Usage:
+  lmstudio-mcp                  Run the MCP server on stdio (what MCP clients start)
+  lmstudio-mcp --check          Check LM Studio, auth and the sessions DB, then exit (0 = healthy)
+  lmstudio-mcp --version        Print the version
+  lmstudio-mcp --help           Print this help
+
+Options:
+  --env-file PATH               Read variables from this env file (the real environment wins)
+
+Environment (see the README for defaults):
+  ${CONFIG_VARIABLES.join("\n  ")}
+
+Env files: only --env-file PATH or the per-user file
+  ${userEnvFilePath(Deno.build.os, readProcessEnv()) ?? "(no home directory)"}
+are read; a .env in the working directory is ignored (it may come from a cloned repository).
+`;
+}
+
+/** Writes a line of CLI output to stdout; used only by the one-shot modes, never by the server. */
+function print(line: string): void {
+  // deno-lint-ignore no-console -- --version, --help and --check answer on stdout
+  console.log(line);
+}
+
+const PLATFORM_VARIABLES = ["HOME", "USERPROFILE", "APPDATA", "XDG_CONFIG_HOME"];
+
+function readProcessEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const name of [...CONFIG_VARIABLES, ...PLATFORM_VARIABLES]) {
+    try {
+      env[name] = Deno.env.get(name);
+    } catch {
+      env[name] = undefined; // No env permission for this name: treat it as unset.
+    }
+  }
+  return env;
+}
+
+function readTextFile(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined; // Missing or not readable: the caller treats both as "no file".
+  }
+}
+
+function cwdOrUndefined(): string | undefined {
+  try {
+    return Deno.cwd();
+  } catch {
+    return undefined; // No read permission for the working directory: skip the .env notice.
+  }
+}
+
+function loadConfig(envFile: string | undefined, log: Logger): Config {
+  const processEnv = readProcessEnv();
+  const resolved = resolveEnvironment({
+    processEnv,
+    envFile,
+    userEnvFile: userEnvFilePath(Deno.build.os, processEnv),
+    cwd: cwdOrUndefined(),
+    readTextFile,
+  });
+  for (const notice of resolved.notices) log.warn(notice);
+  const { config, warnings } = parseConfig(resolved.env, {
+    home: homeDirectory(Deno.build.os, processEnv),
+  });
+  for (const warning of warnings) log.warn(warning);
+  return config;
+}
+
+async function check(config: Config): Promise<number> {
+  print(`lmstudio-mcp ${VERSION} — checking ${config.baseUrl}`);
+  const results = await runDoctor(config);
+  for (const result of results) {
+    print(`${result.ok ? "✓" : "✗"} ${result.message}`);
+    if (result.fix) print(`  → ${result.fix}`);
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  print(failed ? `${failed} check(s) failed.` : "All checks passed.");
+  return failed ? 1 : 0;
+}
+
+async function serve(config: Config, log: Logger): Promise<void> {
+  const client = new LmStudioClient(config);
+  const server = createServer({ client, config, log }, { name: "lmstudio-mcp", version: VERSION });
+  const transport = new StdioServerTransport();
+  await server.connect(transport);
+  log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
+}
+
+/**
+ * Runs the command line.
+ *
+ * @param args The arguments after the executable
+ * @returns An exit code for one-shot modes, or undefined while the stdio server runs
+ */
+export async function main(args: readonly string[]): Promise<number | undefined> {
+  const log = createStderrLogger();
+  let flags;
+  try {
+    flags = parseArgs({
+      args: [...args],
+      options: {
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+        check: { type: "boolean" },
+        "env-file": { type: "string" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    log.error(`${error instanceof Error ? error.message : error}. Run with --help for usage`);
+    return 2;
+  }
+  if (flags.version) {
+    print(VERSION);
+    return 0;
+  }
+  if (flags.help) {
+    print(helpText());
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(flags["env-file"], log);
+  } catch (error) {
+    if (!(error instanceof LmStudioError)) throw error;
+    log.error(error.message);
+    return 1;
+  }
+  if (flags.check) return await check(config);
+  await serve(config, log);
+  return undefined;
+}
+
+if (import.meta.main) {
+  const code = await main(Deno.args);
+  if (code !== undefined) Deno.exit(code);
+}

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { type DownloadState, toDownloadState, waitForDownload } from "../../lib/download.ts";
+import { LmStudioError } from "../../lib/errors.ts";
+import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { LmStudioSim } from "../support/lmstudio_sim.ts";
+
+const TIMEOUTS = { defaultMs: 5_000, inferenceMs: 5_000, loadMs: 5_000, sseIdleMs: 5_000 };
+
+Deno.test("waitForDownload() polls until the job completes and reports each step", async () => {
+  await using sim = LmStudioSim.start({ catalog: { "ibm/granite-4-micro": 1000 }, downloadSteps: 4 });
+  const client = new LmStudioClient({ baseUrl: sim.url, timeouts: TIMEOUTS });
+  const job = await client.startDownload("ibm/granite-4-micro", undefined);
+  const seen: DownloadState[] = [];
+  const state = await waitForDownload(client, job.job_id ?? "", {
+    intervalMs: 1,
+    budgetMs: 10_000,
+    onProgress: (s) => seen.push(s),
+  });
+  assert.equal(state.status, "completed");
+  assert.deepEqual(seen.map((s) => s.percent), [25, 50, 75, 100]);
+  assert.ok(sim.model("ibm/granite-4-micro"), "the model is downloaded");
+});
+
+Deno.test("waitForDownload() hands back the running job when the budget runs out", async () => {
+  await using sim = LmStudioSim.start({ catalog: { "big/model": 1000 }, downloadSteps: 1000 });
+  const client = new LmStudioClient({ baseUrl: sim.url, timeouts: TIMEOUTS });
+  const job = await client.startDownload("big/model", undefined);
+  let now = 0;
+  const state = await waitForDownload(client, job.job_id ?? "", {
+    intervalMs: 1,
+    budgetMs: 3,
+    now: () => now++,
+  });
+  assert.equal(state.status, "downloading");
+  assert.equal(state.job_id, job.job_id);
+  assert.ok(sim.requestsTo("GET /api/v1/models/download/status").length <= 5, "polling is bounded");
+});
+
+Deno.test("waitForDownload() fails clearly when LM Studio reports the download failed", async () => {
+  await using sim = LmStudioSim.start({ catalog: { "a/b": 1000 } });
+  const client = new LmStudioClient({ baseUrl: sim.url, timeouts: TIMEOUTS });
+  const job = sim.startDownload("a/b", 1000);
+  job.status = "failed";
+  await assert.rejects(
+    waitForDownload(client, job.job_id, { intervalMs: 1, budgetMs: 100 }),
+    (error: unknown) => error instanceof LmStudioError && /failed/.test(error.message),
+  );
+});
+
+Deno.test("waitForDownload() explains an unknown job id", async () => {
+  await using sim = LmStudioSim.start();
+  const client = new LmStudioClient({ baseUrl: sim.url, timeouts: TIMEOUTS });
+  await assert.rejects(
+    waitForDownload(client, "job_missing", { intervalMs: 1, budgetMs: 100 }),
+    /job_missing" is unknown to LM Studio/,
+  );
+});
+
+Deno.test("toDownloadState() computes the percentage and fills a completed job", () => {
+  assert.equal(
+    toDownloadState({ status: "downloading", total_size_bytes: 200, downloaded_bytes: 50 }).percent,
+    25,
+  );
+  const done = toDownloadState({ job_id: "j", status: "completed", total_size_bytes: 200 });
+  assert.equal(done.downloaded_bytes, 200);
+  assert.equal(done.percent, 100);
+  assert.equal(toDownloadState({ status: "already_downloaded" }).percent, null);
+});

@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import type { Timeouts } from "../../lib/config.ts";
+import {
+  AuthError,
+  HttpStatusError,
+  ModelNotFoundError,
+  ProtocolError,
+  StreamError,
+  TimeoutError,
+  TooLargeError,
+  UnreachableError,
+} from "../../lib/errors.ts";
+import { CancelledError, HttpClient } from "../../lib/http.ts";
+import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { LmStudioSim } from "../support/lmstudio_sim.ts";
+
+const TIMEOUTS: Timeouts = { defaultMs: 5_000, inferenceMs: 5_000, loadMs: 5_000, sseIdleMs: 5_000 };
+
+function clientFor(url: string, overrides: Partial<Timeouts> = {}, apiKey?: string): LmStudioClient {
+  return new LmStudioClient({ baseUrl: url, apiKey, timeouts: { ...TIMEOUTS, ...overrides } });
+}
+
+async function closedPortUrl(): Promise<string> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await Promise.resolve();
+  return `http://127.0.0.1:${port}`;
+}
+
+Deno.test("LmStudioClient.listModels() returns the native catalogue", async () => {
+  await using sim = LmStudioSim.start();
+  const models = await clientFor(sim.url).listModels();
+  assert.deepEqual(models.map((m) => m.key), [
+    "qwen/qwen3-8b",
+    "google/gemma-3-4b",
+    "text-embedding-nomic-embed-text-v1.5",
+  ]);
+  assert.equal(models[0]?.loaded_instances?.[0]?.config?.context_length, 8192);
+});
+
+Deno.test("LmStudioClient sends the bearer token only when one is configured", async () => {
+  await using sim = LmStudioSim.start({ apiKey: "sk-lm-good" });
+  await clientFor(sim.url, {}, "sk-lm-good").listModels();
+  await assert.rejects(clientFor(sim.url).listModels(), AuthError);
+  await assert.rejects(clientFor(sim.url, {}, "sk-lm-bad").listModels(), /rejected the API token/);
+  assert.deepEqual(sim.requests.map((r) => r.authorization), ["Bearer sk-lm-good", null, "Bearer sk-lm-bad"]);
+});
+
+Deno.test("LmStudioClient reports a refused connection as UnreachableError naming the URL", async () => {
+  const url = await closedPortUrl();
+  await assert.rejects(
+    clientFor(url).listModels(),
+    (error: unknown) =>
+      error instanceof UnreachableError && error.message.includes(url) &&
+      /Start Server/.test(error.message) && /LM_STUDIO_URL/.test(error.message),
+  );
+});
+
+Deno.test("LmStudioClient times out a hung request and names the default timeout variable", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("GET /api/v1/models", { hang: true });
+  await assert.rejects(
+    clientFor(sim.url, { defaultMs: 150 }).listModels(),
+    (error: unknown) =>
+      error instanceof TimeoutError && error.variable === "LM_STUDIO_TIMEOUT_DEFAULT_MS" &&
+      /150 ms/.test(error.message),
+  );
+});
+
+Deno.test("LmStudioClient.loadModel() names the load timeout variable", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("POST /api/v1/models/load", { hang: true });
+  await assert.rejects(
+    clientFor(sim.url, { loadMs: 150 }).loadModel({ model: "google/gemma-3-4b" }),
+    (error: unknown) => error instanceof TimeoutError && error.variable === "LM_STUDIO_TIMEOUT_LOAD_MS",
+  );
+});
+
+Deno.test("LmStudioClient waits out a slow reply within its timeout", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("GET /api/v1/models", { delayMs: 100, times: 1 });
+  assert.equal((await clientFor(sim.url).listModels()).length, 3);
+});
+
+Deno.test("LmStudioClient keeps LM Studio's message for a 500", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("GET /api/v1/models", {
+    status: 500,
+    body: { error: { type: "internal_error", message: "Failed to enumerate models" } },
+  });
+  await assert.rejects(
+    clientFor(sim.url).listModels(),
+    (error: unknown) => error instanceof HttpStatusError && /Failed to enumerate models/.test(error.message),
+  );
+});
+
+Deno.test("LmStudioClient says to upgrade when LM Studio does not know /api/v1", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("GET /api/v1/models", { raw: '{"error":"Unexpected endpoint or method. (GET /api/v1/models)"}' });
+  await assert.rejects(
+    clientFor(sim.url).listModels(),
+    (error: unknown) => error instanceof ProtocolError && /0\.4\.0 or newer/.test(error.message),
+  );
+});
+
+Deno.test("LmStudioClient rejects a reply that is not JSON", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("GET /api/v1/models", { raw: "<html>proxy</html>", contentType: "text/html" });
+  await assert.rejects(clientFor(sim.url).listModels(), ProtocolError);
+});
+
+Deno.test("LmStudioClient rejects a reply in the wrong shape", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("GET /api/v1/models", { status: 200, body: { models: [{ nope: 1 }] } });
+  await assert.rejects(clientFor(sim.url).listModels(), ProtocolError);
+});
+
+Deno.test("LmStudioClient reports a connection dropped mid-reply as StreamError", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("GET /api/v1/models", { drop: true });
+  await assert.rejects(clientFor(sim.url).listModels(), StreamError);
+});
+
+Deno.test("LmStudioClient aborts the HTTP request when the caller cancels", async () => {
+  await using sim = LmStudioSim.start();
+  sim.fault("POST /api/v1/models/load", { hang: true });
+  const controller = new AbortController();
+  const pending = clientFor(sim.url).loadModel({ model: "google/gemma-3-4b" }, { signal: controller.signal });
+  for (let i = 0; i < 100 && sim.requests.length === 0; i++) await sim.wait(10);
+  controller.abort();
+  await assert.rejects(pending, CancelledError);
+  for (let i = 0; i < 100 && sim.requests[0]?.abortedAt === undefined; i++) await sim.wait(10);
+  assert.ok(sim.requests[0]?.abortedAt !== undefined, "LM Studio saw the request aborted");
+});
+
+Deno.test("LmStudioClient.loadModel() sends the reference's body and reads the reply", async () => {
+  await using sim = LmStudioSim.start();
+  const result = await clientFor(sim.url).loadModel({
+    model: "google/gemma-3-4b",
+    context_length: 16384,
+    flash_attention: false,
+    ttl: 600,
+    gpu: "max",
+  });
+  assert.deepEqual(sim.requests[0]?.body, {
+    model: "google/gemma-3-4b",
+    echo_load_config: true,
+    context_length: 16384,
+    gpu: "max",
+    flash_attention: false,
+    ttl: 600,
+  });
+  assert.equal(result.instanceId, "google/gemma-3-4b");
+  assert.equal(result.config.context_length, 16384);
+  assert.equal(typeof result.loadTimeSeconds, "number");
+});
+
+Deno.test("LmStudioClient.loadModel() accepts a reply without load_time_seconds", async () => {
+  await using sim = LmStudioSim.start({ reportLoadTime: false });
+  const result = await clientFor(sim.url).loadModel({ model: "google/gemma-3-4b" });
+  assert.equal(result.loadTimeSeconds, undefined);
+  assert.equal(result.instanceId, "google/gemma-3-4b");
+});
+
+Deno.test("LmStudioClient.unloadModel() maps an unknown instance to ModelNotFoundError", async () => {
+  await using sim = LmStudioSim.start();
+  await assert.rejects(clientFor(sim.url).unloadModel("nope/nope"), ModelNotFoundError);
+});
+
+Deno.test("HttpClient refuses a reply larger than its cap", async () => {
+  await using sim = LmStudioSim.start();
+  const http = new HttpClient({ baseUrl: sim.url, maxBodyBytes: 100 });
+  await assert.rejects(
+    http.json("/api/v1/models", { what: "Listing", timeoutMs: 5000, timeoutVariable: "X" }),
+    TooLargeError,
+  );
+});

@@ -1,0 +1,496 @@
+/**
+ * A fake LM Studio HTTP server for tests, faithful to shared/lmstudio-api.md: native `/api/v1/*`,
+ * OpenAI-compatible `/v1/*`, its error envelopes, API-key auth, and injectable faults (status, hang,
+ * delay, dropped connection, raw bodies). Listens on 127.0.0.1, port 0.
+ *
+ * Routes live in {@linkcode SimRoutes} objects so that feature modules (chat, embeddings) add their
+ * own without touching this file.
+ *
+ * @module
+ */
+
+/** One loaded instance. */
+export interface SimInstance {
+  id: string;
+  config: Record<string, unknown>;
+}
+
+/** One downloaded model, as `GET /api/v1/models` lists it. */
+export interface SimModel {
+  type: "llm" | "embedding";
+  key: string;
+  display_name?: string;
+  publisher?: string;
+  architecture?: string | null;
+  quantization?: { name: string | null; bits_per_weight: number | null } | null;
+  size_bytes?: number;
+  params_string?: string | null;
+  loaded_instances: SimInstance[];
+  max_context_length?: number;
+  format?: string | null;
+  capabilities?: Record<string, unknown>;
+  variants?: string[];
+  selected_variant?: string;
+}
+
+/** A fault applied to matching requests instead of (or before) the real route. */
+export interface Fault {
+  /** Reply with this status and JSON body. */
+  status?: number;
+  /** JSON body for `status`. */
+  body?: unknown;
+  /** Raw body text (sent as is, with `contentType`). */
+  raw?: string;
+  /** Content type of `raw`. @default "application/json" */
+  contentType?: string;
+  /** Wait this long, then run the real route. */
+  delayMs?: number;
+  /** Never answer (until the client aborts, or 30 s). */
+  hang?: boolean;
+  /** Send headers, then drop the connection. */
+  drop?: boolean;
+  /** Apply to this many requests, then expire. @default Infinity */
+  times?: number;
+}
+
+/** One request as the simulator saw it. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  body: unknown;
+  authorization: string | null;
+  /** `performance.now()` when it arrived. */
+  startedAt: number;
+  /** `performance.now()` when the client went away before the reply finished, if it did. */
+  abortedAt?: number;
+}
+
+/** A download job in progress. */
+export interface SimDownload {
+  job_id: string;
+  model: string;
+  total: number;
+  done: number;
+  status: "downloading" | "paused" | "completed" | "failed";
+  started_at: string;
+}
+
+/** Handles one route; returns undefined to fall through to the next route table. */
+export type SimRouteHandler = (
+  request: Request,
+  body: unknown,
+  sim: LmStudioSim,
+  record: RecordedRequest,
+) => Response | Promise<Response>;
+
+/** Route table: "METHOD /path" → handler. A trailing `*` matches any suffix. */
+export type SimRoutes = Record<string, SimRouteHandler>;
+
+/** Options of {@linkcode LmStudioSim.start}. */
+export interface SimOptions {
+  /** Downloaded models. */
+  models?: SimModel[];
+  /** Models `model_download` can fetch: key → size in bytes. */
+  catalog?: Record<string, number>;
+  /** Require this bearer token. */
+  apiKey?: string;
+  /** How long a load takes. @default 0 */
+  loadDelayMs?: number;
+  /** Whether load replies carry `load_time_seconds`. @default true */
+  reportLoadTime?: boolean;
+  /** Polls until a download completes. @default 4 */
+  downloadSteps?: number;
+  /** Extra route tables (chat, embeddings), tried before the built-in ones. */
+  routes?: SimRoutes[];
+}
+
+/** JSON reply helper. */
+export function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+/** LM Studio's native error envelope. */
+export function nativeError(status: number, type: string, message: string, extra = {}): Response {
+  return json({ error: { type, message, ...extra } }, status);
+}
+
+/** A default catalogue: one LLM loaded, one LLM downloaded, one embedding model. */
+export function defaultModels(): SimModel[] {
+  return [
+    {
+      type: "llm",
+      publisher: "qwen",
+      key: "qwen/qwen3-8b",
+      display_name: "Qwen3 8B",
+      architecture: "qwen3",
+      quantization: { name: "Q4_K_M", bits_per_weight: 4 },
+      size_bytes: 5_030_000_000,
+      params_string: "8B",
+      loaded_instances: [{ id: "qwen/qwen3-8b", config: { context_length: 8192, flash_attention: true } }],
+      max_context_length: 32768,
+      format: "gguf",
+      capabilities: {
+        vision: false,
+        trained_for_tool_use: true,
+        reasoning: { allowed_options: ["off", "on"], default: "on" },
+      },
+    },
+    {
+      type: "llm",
+      publisher: "google",
+      key: "google/gemma-3-4b",
+      display_name: "Gemma 3 4B",
+      architecture: "gemma3",
+      quantization: { name: "Q4_K_M", bits_per_weight: 4 },
+      size_bytes: 3_340_000_000,
+      params_string: "4B",
+      loaded_instances: [],
+      max_context_length: 131072,
+      format: "gguf",
+      capabilities: { vision: true, trained_for_tool_use: false },
+      variants: ["google/gemma-3-4b@q4_k_m"],
+      selected_variant: "google/gemma-3-4b@q4_k_m",
+    },
+    {
+      type: "embedding",
+      publisher: "nomic-ai",
+      key: "text-embedding-nomic-embed-text-v1.5",
+      display_name: "Nomic Embed Text v1.5",
+      quantization: { name: "Q4_K_M", bits_per_weight: 4 },
+      size_bytes: 84_000_000,
+      params_string: null,
+      loaded_instances: [],
+      max_context_length: 2048,
+      format: "gguf",
+    },
+  ];
+}
+
+/** The fake server. */
+export class LmStudioSim {
+  /** Base URL, e.g. `http://127.0.0.1:40123`. */
+  readonly url: string;
+  /** Every request, in arrival order. */
+  readonly requests: RecordedRequest[] = [];
+  /** Current model state. */
+  models: SimModel[];
+  /** Download jobs by id. */
+  readonly downloads = new Map<string, SimDownload>();
+  /** Options as given. */
+  readonly options: SimOptions;
+  #server: Deno.HttpServer<Deno.NetAddr>;
+  #faults: { route: string; fault: Fault }[] = [];
+  #pending = new Set<Promise<unknown>>();
+  #closing = new AbortController();
+  #jobCounter = 0;
+
+  private constructor(options: SimOptions) {
+    this.options = options;
+    this.models = structuredClone(options.models ?? defaultModels());
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (request) => this.#handle(request),
+    );
+    this.url = `http://127.0.0.1:${this.#server.addr.port}`;
+  }
+
+  /**
+   * Starts a simulator.
+   *
+   * @param options Catalogue, auth, delays, extra routes
+   * @returns The running simulator
+   */
+  static start(options: SimOptions = {}): LmStudioSim {
+    return new LmStudioSim(options);
+  }
+
+  /**
+   * Injects a fault for requests whose "METHOD /path" starts with `route`.
+   *
+   * @param route e.g. "POST /api/v1/models/load"
+   * @param fault What to do instead
+   */
+  fault(route: string, fault: Fault): void {
+    this.#faults.push({ route, fault: { ...fault } });
+  }
+
+  /** Removes every fault. */
+  clearFaults(): void {
+    this.#faults = [];
+  }
+
+  /** Requests whose path starts with `prefix`. */
+  requestsTo(prefix: string): RecordedRequest[] {
+    return this.requests.filter((r) => `${r.method} ${r.path}`.startsWith(prefix));
+  }
+
+  /** Finds a model by key. */
+  model(key: string): SimModel | undefined {
+    return this.models.find((m) => m.key === key);
+  }
+
+  /** Resolves after `ms`, or when the simulator closes or `signal` aborts. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        this.#closing.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+      this.#closing.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Stops the server and waits for open requests to end. */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await Promise.allSettled([...this.#pending]);
+    await this.#server.shutdown();
+  }
+
+  /** For `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #handle(request: Request): Promise<Response> {
+    const work = this.#route(request);
+    this.#pending.add(work);
+    try {
+      return await work;
+    } finally {
+      this.#pending.delete(work);
+    }
+  }
+
+  async #route(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const text = request.method === "POST" ? await request.text() : "";
+    let body: unknown = undefined;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      return nativeError(400, "invalid_request", "Request body is not valid JSON");
+    }
+    const record: RecordedRequest = {
+      method: request.method,
+      path: url.pathname,
+      body,
+      authorization: request.headers.get("authorization"),
+      startedAt: performance.now(),
+    };
+    request.signal.addEventListener("abort", () => {
+      record.abortedAt ??= performance.now();
+    }, { once: true });
+    this.requests.push(record);
+    if (this.options.apiKey !== undefined) {
+      const auth = record.authorization;
+      if (!auth) {
+        return json({
+          error: {
+            type: "invalid_request",
+            code: "invalid_api_key",
+            message: "An LM Studio API token is required to make requests to this server, but none " +
+              "was provided using the Authorization header using the 'Bearer' scheme.",
+          },
+        }, 401);
+      }
+      if (auth !== `Bearer ${this.options.apiKey}`) {
+        return json({
+          error: {
+            type: "invalid_request",
+            code: "invalid_api_key",
+            message: "Malformed LM Studio API token provided: the token is not valid.",
+          },
+        }, 401);
+      }
+    }
+    const key = `${request.method} ${url.pathname}`;
+    const faulted = await this.#applyFault(key, request);
+    if (faulted) return faulted;
+    for (const table of [...(this.options.routes ?? []), BASE_ROUTES]) {
+      const handler = findRoute(table, key);
+      if (handler) return await handler(request, body, this, record);
+    }
+    return json({ error: `Unexpected endpoint or method. (${key})` });
+  }
+
+  async #applyFault(key: string, request: Request): Promise<Response | undefined> {
+    const entry = this.#faults.find((f) => key.startsWith(f.route));
+    if (!entry) return undefined;
+    const fault = entry.fault;
+    if (fault.times !== undefined && --fault.times <= 0) {
+      this.#faults = this.#faults.filter((f) => f !== entry);
+    }
+    if (fault.hang) {
+      await this.wait(30_000, request.signal);
+      return json({ error: "hung request released" }, 503);
+    }
+    if (fault.delayMs) await this.wait(fault.delayMs, request.signal);
+    if (fault.drop) return droppedResponse();
+    if (fault.raw !== undefined) {
+      return new Response(fault.raw, {
+        status: fault.status ?? 200,
+        headers: { "content-type": fault.contentType ?? "application/json" },
+      });
+    }
+    if (fault.status !== undefined) return json(fault.body ?? {}, fault.status);
+    return undefined;
+  }
+
+  /** Starts a download job. */
+  startDownload(model: string, total: number): SimDownload {
+    const job: SimDownload = {
+      job_id: `job_${(++this.#jobCounter).toString(16).padStart(10, "0")}`,
+      model,
+      total,
+      done: 0,
+      status: "downloading",
+      started_at: new Date().toISOString(),
+    };
+    this.downloads.set(job.job_id, job);
+    return job;
+  }
+}
+
+/** A 200 whose body errors after the first bytes: the client sees the connection drop. */
+export function droppedResponse(contentType = "application/json", first = '{"partial":'): Response {
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(first));
+    },
+    pull(controller) {
+      controller.error(new Error("simulated connection drop"));
+    },
+  });
+  return new Response(body, { status: 200, headers: { "content-type": contentType } });
+}
+
+function findRoute(table: SimRoutes, key: string): SimRouteHandler | undefined {
+  if (table[key]) return table[key];
+  for (const [pattern, handler] of Object.entries(table)) {
+    if (pattern.endsWith("*") && key.startsWith(pattern.slice(0, -1))) return handler;
+  }
+  return undefined;
+}
+
+function field(body: unknown, name: string): unknown {
+  return typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+}
+
+const BASE_ROUTES: SimRoutes = {
+  "GET /api/v1/models": (_req, _body, sim) => json({ models: sim.models }),
+  "GET /v1/models": (_req, _body, sim) =>
+    json({
+      object: "list",
+      data: sim.models.map((m) => ({ id: m.key, object: "model", owned_by: "organization_owner" })),
+    }),
+  "POST /api/v1/models/load": async (request, body, sim) => {
+    const key = field(body, "model");
+    if (typeof key !== "string") {
+      return nativeError(400, "invalid_request", '"model" is required', {
+        code: "missing_required_parameter",
+        param: "model",
+      });
+    }
+    const model = sim.model(key);
+    if (!model) return nativeError(404, "model_not_found", `Model "${key}" not found`);
+    const started = performance.now();
+    if (sim.options.loadDelayMs) await sim.wait(sim.options.loadDelayMs, request.signal);
+    if (request.signal.aborted) return json({ error: "aborted" }, 499);
+    const n = model.loaded_instances.length;
+    const config: Record<string, unknown> = {
+      context_length: field(body, "context_length") ?? 4096,
+      ...(model.type === "llm"
+        ? { eval_batch_size: 512, flash_attention: field(body, "flash_attention") ?? true }
+        : {}),
+    };
+    const id = n === 0 ? key : `${key}:${n + 1}`;
+    model.loaded_instances.push({ id, config });
+    const reply: Record<string, unknown> = { type: model.type, instance_id: id, status: "loaded" };
+    if (sim.options.reportLoadTime !== false) {
+      reply.load_time_seconds = Math.round(performance.now() - started) / 1000;
+    }
+    if (field(body, "echo_load_config") === true) reply.load_config = config;
+    return json(reply);
+  },
+  "POST /api/v1/models/unload": (_req, body, sim) => {
+    const id = field(body, "instance_id");
+    if (typeof id !== "string") {
+      return nativeError(400, "invalid_request", '"instance_id" is required', {
+        code: "missing_required_parameter",
+        param: "instance_id",
+      });
+    }
+    for (const model of sim.models) {
+      const index = model.loaded_instances.findIndex((i) => i.id === id);
+      if (index >= 0) {
+        model.loaded_instances.splice(index, 1);
+        return json({ instance_id: id });
+      }
+    }
+    return nativeError(404, "model_not_found", `No loaded model instance with id "${id}"`);
+  },
+  "POST /api/v1/models/download": (_req, body, sim) => {
+    const key = field(body, "model");
+    if (typeof key !== "string") {
+      return nativeError(400, "invalid_request", '"model" is required', {
+        code: "missing_required_parameter",
+        param: "model",
+      });
+    }
+    if (sim.model(key)) return json({ status: "already_downloaded" });
+    const size = sim.options.catalog?.[key];
+    if (size === undefined) {
+      return nativeError(404, "model_not_found", `Could not find model "${key}" in the catalog`);
+    }
+    const job = sim.startDownload(key, size);
+    return json({
+      job_id: job.job_id,
+      status: job.status,
+      total_size_bytes: job.total,
+      started_at: job.started_at,
+    });
+  },
+  "GET /api/v1/models/download/status/*": (request, _body, sim) => {
+    const id = decodeURIComponent(new URL(request.url).pathname.split("/").pop() ?? "");
+    const job = sim.downloads.get(id);
+    if (!job) return nativeError(404, "job_not_found", `No download job with id "${id}"`);
+    if (job.status === "downloading") {
+      const step = Math.ceil(job.total / (sim.options.downloadSteps ?? 4));
+      job.done = Math.min(job.total, job.done + step);
+      if (job.done >= job.total) {
+        job.status = "completed";
+        sim.models.push({
+          type: "llm",
+          key: job.model,
+          display_name: job.model,
+          size_bytes: job.total,
+          loaded_instances: [],
+          max_context_length: 8192,
+          format: "gguf",
+          quantization: { name: "Q4_K_M", bits_per_weight: 4 },
+        });
+      }
+    }
+    const reply: Record<string, unknown> = {
+      job_id: job.job_id,
+      status: job.status,
+      total_size_bytes: job.total,
+      downloaded_bytes: job.done,
+      started_at: job.started_at,
+    };
+    if (job.status === "downloading") {
+      reply.bytes_per_second = 12_500_000;
+      reply.estimated_completion = new Date(Date.now() + 60_000).toISOString();
+    }
+    if (job.status === "completed") reply.completed_at = new Date().toISOString();
+    return json(reply);
+  },
+};

@@ -1,0 +1,128 @@
+/**
+ * Spawns the real server (`deno run main.ts`) and connects the SDK's `Client` over stdio, exactly
+ * as an MCP client does. Each server gets its own temp HOME and working directory.
+ *
+ * @module
+ */
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/stdio"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "../../tools/sdk.ts";
+import { fileURLToPath } from "node:url";
+
+/** Absolute path of the repository root. */
+export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
+/** Absolute path of main.ts. */
+export const MAIN: string = ROOT + "main.ts";
+/** The permission flags of `deno task start`, for loopback LM Studio. */
+export const RUN_FLAGS: readonly string[] = [
+  "--allow-net=127.0.0.1,localhost,[::1]",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+];
+
+let denoDir: string | undefined;
+
+/** The Deno cache directory of this process, so that children with another HOME reuse it. */
+export async function cacheDir(): Promise<string> {
+  if (denoDir) return denoDir;
+  const fromEnv = Deno.env.get("DENO_DIR");
+  if (fromEnv) return denoDir = fromEnv;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
+    .output();
+  return denoDir = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
+}
+
+/** A running server and its client. */
+export interface ServerHandle extends AsyncDisposable {
+  /** The connected MCP client. */
+  readonly client: Client;
+  /** Everything the server wrote to stderr so far. */
+  stderr(): string;
+  /** The temp HOME of the server. */
+  readonly home: string;
+  /** Calls a tool and returns its result. */
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+  /** Closes the client and the server process. */
+  close(): Promise<void>;
+}
+
+/** Options of {@linkcode startServer}. */
+export interface StartOptions {
+  /** Extra environment for the server. */
+  readonly env?: Record<string, string>;
+  /** Extra command-line arguments. */
+  readonly args?: readonly string[];
+  /** Working directory. @default a fresh temp dir */
+  readonly cwd?: string;
+  /** HOME. @default a fresh temp dir */
+  readonly home?: string;
+}
+
+/**
+ * The environment a spawned server gets: a temp HOME, our cache, and `env`.
+ *
+ * @param home The HOME to use
+ * @param env Extra variables
+ * @returns The environment
+ */
+export async function childEnv(
+  home: string,
+  env: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    PATH: Deno.env.get("PATH") ?? "",
+    HOME: home,
+    DENO_DIR: await cacheDir(),
+    NO_COLOR: "1",
+    ...env,
+  };
+}
+
+/**
+ * Starts `deno run main.ts` and connects a client.
+ *
+ * @param options Environment, args, cwd
+ * @returns The handle; dispose it to stop the server
+ */
+export async function startServer(options: StartOptions = {}): Promise<ServerHandle> {
+  const home = options.home ?? await Deno.makeTempDir({ prefix: "lmstudio-mcp-home-" });
+  const cwd = options.cwd ?? home;
+  const transport = new StdioClientTransport({
+    command: Deno.execPath(),
+    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, ...(options.args ?? [])],
+    env: await childEnv(home, options.env),
+    cwd,
+    stderr: "pipe",
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk: Uint8Array | string) => {
+    stderr += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
+  });
+  const client = new Client({ name: "lmstudio-mcp-tests", version: "0" });
+  await client.connect(transport);
+  const close = async () => {
+    await client.close();
+  };
+  return {
+    client,
+    home,
+    stderr: () => stderr,
+    call: async (name, args = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * The text of a result's first content block.
+ *
+ * @param result A tool result
+ * @returns Its first text
+ */
+export function textOf(result: CallToolResult): string {
+  const first = result.content[0];
+  return first && first.type === "text" ? first.text : "";
+}

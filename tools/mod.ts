@@ -1,0 +1,104 @@
+/**
+ * The server: every tool registered in one loop through one wrapper, which holds the only catch
+ * that turns failures into MCP `isError` results and owns each call's progress reporter.
+ *
+ * @module
+ */
+import {
+  type CallToolResult,
+  McpServer,
+  type RequestHandlerExtra,
+  type ServerNotification,
+  type ServerRequest,
+} from "./sdk.ts";
+import { LmStudioError } from "../lib/errors.ts";
+import { CancelledError } from "../lib/http.ts";
+import type { Logger } from "../lib/logger.ts";
+import { modelDownload } from "./model_download.ts";
+import { modelList } from "./model_list.ts";
+import { modelLoad } from "./model_load.ts";
+import { modelUnload } from "./model_unload.ts";
+import { ProgressReporter, type SendProgress } from "./progress.ts";
+import { errorResult } from "./result.ts";
+import type { Deps, ToolSpec } from "./tool.ts";
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** Every tool, in the order clients list them. */
+export const TOOLS: readonly ToolSpec[] = [modelList, modelLoad, modelUnload, modelDownload];
+
+const INSTRUCTIONS = "Drives a local LM Studio. Call model_list first to find exact model keys. " +
+  "model_load / model_unload manage memory; model_download fetches new models.";
+
+/** Name and version the server reports in `initialize`. */
+export interface ServerInfo {
+  /** Server name. */
+  readonly name: string;
+  /** Server version. */
+  readonly version: string;
+}
+
+/**
+ * Builds the MCP server with every tool registered.
+ *
+ * @param deps The client, config and logger
+ * @param info Name and version for `initialize`
+ * @returns The server, not yet connected to a transport
+ */
+export function createServer(deps: Deps, info: ServerInfo): McpServer {
+  const server = new McpServer(info, {
+    capabilities: { tools: {}, logging: {} },
+    instructions: INSTRUCTIONS,
+  });
+  for (const tool of TOOLS) {
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.definition.title,
+        description: tool.definition.description,
+        inputSchema: tool.definition.inputSchema,
+        outputSchema: tool.definition.outputSchema,
+        annotations: { title: tool.definition.title, ...tool.definition.annotations },
+      },
+      async (args: Record<string, unknown>, extra: Extra) => {
+        const token = extra._meta?.progressToken;
+        const send: SendProgress | undefined = token === undefined
+          ? undefined
+          : (params) =>
+            extra.sendNotification({
+              method: "notifications/progress",
+              params: { progressToken: token, ...params },
+            });
+        const progress = new ProgressReporter(send, {
+          heartbeatMs: deps.config.heartbeatMs,
+          onError: (error) => deps.log.warn(`Could not send progress: ${error}`),
+        });
+        try {
+          return await tool.run(args, deps, { signal: extra.signal, progress });
+        } catch (error) {
+          return toToolResult(error, tool.name, deps.log);
+        } finally {
+          progress.close();
+        }
+      },
+    );
+  }
+  return server;
+}
+
+/**
+ * Maps any failure of a tool to an MCP error result. Our typed errors carry a message written for
+ * the user; anything else is a bug, logged with its stack.
+ *
+ * @param error What the handler threw
+ * @param tool The tool's name
+ * @param log Where bugs are logged
+ * @returns The `isError` result
+ */
+export function toToolResult(error: unknown, tool: string, log: Logger): CallToolResult {
+  if (error instanceof CancelledError) return errorResult(error.message);
+  if (error instanceof LmStudioError) return errorResult(error.message);
+  log.error(`Unexpected failure in ${tool}`, error);
+  const detail = error instanceof Error ? error.message : String(error);
+  return errorResult(`Internal error in ${tool}: ${detail}. The server log (stderr) has the details`);
+}

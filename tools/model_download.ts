@@ -1,0 +1,103 @@
+/**
+ * `model_download`: fetch a model from the LM Studio catalogue or Hugging Face, with live progress.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { type DownloadState, toDownloadState, waitForDownload } from "../lib/download.ts";
+import { InputError, LmStudioError } from "../lib/errors.ts";
+import { formatBytes } from "../lib/models.ts";
+import { textAndStructured } from "./result.ts";
+import { defineTool } from "./tool.ts";
+
+function describeState(name: string, state: DownloadState): string {
+  const parts: string[] = [];
+  if (state.percent !== null) parts.push(`${state.percent}%`);
+  if (state.downloaded_bytes !== null && state.total_bytes !== null) {
+    parts.push(`${formatBytes(state.downloaded_bytes)} of ${formatBytes(state.total_bytes)}`);
+  } else if (state.total_bytes !== null) parts.push(formatBytes(state.total_bytes));
+  if (state.bytes_per_second) parts.push(`${formatBytes(state.bytes_per_second)}/s`);
+  return `${name}: ${state.status}${parts.length ? ` — ${parts.join(", ")}` : ""}`;
+}
+
+/** The `model_download` tool. */
+export const modelDownload = defineTool({
+  name: "model_download",
+  title: "Download a model into LM Studio",
+  description:
+    "Download a model from the LM Studio catalogue (e.g. ibm/granite-4-micro) or a Hugging Face URL. " +
+    "Waits and reports progress up to LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS; if the download is still " +
+    "running then, returns its job_id: call model_download again with that job_id to keep waiting " +
+    "or check on it. A model that is already downloaded is a success.",
+  inputSchema: {
+    model: z.string().trim().min(1, "must not be empty").max(2048).optional()
+      .describe("Catalogue id or Hugging Face URL to download (omit when passing job_id)"),
+    quantization: z.string().trim().min(1).max(64).optional()
+      .describe("Quantization to fetch from a Hugging Face link, e.g. Q4_K_M"),
+    job_id: z.string().trim().min(1).max(256).optional()
+      .describe("Job id of an earlier download, to check on it or keep waiting"),
+  },
+  outputSchema: {
+    job_id: z.string().nullable(),
+    status: z.string(),
+    finished: z.boolean(),
+    downloaded_bytes: z.number().nullable(),
+    total_bytes: z.number().nullable(),
+    percent: z.number().nullable(),
+    bytes_per_second: z.number().nullable(),
+    estimated_completion: z.string().nullable(),
+  },
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: true,
+    openWorldHint: true,
+  },
+}, async (args, deps, { signal, progress }) => {
+  if (args.model === undefined && args.job_id === undefined) {
+    throw new InputError("Pass `model` (what to download) or `job_id` (an earlier download)");
+  }
+  const name = args.model ?? `job ${args.job_id}`;
+  let state: DownloadState;
+  if (args.job_id !== undefined) {
+    state = toDownloadState(await deps.client.downloadStatus(args.job_id, { signal }), args.job_id);
+  } else {
+    progress.update(`Starting the download of ${name}`);
+    state = toDownloadState(
+      await deps.client.startDownload(name, args.quantization, { signal }),
+    );
+  }
+  const report = (s: DownloadState) =>
+    progress.update(describeState(name, s), s.downloaded_bytes ?? undefined, s.total_bytes ?? undefined);
+  report(state);
+  if (state.status === "failed") {
+    throw new LmStudioError(
+      `The download of ${name} failed in LM Studio. Check LM Studio's Downloads panel for the reason ` +
+        `(disk space, network), then try again`,
+    );
+  }
+  if ((state.status === "downloading" || state.status === "paused") && state.job_id) {
+    state = await waitForDownload(deps.client, state.job_id, {
+      intervalMs: deps.config.downloadPollIntervalMs,
+      budgetMs: deps.config.downloadPollTimeoutMs,
+      onProgress: report,
+      signal,
+    });
+  }
+  const finished = state.status === "completed" || state.status === "already_downloaded";
+  let text: string;
+  if (state.status === "already_downloaded") {
+    text = `${name} is already downloaded. Load it with model_load.`;
+  } else if (finished) {
+    const size = state.total_bytes !== null ? ` (${formatBytes(state.total_bytes)})` : "";
+    text = `Downloaded ${name}${size}. Load it with model_load.`;
+  } else if (state.status === "paused") {
+    text = `${describeState(name, state)}. The download is paused in LM Studio: resume it there, ` +
+      `then call model_download with job_id "${state.job_id}" to follow it.`;
+  } else {
+    text = `${describeState(name, state)}. Still downloading after ${
+      Math.round(deps.config.downloadPollTimeoutMs / 1000)
+    } s of waiting. Call model_download with job_id "${state.job_id}" to keep waiting.`;
+  }
+  return textAndStructured(text, { ...state, finished });
+});

@@ -1,0 +1,28 @@
+/**
+ * The MCP SDK symbols the server uses, imported in one place with their real types.
+ *
+ * Why this file exists: the SDK's package.json maps every `./*` subpath's types to `./dist/esm/*.d.ts`,
+ * so `@modelcontextprotocol/sdk/server/mcp.js` looks for `mcp.js.d.ts`, which does not exist, and
+ * Deno silently types the import as `any`. `@ts-types` points the checker at the extension-less
+ * subpath, whose types do resolve, while the runtime keeps the `.js` path that loads.
+ *
+ * @module
+ */
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/server/stdio"
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
+import { ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/shared/protocol"
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import type {
+  CallToolResult,
+  ServerNotification,
+  ServerRequest,
+  ToolAnnotations,
+} from "@modelcontextprotocol/sdk/types.js";
+
+export { McpServer, ResourceTemplate, StdioServerTransport };
+export type { CallToolResult, RequestHandlerExtra, ServerNotification, ServerRequest, ToolAnnotations };

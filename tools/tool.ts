@@ -1,0 +1,87 @@
+/**
+ * What a tool is: a definition (name, schemas, annotations, a description written for the model) and
+ * a thin handler that gets the dependencies and a per-call context.
+ *
+ * @module
+ */
+import type { CallToolResult, ToolAnnotations } from "./sdk.ts";
+import type { z } from "zod";
+import type { Config } from "../lib/config.ts";
+import type { LmStudioClient } from "../lib/lmstudio.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { ProgressReporter } from "./progress.ts";
+
+/** Everything a handler may use; built once in main.ts. */
+export interface Deps {
+  /** LM Studio. */
+  readonly client: LmStudioClient;
+  /** The parsed configuration. */
+  readonly config: Config;
+  /** stderr logger. */
+  readonly log: Logger;
+}
+
+/** Per-call context. */
+export interface ToolContext {
+  /** Aborted when the client cancels the call. */
+  readonly signal: AbortSignal;
+  /** Progress notifications (no-ops when the client gave no progressToken). */
+  readonly progress: ProgressReporter;
+}
+
+/** The annotations every tool must set, truthfully. */
+export type Annotations = Required<
+  Pick<ToolAnnotations, "readOnlyHint" | "destructiveHint" | "idempotentHint" | "openWorldHint">
+>;
+
+/** A tool's static definition. */
+export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape> {
+  /** The tool name (same as the reference server's). */
+  readonly name: string;
+  /** A short human title. */
+  readonly title: string;
+  /** When and how a model should use the tool. */
+  readonly description: string;
+  /** Input fields, each with `.describe()` and limits. */
+  readonly inputSchema: I;
+  /** Shape of `structuredContent`. */
+  readonly outputSchema: O;
+  /** Behaviour hints. */
+  readonly annotations: Annotations & { readonly title?: string };
+}
+
+/** A tool's handler: validated input in, result out; expected failures are thrown as LmStudioError. */
+export type Handler<I extends z.ZodRawShape> = (
+  args: z.infer<z.ZodObject<I>>,
+  deps: Deps,
+  context: ToolContext,
+) => Promise<CallToolResult>;
+
+/** A tool with its types erased, so that the list can be registered in one loop. */
+export interface ToolSpec {
+  /** The tool name. */
+  readonly name: string;
+  /** The definition as the SDK takes it. */
+  readonly definition: ToolDefinition<z.ZodRawShape, z.ZodRawShape>;
+  /** Runs the handler on input the SDK has already validated against `inputSchema`. */
+  readonly run: (args: unknown, deps: Deps, context: ToolContext) => Promise<CallToolResult>;
+}
+
+/**
+ * Pairs a definition with its handler.
+ *
+ * @param definition Name, schemas, annotations, description
+ * @param handler The handler
+ * @returns The tool, ready for registration
+ */
+export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(
+  definition: ToolDefinition<I, O>,
+  handler: Handler<I>,
+): ToolSpec {
+  return {
+    name: definition.name,
+    definition,
+    // The SDK parsed `args` with `definition.inputSchema` before calling us.
+    run: (args, deps, context) => handler(args as z.infer<z.ZodObject<I>>, deps, context),
+  };
+}
