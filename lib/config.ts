@@ -37,6 +37,8 @@ export interface Config {
   readonly downloadPollTimeoutMs: number;
   /** Longest gap between two progress notifications. LM_STUDIO_HEARTBEAT_MS. */
   readonly heartbeatMs: number;
+  /** The user's home directory, for `~` in paths; undefined when unknown. */
+  readonly home: string | undefined;
 }
 
 /** The result of {@linkcode parseConfig}: the config and one warning per ignored value. */
@@ -170,6 +172,7 @@ export function parseConfig(
     downloadPollIntervalMs: ms("LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS"),
     downloadPollTimeoutMs: ms("LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS"),
     heartbeatMs: ms("LM_STUDIO_HEARTBEAT_MS"),
+    home: options.home,
   });
   return Object.freeze({ config, warnings: Object.freeze(warnings) });
 }

@@ -114,7 +114,19 @@ export class TooLargeError extends LmStudioError {}
 export class StreamError extends LmStudioError {}
 
 /** The prompt (or history) does not fit the model's loaded context. */
-export class ContextOverflowError extends LmStudioError {}
+export class ContextOverflowError extends LmStudioError {
+  /** LM Studio's own words, or what we observed. */
+  readonly detail: string;
+
+  /**
+   * @param message The full message for the user
+   * @param detail LM Studio's own words, or what we observed
+   */
+  constructor(message: string, detail: string) {
+    super(message);
+    this.detail = detail;
+  }
+}
 
 /** LM Studio answered, but not as the API contract says (old version, wrong route, bad JSON). */
 export class ProtocolError extends LmStudioError {}

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { type EventSourceMessage, EventSourceParserStream } from "eventsource-parser/stream";
 import {
   ConfigError,
   LmStudioError,
@@ -18,6 +17,7 @@ import {
   UnreachableError,
 } from "./errors.ts";
 import { type ErrorBody, errorFromReply, readErrorBody } from "./http_errors.ts";
+import { type EventSourceMessage, eventStream } from "./sse.ts";
 
 export type { EventSourceMessage };
 
@@ -171,10 +171,7 @@ export class HttpClient {
           `${options.what}: LM Studio answered with ${type || "no content type"} instead of a stream`,
         );
       }
-      const events = watchBytes(response, this.#maxBody, options.what, arm)
-        .pipeThrough(new TextDecoderStream())
-        .pipeThrough(finalBlankLine())
-        .pipeThrough(new EventSourceParserStream());
+      const events = eventStream(watchBytes(response, this.#maxBody, options.what, arm));
       const reader = events.getReader();
       try {
         while (true) {
@@ -328,16 +325,4 @@ function watchBytes(
       },
     }),
   );
-}
-
-/**
- * Ends the text with a blank line so that a last event sent without its terminating blank line is
- * still dispatched; an extra blank line after a complete event dispatches nothing (WHATWG HTML
- * §9.2.6, "If the line is empty … dispatch the event").
- */
-function finalBlankLine(): TransformStream<string, string> {
-  return new TransformStream<string, string>({
-    transform: (chunk, controller) => controller.enqueue(chunk),
-    flush: (controller) => controller.enqueue("\n\n"),
-  });
 }

@@ -109,6 +109,7 @@ export function errorFromBody(status: number, body: ErrorBody, context: ErrorCon
     return new ContextOverflowError(
       `The prompt does not fit the model's loaded context (LM Studio: ${body.message}). Shorten the ` +
         `input, or reload the model with a larger context: model_load with context_length`,
+      body.message,
     );
   }
   const modelMissing = body.type === "model_not_found" || body.code === "model_not_found" ||
@@ -118,7 +119,9 @@ export function errorFromBody(status: number, body: ErrorBody, context: ErrorCon
   if (modelMissing && context.model !== undefined) {
     return new ModelNotFoundError(
       context.model,
-      `LM Studio said: ${body.message}. Call model_list to see what is downloaded and loaded, then ` +
+      `LM Studio said: ${
+        body.message.replace(/[.\s]+$/, "")
+      }. Call model_list to see what is downloaded and loaded, then ` +
         `model_load to load it (or model_download to fetch it)`,
     );
   }

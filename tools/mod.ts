@@ -14,6 +14,8 @@ import {
 import { LmStudioError } from "../lib/errors.ts";
 import { CancelledError } from "../lib/http.ts";
 import type { Logger } from "../lib/logger.ts";
+import { ask } from "./ask.ts";
+import { embed } from "./embed.ts";
 import { modelDownload } from "./model_download.ts";
 import { modelList } from "./model_list.ts";
 import { modelLoad } from "./model_load.ts";
@@ -25,10 +27,11 @@ import type { Deps, ToolSpec } from "./tool.ts";
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** Every tool, in the order clients list them. */
-export const TOOLS: readonly ToolSpec[] = [modelList, modelLoad, modelUnload, modelDownload];
+export const TOOLS: readonly ToolSpec[] = [modelList, modelLoad, modelUnload, modelDownload, ask, embed];
 
 const INSTRUCTIONS = "Drives a local LM Studio. Call model_list first to find exact model keys. " +
-  "model_load / model_unload manage memory; model_download fetches new models.";
+  "model_load / model_unload manage memory; model_download fetches new models. ask sends one " +
+  "prompt (answer, reasoning and stats); embed returns vectors.";
 
 /** Name and version the server reports in `initialize`. */
 export interface ServerInfo {

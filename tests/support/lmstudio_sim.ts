@@ -8,6 +8,9 @@
  *
  * @module
  */
+import { type ChatScript, INFERENCE_ROUTES, type InferenceSimOptions } from "./sim_inference.ts";
+
+export type { ChatScript };
 
 /** One loaded instance. */
 export interface SimInstance {
@@ -87,7 +90,7 @@ export type SimRouteHandler = (
 export type SimRoutes = Record<string, SimRouteHandler>;
 
 /** Options of {@linkcode LmStudioSim.start}. */
-export interface SimOptions {
+export interface SimOptions extends InferenceSimOptions {
   /** Downloaded models. */
   models?: SimModel[];
   /** Models `model_download` can fetch: key → size in bytes. */
@@ -181,6 +184,8 @@ export class LmStudioSim {
   readonly downloads = new Map<string, SimDownload>();
   /** Options as given. */
   readonly options: SimOptions;
+  /** How the simulated model answers the next inference requests. */
+  chatScript: ChatScript = {};
   #server: Deno.HttpServer<Deno.NetAddr>;
   #faults: { route: string; fault: Fault }[] = [];
   #pending = new Set<Promise<unknown>>();
@@ -314,7 +319,7 @@ export class LmStudioSim {
     const key = `${request.method} ${url.pathname}`;
     const faulted = await this.#applyFault(key, request);
     if (faulted) return faulted;
-    for (const table of [...(this.options.routes ?? []), BASE_ROUTES]) {
+    for (const table of [...(this.options.routes ?? []), BASE_ROUTES, INFERENCE_ROUTES]) {
       const handler = findRoute(table, key);
       if (handler) return await handler(request, body, this, record);
     }

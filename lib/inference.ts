@@ -1,0 +1,145 @@
+/**
+ * What every inference call (native `ask`, OpenAI-compatible `chat` and structured output) returns,
+ * plus the pieces they share: splitting inline `<think>` reasoning from the answer, and the
+ * context-overflow advice that names the loaded context.
+ *
+ * @module
+ */
+import { ContextOverflowError } from "./errors.ts";
+import type { LmStudioClient } from "./lmstudio.ts";
+import { findModel } from "./models.ts";
+
+/** Token counts and speed of one generation; null where LM Studio did not say. */
+export interface InferenceStats {
+  /** Prompt tokens. */
+  readonly input_tokens: number | null;
+  /** Generated tokens, reasoning included. */
+  readonly output_tokens: number | null;
+  /** Of which reasoning. */
+  readonly reasoning_tokens: number | null;
+  /** Generation speed. */
+  readonly tokens_per_second: number | null;
+  /** Time to the first generated token. */
+  readonly time_to_first_token_seconds: number | null;
+  /** Set when this request had to load the model first. */
+  readonly model_load_time_seconds: number | null;
+  /** Wall time of the whole call, measured by the bridge. */
+  readonly total_seconds: number;
+}
+
+/** The outcome of one generation. */
+export interface InferenceResult {
+  /** The answer, reasoning removed. */
+  readonly answer: string;
+  /** The reasoning, when the model gave any. */
+  readonly reasoning: string | null;
+  /** The model (or instance) that answered. */
+  readonly model: string;
+  /** Why generation stopped: `stop`, `length`, `tool_calls`, … */
+  readonly stop_reason: string;
+  /** Token counts and speed. */
+  readonly stats: InferenceStats;
+  /** Tool calls the model made (LM Studio plugins/MCP), by name. */
+  readonly tool_calls: readonly string[];
+}
+
+/** What a generation is doing, for progress notifications. */
+export type InferenceProgress =
+  | { readonly phase: "loading"; readonly fraction: number | undefined }
+  | { readonly phase: "prompt"; readonly fraction: number | undefined }
+  | { readonly phase: "reasoning"; readonly tokens: number }
+  | { readonly phase: "answer"; readonly tokens: number }
+  | { readonly phase: "tool"; readonly tool: string };
+
+/** Callbacks of a generation. */
+export interface InferenceHooks {
+  /** Cancels the HTTP request at once. */
+  readonly signal?: AbortSignal | undefined;
+  /** Called as the generation advances. */
+  readonly onProgress?: ((progress: InferenceProgress) => void) | undefined;
+  /** Called for oddities that do not fail the call (an unparseable event). */
+  readonly onWarning?: ((message: string) => void) | undefined;
+}
+
+/**
+ * Splits `<think>…</think>` reasoning out of generated text. Handles several blocks, a block left
+ * open at the end (all of it is reasoning), and a closing tag without an opening one (models whose
+ * template already opened the block: everything before it is reasoning).
+ *
+ * @param text The generated text
+ * @returns The answer and the reasoning (empty when none)
+ * @example
+ * ```ts
+ * import { splitThink } from "./inference.ts";
+ * splitThink("<think>2+2…</think>4"); // { answer: "4", reasoning: "2+2…" }
+ * ```
+ */
+export function splitThink(text: string): { answer: string; reasoning: string } {
+  if (!/<\/?think>/i.test(text)) return { answer: text, reasoning: "" };
+  const reasoning: string[] = [];
+  let rest = text;
+  const firstClose = rest.search(/<\/think>/i);
+  const firstOpen = rest.search(/<think>/i);
+  if (firstClose >= 0 && (firstOpen < 0 || firstClose < firstOpen)) {
+    reasoning.push(rest.slice(0, firstClose));
+    rest = rest.slice(firstClose + "</think>".length);
+  }
+  let answer = "";
+  while (rest.length) {
+    const open = rest.search(/<think>/i);
+    if (open < 0) {
+      answer += rest;
+      break;
+    }
+    answer += rest.slice(0, open);
+    rest = rest.slice(open + "<think>".length);
+    const close = rest.search(/<\/think>/i);
+    if (close < 0) {
+      reasoning.push(rest);
+      break;
+    }
+    reasoning.push(rest.slice(0, close));
+    rest = rest.slice(close + "</think>".length);
+  }
+  return { answer: answer.trim(), reasoning: reasoning.map((r) => r.trim()).filter(Boolean).join("\n\n") };
+}
+
+/**
+ * Builds the context-overflow error, naming the model's loaded and maximum context when LM Studio
+ * can tell us (one extra `GET /api/v1/models`, only on this failure path).
+ *
+ * @param client LM Studio
+ * @param model The model key the call named
+ * @param detail What LM Studio said or what we saw
+ * @param options Whether the caller can pass `context_length` per request
+ * @returns The error to throw
+ */
+export async function contextOverflow(
+  client: LmStudioClient,
+  model: string,
+  detail: string,
+  options: { perRequestContext: boolean },
+): Promise<ContextOverflowError> {
+  let where = "the model's loaded context";
+  let max: number | null | undefined;
+  try {
+    const found = findModel(await client.listModels(), model);
+    const loaded = found?.loaded_instances?.[0]?.config?.context_length;
+    max = found?.max_context_length;
+    if (loaded) where = `${found?.key ?? model}'s loaded context of ${loaded} tokens`;
+  } catch {
+    // The advice below still holds without the numbers.
+  }
+  const target = max ? ` (up to ${max} for this model)` : "";
+  const fixes = [
+    "shorten the input",
+    ...(options.perRequestContext ? [`pass a larger context_length${target}`] : []),
+    `or reload it with model_unload then model_load with a larger context_length${
+      options.perRequestContext ? "" : target
+    }`,
+  ];
+  return new ContextOverflowError(
+    `The prompt does not fit ${where} (${detail}). To fix: ${fixes.join(", ")}`,
+    detail,
+  );
+}

@@ -1,0 +1,83 @@
+/**
+ * `embed`: text embeddings. Vectors go to `structuredContent`; the text is a short summary, so that
+ * thousands of floats do not flood the calling model's context unless it asks for them.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { embed as embedTexts } from "../lib/embeddings.ts";
+import { ModelKey } from "./fields.ts";
+import { textAndStructured } from "./result.ts";
+import { defineTool } from "./tool.ts";
+
+const MAX_ITEMS = 1024;
+const MAX_TOTAL = 8 * 1024 * 1024;
+const PREVIEW = 5;
+
+const Text = z.string().min(1, "must not be empty").max(1024 * 1024)
+  .refine((s) => s.trim().length > 0, "must not be only whitespace");
+
+/** The `embed` tool. */
+export const embed = defineTool({
+  name: "embed",
+  title: "Embed text",
+  description: "Turn text into embedding vectors with a local LM Studio embedding model (type " +
+    "'embedding' in model_list), for similarity search or clustering. Pass one string or a list " +
+    `(up to ${MAX_ITEMS}). The vectors are in structuredContent; the text shows a summary unless ` +
+    "full is true.",
+  inputSchema: {
+    model: ModelKey.describe("Embedding model key, e.g. text-embedding-nomic-embed-text-v1.5"),
+    input: z.union([Text, z.array(Text).min(1, "must hold at least one text").max(MAX_ITEMS)])
+      .describe(`A text, or a list of up to ${MAX_ITEMS} texts`),
+    full: z.boolean().optional().describe("Also print every vector in the text result (default false)"),
+  },
+  outputSchema: {
+    model: z.string(),
+    dimension: z.number().int(),
+    count: z.number().int(),
+    embeddings: z.array(z.array(z.number())),
+    prompt_tokens: z.number().nullable(),
+  },
+  annotations: {
+    readOnlyHint: true,
+    destructiveHint: false,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
+}, async (args, deps, context) => {
+  const inputs = typeof args.input === "string" ? [args.input] : args.input;
+  const total = inputs.reduce((sum, text) => sum + text.length, 0);
+  if (total > MAX_TOTAL) {
+    return {
+      content: [{
+        type: "text",
+        text: `The inputs total ${total} characters; the limit per call is ${MAX_TOTAL}. Split them ` +
+          `into several embed calls`,
+      }],
+      isError: true,
+    };
+  }
+  context.progress.update(`Embedding ${inputs.length} text${inputs.length === 1 ? "" : "s"}`);
+  const result = await embedTexts(deps.client, args.model, inputs, context.signal);
+  const preview = (v: number[]) =>
+    `[${v.slice(0, PREVIEW).map((x) => x.toFixed(4)).join(", ")}${v.length > PREVIEW ? ", …" : ""}]`;
+  const lines = [
+    `${result.vectors.length} embedding${result.vectors.length === 1 ? "" : "s"} of dimension ` +
+    `${result.dimension} from ${result.model}` +
+    (result.promptTokens ? ` (${result.promptTokens} tokens)` : "") +
+    ". Vectors are in structuredContent.embeddings, in input order.",
+    ...result.vectors.slice(0, args.full ? undefined : 3).map((v, i) =>
+      args.full ? `#${i}: ${JSON.stringify(v)}` : `#${i}: ${preview(v)}`
+    ),
+  ];
+  if (!args.full && result.vectors.length > 3) {
+    lines.push(`… and ${result.vectors.length - 3} more (pass full: true to print them all)`);
+  }
+  return textAndStructured(lines.join("\n"), {
+    model: result.model,
+    dimension: result.dimension,
+    count: result.vectors.length,
+    embeddings: result.vectors,
+    prompt_tokens: result.promptTokens,
+  });
+});
