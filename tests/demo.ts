@@ -47,8 +47,27 @@ async function main(): Promise<void> {
     ["model_list", { loaded_only: true }],
     ["model_unload", { model: "ibm/granite-4-micro" }],
     ["model_unload", { model: "ibm/granite-4-micro" }],
+    ["ask", { model: "qwen/qwen3-8b", prompt: "Why is the sky blue? One sentence.", reasoning: "on" }],
+    ["ask", {
+      model: "qwen/qwen3-8b",
+      prompt: "Capital of France and its population?",
+      json_schema: {
+        type: "object",
+        properties: { city: { type: "string" }, population: { type: "integer" } },
+        required: ["city", "population"],
+      },
+    }],
+    ["embed", { model: "text-embedding-nomic-embed-text-v1.5", input: ["red", "green", "blue", "cyan"] }],
   ];
   for (const [name, args] of steps) {
+    if (name === "ask") {
+      sim.chatScript = args.json_schema ? { json: { city: "Paris", population: 2_102_650 }, reasoning: null } : {
+        tokenDelayMs: 40,
+        reasoning: "Sunlight scatters off air molecules; shorter wavelengths scatter more (Rayleigh).",
+        answer: "Air molecules scatter short blue wavelengths of sunlight far more than red ones, so " +
+          "blue light reaches our eyes from every part of the sky.",
+      };
+    }
     const progress: string[] = [];
     const result = await server.client.callTool({ name, arguments: args }, undefined, {
       onprogress: (p) => progress.push(p.message ?? `${p.progress}`),

@@ -43,6 +43,8 @@ export interface ServerHandle extends AsyncDisposable {
   stderr(): string;
   /** The temp HOME of the server. */
   readonly home: string;
+  /** The server's process id, while it runs. */
+  readonly pid: number | null;
   /** Calls a tool and returns its result. */
   call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
   /** Closes the client and the server process. */
@@ -109,6 +111,9 @@ export async function startServer(options: StartOptions = {}): Promise<ServerHan
   return {
     client,
     home,
+    get pid() {
+      return transport.pid;
+    },
     stderr: () => stderr,
     call: async (name, args = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult,
     close,

@@ -1,0 +1,120 @@
+// deno-lint-ignore-file no-console -- the benchmark prints its numbers
+/**
+ * `deno task bench`: numbers, never assertions. Against the simulator on 127.0.0.1:
+ * - start-up: spawn → `initialize` answered (what an MCP client waits for);
+ * - the time the bridge adds to a 1,000-token streamed `ask` over reading the simulator directly;
+ * - the time it adds per small call (`model_list` vs `GET /api/v1/models`), and RSS after 300 calls.
+ *
+ * @module
+ */
+import { LmStudioSim } from "./support/lmstudio_sim.ts";
+import { startServer } from "./support/mcp.ts";
+import { tokens } from "./support/sim_inference.ts";
+import { eventStream } from "../lib/sse.ts";
+
+const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? "15");
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function ms(value: number): string {
+  return `${value.toFixed(1)} ms`;
+}
+
+async function rssMb(pid: number | null): Promise<string> {
+  if (pid === null || Deno.build.os === "windows") return "n/a";
+  try {
+    const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)], stdout: "piped" })
+      .output();
+    const kb = Number(new TextDecoder().decode(out.stdout).trim());
+    return Number.isFinite(kb) && kb > 0 ? `${(kb / 1024).toFixed(1)} MB` : "n/a";
+  } catch {
+    return "n/a (no ps)";
+  }
+}
+
+async function startup(sim: LmStudioSim): Promise<void> {
+  const times: number[] = [];
+  for (let i = 0; i < Math.min(RUNS, 10); i++) {
+    const started = performance.now();
+    const server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+    times.push(performance.now() - started);
+    await server.close();
+  }
+  console.log(`start-up (spawn → initialize answered), median of ${times.length}: ${ms(median(times))}`);
+}
+
+async function streamedAnswer(sim: LmStudioSim): Promise<void> {
+  const answer = Array.from({ length: 1000 }, (_, i) => `w${i}`).join(" ");
+  if (tokens(answer).length !== 1000) throw new Error("the answer is not 1,000 tokens");
+  sim.chatScript = { answer, reasoning: null };
+  const body = {
+    model: "qwen/qwen3-8b",
+    input: "Count",
+    stream: true,
+    store: false,
+    max_output_tokens: 2000,
+  };
+  const whole: number[] = [];
+  const direct: number[] = [];
+  const bridged: number[] = [];
+  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await server.call("ask", { model: "qwen/qwen3-8b", prompt: "warm up" });
+  const post = () =>
+    fetch(`${sim.url}/api/v1/chat`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  for (let i = 0; i < RUNS; i++) {
+    let started = performance.now();
+    await (await post()).text();
+    whole.push(performance.now() - started);
+    started = performance.now();
+    let events = 0;
+    for await (const _ of eventStream((await post()).body!)) events++;
+    direct.push(performance.now() - started);
+    if (events < 1000) throw new Error(`only ${events} events`);
+    started = performance.now();
+    const result = await server.call("ask", { model: "qwen/qwen3-8b", prompt: "Count", max_tokens: 2000 });
+    bridged.push(performance.now() - started);
+    if (result.isError) throw new Error("ask failed");
+  }
+  console.log(
+    `1,000-token streamed ask, median of ${RUNS}: reading the simulator directly event by event ` +
+      `${ms(median(direct))} (whole body at once ${ms(median(whole))}); through the bridge (MCP stdio ` +
+      `round trip included) ${ms(median(bridged))}; added ${ms(median(bridged) - median(direct))}`,
+  );
+}
+
+async function smallCalls(sim: LmStudioSim): Promise<void> {
+  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  const direct: number[] = [];
+  const bridged: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    let started = performance.now();
+    await (await fetch(`${sim.url}/api/v1/models`)).json();
+    direct.push(performance.now() - started);
+    started = performance.now();
+    await server.call("model_list");
+    bridged.push(performance.now() - started);
+  }
+  console.log(
+    `model_list, median of 300: direct ${ms(median(direct))}, bridge ${ms(median(bridged))}, added ` +
+      `${ms(median(bridged) - median(direct))} per call; server RSS after 300 calls: ${await rssMb(
+        server.pid,
+      )}`,
+  );
+}
+
+if (import.meta.main) {
+  await using sim = LmStudioSim.start();
+  console.log(`lmstudio-mcp benchmark (simulator on ${sim.url}, Deno ${Deno.version.deno})`);
+  await startup(sim);
+  await streamedAnswer(sim);
+  sim.chatScript = {};
+  await smallCalls(sim);
+}
