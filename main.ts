@@ -14,6 +14,7 @@ import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/env_fi
 import { LmStudioError } from "./lib/errors.ts";
 import { LmStudioClient } from "./lib/lmstudio.ts";
 import { createStderrLogger, type Logger } from "./lib/logger.ts";
+import { lazySessionStore } from "./lib/sessions.ts";
 import { createServer } from "./tools/mod.ts";
 import { StdioServerTransport } from "./tools/sdk.ts";
 
@@ -108,7 +109,8 @@ async function check(config: Config): Promise<number> {
 
 async function serve(config: Config, log: Logger): Promise<void> {
   const client = new LmStudioClient(config);
-  const server = createServer({ client, config, log }, { name: "lmstudio-mcp", version: VERSION });
+  const sessions = lazySessionStore(config.sessionsDb);
+  const server = createServer({ client, config, log, sessions }, { name: "lmstudio-mcp", version: VERSION });
   const transport = new StdioServerTransport();
   await server.connect(transport);
   log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);

@@ -11,6 +11,7 @@ import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { startServer } from "./support/mcp.ts";
 import { tokens } from "./support/sim_inference.ts";
 import { eventStream } from "../lib/sse.ts";
+import { openSessionStore } from "../lib/sessions.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? "15");
 
@@ -110,6 +111,60 @@ async function smallCalls(sim: LmStudioSim): Promise<void> {
   );
 }
 
+async function chatSends(sim: LmStudioSim): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
+  const db = `${dir}/sessions.db`;
+  const store = openSessionStore(db);
+  for (let i = 0; i < 5000; i++) {
+    store.appendTurn("long", i, i === 0 ? "You are a benchmark." : null, {
+      user: `question ${i} ${"q".repeat(150)}`,
+      assistant: `answer ${i} ${"a".repeat(250)}`,
+      reasoning: null,
+      model: "qwen/qwen3-8b",
+      prompt_tokens: 40,
+      completion_tokens: 60,
+    });
+  }
+  store.close();
+  sim.chatScript = { answer: "ok", reasoning: null };
+  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: db } });
+  const bridged: number[] = [];
+  const direct: number[] = [];
+  const fresh: number[] = [];
+  await server.call("chat", { session_id: "warm", model: "qwen/qwen3-8b", message: "warm up" });
+  for (let i = 0; i < RUNS; i++) {
+    let started = performance.now();
+    const result = await server.call("chat", { session_id: "long", message: `more ${i}` });
+    bridged.push(performance.now() - started);
+    if (result.isError) throw new Error("chat failed");
+    const body = sim.requestsTo("POST /v1/chat/completions").at(-1)!.body;
+    started = performance.now();
+    const response = await fetch(`${sim.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    for await (const _ of eventStream(response.body!)) { /* read every event */ }
+    direct.push(performance.now() - started);
+    started = performance.now();
+    await server.call("chat", { session_id: `fresh-${i}`, model: "qwen/qwen3-8b", message: "hi" });
+    fresh.push(performance.now() - started);
+  }
+  const sent =
+    (sim.requestsTo("POST /v1/chat/completions").at(-2)!.body as { messages: unknown[] }).messages.length;
+  console.log(
+    `chat send on a 5,000-turn session (${sent} messages fit the context and were sent), median of ${RUNS}: ` +
+      `${ms(median(bridged))} through the bridge vs ${
+        ms(median(direct))
+      } posting the same messages directly; ` +
+      `added ${
+        ms(median(bridged) - median(direct))
+      } (history read, trimming, locking, one committed transaction, ` +
+      `MCP round trip). A send to a new session: ${ms(median(fresh))}`,
+  );
+  await Deno.remove(dir, { recursive: true });
+}
+
 if (import.meta.main) {
   await using sim = LmStudioSim.start();
   console.log(`lmstudio-mcp benchmark (simulator on ${sim.url}, Deno ${Deno.version.deno})`);
@@ -117,4 +172,5 @@ if (import.meta.main) {
   await streamedAnswer(sim);
   sim.chatScript = {};
   await smallCalls(sim);
+  await chatSends(sim);
 }

@@ -61,12 +61,14 @@ async function main(): Promise<void> {
   ];
   for (const [name, args] of steps) {
     if (name === "ask") {
-      sim.chatScript = args.json_schema ? { json: { city: "Paris", population: 2_102_650 }, reasoning: null } : {
-        tokenDelayMs: 40,
-        reasoning: "Sunlight scatters off air molecules; shorter wavelengths scatter more (Rayleigh).",
-        answer: "Air molecules scatter short blue wavelengths of sunlight far more than red ones, so " +
-          "blue light reaches our eyes from every part of the sky.",
-      };
+      sim.chatScript = args.json_schema
+        ? { json: { city: "Paris", population: 2_102_650 }, reasoning: null }
+        : {
+          tokenDelayMs: 40,
+          reasoning: "Sunlight scatters off air molecules; shorter wavelengths scatter more (Rayleigh).",
+          answer: "Air molecules scatter short blue wavelengths of sunlight far more than red ones, so " +
+            "blue light reaches our eyes from every part of the sky.",
+        };
     }
     const progress: string[] = [];
     const result = await server.client.callTool({ name, arguments: args }, undefined, {

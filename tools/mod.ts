@@ -8,6 +8,7 @@ import {
   type CallToolResult,
   McpServer,
   type RequestHandlerExtra,
+  ResourceTemplate,
   type ServerNotification,
   type ServerRequest,
 } from "./sdk.ts";
@@ -15,6 +16,7 @@ import { LmStudioError } from "../lib/errors.ts";
 import { CancelledError } from "../lib/http.ts";
 import type { Logger } from "../lib/logger.ts";
 import { ask } from "./ask.ts";
+import { chat, sessionResourceText } from "./chat.ts";
 import { embed } from "./embed.ts";
 import { modelDownload } from "./model_download.ts";
 import { modelList } from "./model_list.ts";
@@ -27,11 +29,20 @@ import type { Deps, ToolSpec } from "./tool.ts";
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** Every tool, in the order clients list them. */
-export const TOOLS: readonly ToolSpec[] = [modelList, modelLoad, modelUnload, modelDownload, ask, embed];
+export const TOOLS: readonly ToolSpec[] = [
+  modelList,
+  modelLoad,
+  modelUnload,
+  modelDownload,
+  ask,
+  chat,
+  embed,
+];
 
 const INSTRUCTIONS = "Drives a local LM Studio. Call model_list first to find exact model keys. " +
   "model_load / model_unload manage memory; model_download fetches new models. ask sends one " +
-  "prompt (answer, reasoning and stats); embed returns vectors.";
+  "prompt (answer, reasoning and stats); chat holds stored multi-turn sessions (also browsable as " +
+  "lmstudio-mcp://sessions/{id} resources); embed returns vectors.";
 
 /** Name and version the server reports in `initialize`. */
 export interface ServerInfo {
@@ -86,7 +97,47 @@ export function createServer(deps: Deps, info: ServerInfo): McpServer {
       },
     );
   }
+  registerSessionResources(server, deps);
   return server;
+}
+
+/** The URI of a session resource. */
+export function sessionUri(id: string): string {
+  return `lmstudio-mcp://sessions/${encodeURIComponent(id)}`;
+}
+
+function registerSessionResources(server: McpServer, deps: Deps): void {
+  const template = new ResourceTemplate("lmstudio-mcp://sessions/{id}", {
+    list: () => {
+      const sessions = deps.sessions().list(500, 0);
+      return {
+        resources: sessions.map((s) => ({
+          uri: sessionUri(s.id),
+          name: s.id,
+          title: `Chat session ${s.id}`,
+          description: `${s.turns} turns with ${s.model ?? "an unknown model"}, last active ` +
+            new Date(s.updated_at).toISOString(),
+          mimeType: "text/markdown",
+        })),
+      };
+    },
+  });
+  server.registerResource(
+    "chat-session",
+    template,
+    {
+      title: "Chat session",
+      description: "A stored chat session (system prompt and every turn) as Markdown",
+      mimeType: "text/markdown",
+    },
+    (uri: URL, variables: Record<string, string | string[]>) => {
+      const raw = variables.id;
+      const id = decodeURIComponent(Array.isArray(raw) ? raw.join("/") : raw ?? "");
+      const text = sessionResourceText(deps, id);
+      if (text === undefined) throw new Error(`There is no chat session "${id}"`);
+      return { contents: [{ uri: uri.href, mimeType: "text/markdown", text }] };
+    },
+  );
 }
 
 /**

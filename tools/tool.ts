@@ -9,6 +9,7 @@ import type { z } from "zod";
 import type { Config } from "../lib/config.ts";
 import type { LmStudioClient } from "../lib/lmstudio.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { SessionStore } from "../lib/sessions.ts";
 import type { ProgressReporter } from "./progress.ts";
 
 /** Everything a handler may use; built once in main.ts. */
@@ -19,6 +20,8 @@ export interface Deps {
   readonly config: Config;
   /** stderr logger. */
   readonly log: Logger;
+  /** The chat history store, opened on first use. */
+  readonly sessions: () => SessionStore;
 }
 
 /** Per-call context. */

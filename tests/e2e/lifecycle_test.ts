@@ -9,14 +9,20 @@ const FAST = { LM_STUDIO_HEARTBEAT_MS: "100", LM_STUDIO_DOWNLOAD_POLL_INTERVAL_M
 
 type Progress = { progress: number; total?: number | undefined; message?: string | undefined };
 
-Deno.test("tools/list shows the lifecycle tools with schemas and annotations", async () => {
+Deno.test("tools/list shows the seven tools with schemas and annotations", async () => {
   await using sim = LmStudioSim.start();
   await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
   const { tools } = await server.client.listTools();
   const names = tools.map((t) => t.name);
-  for (const name of ["model_list", "model_load", "model_unload", "model_download"]) {
-    assert.ok(names.includes(name), name);
-  }
+  assert.deepEqual(names, [
+    "model_list",
+    "model_load",
+    "model_unload",
+    "model_download",
+    "ask",
+    "chat",
+    "embed",
+  ]);
   for (const tool of tools) {
     assert.ok(tool.description && tool.description.length > 40, `${tool.name} has a description`);
     assert.ok(tool.outputSchema, `${tool.name} has an output schema`);

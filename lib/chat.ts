@@ -1,0 +1,214 @@
+/**
+ * A `chat` send: serialised per session, history trimmed to fit the model's context (from the store,
+ * never deleting from it), the reply generated with `/v1/chat/completions`, and the turn stored in one
+ * transaction only when there is a reply. A failed or cancelled send stores nothing.
+ *
+ * @module
+ */
+import { chatCompletion, type ChatMessage } from "./completions.ts";
+import { ContextOverflowError, InputError, LmStudioError } from "./errors.ts";
+import type { InferenceHooks, InferenceResult } from "./inference.ts";
+import type { LmStudioClient } from "./lmstudio.ts";
+import { findModel } from "./models.ts";
+import { type SessionStore, type SessionSummary, TurnConflictError } from "./sessions.ts";
+
+/** The reference's defaults for `chat`. */
+export const CHAT_DEFAULTS = Object.freeze({ temperature: 0.7, maxTokens: 2048 });
+
+/** Characters per token we assume when trimming (conservative for English and code). */
+const CHARS_PER_TOKEN = 3;
+/** With an unknown context, the most history we send (the reference's cap). */
+const UNKNOWN_CONTEXT_CHARS = 10 * 1024 * 1024;
+
+/** What a send needs. */
+export interface ChatSendParams {
+  readonly sessionId: string;
+  readonly message: string;
+  /** The model; defaults to the session's last model. */
+  readonly model?: string | undefined;
+  /** Applied only when the session starts. */
+  readonly system?: string | undefined;
+  readonly temperature?: number | undefined;
+  readonly maxTokens?: number | undefined;
+  readonly draftModel?: string | undefined;
+  readonly ttl?: number | undefined;
+  /** @default true */
+  readonly stream?: boolean | undefined;
+}
+
+/** What a send returns. */
+export interface ChatSendResult {
+  /** The generation. */
+  readonly result: InferenceResult;
+  /** The session after the turn was stored. */
+  readonly session: SessionSummary;
+  /** Stored turns that were not sent because they did not fit the context. */
+  readonly omittedTurns: number;
+  /** Why they were omitted. */
+  readonly trimReason: string | null;
+  /** Set when `system` was given for a session that already has one. */
+  readonly systemIgnored: boolean;
+}
+
+/** Raised when the model produced no text: nothing was stored. */
+export class EmptyReplyError extends LmStudioError {
+  /** The generation, for the reasoning it may hold. */
+  readonly result: InferenceResult;
+
+  /**
+   * @param message What happened
+   * @param result The generation
+   */
+  constructor(message: string, result: InferenceResult) {
+    super(message);
+    this.result = result;
+  }
+}
+
+/** Extra hooks of a send. */
+export interface ChatHooks extends InferenceHooks {
+  /** Called when another send to the same session holds it. */
+  readonly onWaiting?: (() => void) | undefined;
+}
+
+/**
+ * Sends one message in a session and stores the turn.
+ *
+ * @param client LM Studio
+ * @param store The session store
+ * @param params The message and options
+ * @param hooks Cancellation, progress
+ * @returns The reply and the session
+ * @throws {EmptyReplyError} When the reply has no text (nothing stored)
+ * @throws {LmStudioError} Any LM Studio or store failure (nothing stored)
+ */
+export async function sendChat(
+  client: LmStudioClient,
+  store: SessionStore,
+  params: ChatSendParams,
+  hooks: ChatHooks = {},
+): Promise<ChatSendResult> {
+  const release = await store.lock(params.sessionId, {
+    signal: hooks.signal,
+    timeoutMs: client.timeouts.inferenceMs + 30_000,
+    onWait: hooks.onWaiting,
+  });
+  try {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await sendLocked(client, store, params, hooks);
+      } catch (error) {
+        // Only if a lock was broken (another tool writing the file by hand); retry with fresh history.
+        if (!(error instanceof TurnConflictError) || attempt >= 2) throw error;
+      }
+    }
+  } finally {
+    release();
+  }
+}
+
+async function sendLocked(
+  client: LmStudioClient,
+  store: SessionStore,
+  params: ChatSendParams,
+  hooks: ChatHooks,
+): Promise<ChatSendResult> {
+  const session = store.get(params.sessionId);
+  const model = params.model ?? session?.model ?? undefined;
+  if (!model) {
+    throw new InputError(
+      `chat send needs a model for the new session "${params.sessionId}": pass model (see model_list)`,
+    );
+  }
+  const system = session ? session.system : params.system ?? null;
+  const maxTokens = params.maxTokens ?? CHAT_DEFAULTS.maxTokens;
+  const contextTokens = await loadedContext(client, model, hooks.signal);
+  const fixedChars = (system?.length ?? 0) + params.message.length;
+  let budget = contextTokens === undefined
+    ? UNKNOWN_CONTEXT_CHARS
+    : Math.max(0, (contextTokens - maxTokens - 64) * CHARS_PER_TOKEN - fixedChars);
+  let maxTurns = Number.MAX_SAFE_INTEGER;
+  let trimReason: string | null = contextTokens === undefined
+    ? null
+    : `they do not fit ${model}'s loaded context of ${contextTokens} tokens`;
+  const total = session?.turns ?? 0;
+  for (;;) {
+    const history = store.recentTurns(params.sessionId, budget, maxTurns);
+    const messages: ChatMessage[] = [
+      ...(system === null ? [] : [{ role: "system" as const, content: system }]),
+      ...history.flatMap((turn) => [
+        { role: "user" as const, content: turn.user },
+        { role: "assistant" as const, content: turn.assistant },
+      ]),
+      { role: "user", content: params.message },
+    ];
+    let result: InferenceResult;
+    try {
+      result = await chatCompletion(
+        client,
+        {
+          model,
+          messages,
+          temperature: params.temperature ?? CHAT_DEFAULTS.temperature,
+          max_tokens: maxTokens,
+          draft_model: params.draftModel,
+          ttl: params.ttl,
+        },
+        params.stream ?? true,
+        hooks,
+      );
+    } catch (error) {
+      // LM Studio knows the context better than our estimate: halve what we send and try again.
+      if (error instanceof ContextOverflowError && history.length > 0) {
+        maxTurns = Math.floor(history.length / 2);
+        budget = Number.MAX_SAFE_INTEGER;
+        trimReason = `LM Studio said they do not fit ${model}'s context`;
+        continue;
+      }
+      throw error;
+    }
+    if (!result.answer.trim()) {
+      throw new EmptyReplyError(
+        `${model} returned no text${result.reasoning ? " (only reasoning)" : ""}` +
+          `${result.tool_calls.length ? ` (only tool calls: ${result.tool_calls.join(", ")})` : ""}` +
+          `${
+            result.stop_reason === "length" ? ", having reached max_tokens" : ""
+          }. Nothing was stored; the ` +
+          `session is unchanged. Send again, raise max_tokens, or rephrase`,
+        result,
+      );
+    }
+    const stored = store.appendTurn(params.sessionId, total, session ? session.system : system, {
+      user: params.message,
+      assistant: result.answer,
+      reasoning: result.reasoning,
+      model,
+      prompt_tokens: result.stats.input_tokens,
+      completion_tokens: result.stats.output_tokens,
+    });
+    const omitted = total - history.length;
+    return {
+      result,
+      session: stored,
+      omittedTurns: omitted,
+      trimReason: omitted > 0 ? trimReason : null,
+      systemIgnored: session !== undefined && params.system !== undefined && params.system !== session.system,
+    };
+  }
+}
+
+/** The context length of the loaded instance of `model`, when LM Studio says. */
+async function loadedContext(
+  client: LmStudioClient,
+  model: string,
+  signal: AbortSignal | undefined,
+): Promise<number | undefined> {
+  try {
+    const found = findModel(await client.listModels({ signal }), model);
+    const value = found?.loaded_instances?.[0]?.config?.context_length;
+    return typeof value === "number" && value > 0 ? value : undefined;
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return undefined; // The completion call will report what is wrong.
+  }
+}

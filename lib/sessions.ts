@@ -1,0 +1,413 @@
+/**
+ * Chat history on SQLite (built-in `node:sqlite`, no native library to fetch). The only module that
+ * knows SQL: swap the driver here and nothing else changes.
+ *
+ * - A version table and ordered migrations, applied in one `BEGIN IMMEDIATE` transaction so that two
+ *   servers starting at once migrate once.
+ * - WAL, `busy_timeout`, foreign keys. Sessions and turns in separate tables.
+ * - A turn (user message + reply) is one row written in one transaction: a crash never leaves half a
+ *   turn, and a committed turn survives `kill -9` (WAL is durable at commit with `synchronous=FULL`).
+ * - A database written by `mcp-llm-studio` (table `sessions(id, role, content, created_at)`) is imported
+ *   on first open; its table is left untouched.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { dirname } from "node:path";
+import { SessionStoreError } from "./errors.ts";
+import { type LockOptions, type Release, SessionLocks } from "./session_lock.ts";
+
+/** One session, as listed. */
+export interface SessionSummary {
+  readonly id: string;
+  /** The model of the last turn. */
+  readonly model: string | null;
+  /** The system prompt, fixed when the session started. */
+  readonly system: string | null;
+  /** Number of stored turns (user message + reply). */
+  readonly turns: number;
+  /** Characters stored (messages, replies, reasoning). */
+  readonly chars: number;
+  /** Epoch ms. */
+  readonly created_at: number;
+  /** Epoch ms of the last turn. */
+  readonly updated_at: number;
+}
+
+/** One stored turn. */
+export interface Turn {
+  /** 1-based position in the session. */
+  readonly seq: number;
+  readonly user: string;
+  readonly assistant: string;
+  readonly reasoning: string | null;
+  readonly model: string | null;
+  readonly prompt_tokens: number | null;
+  readonly completion_tokens: number | null;
+  /** Epoch ms. */
+  readonly created_at: number;
+}
+
+/** A turn to append. */
+export interface NewTurn {
+  readonly user: string;
+  readonly assistant: string;
+  readonly reasoning: string | null;
+  readonly model: string;
+  readonly prompt_tokens: number | null;
+  readonly completion_tokens: number | null;
+}
+
+/** What the chat logic needs from a store. */
+export interface SessionStore {
+  /** Where the data lives (`:memory:` or a path). */
+  readonly location: string;
+  /** One session, or undefined. */
+  get(id: string): SessionSummary | undefined;
+  /** The newest turns whose text fits `charBudget` (at most `maxTurns`), oldest first. */
+  recentTurns(id: string, charBudget: number, maxTurns?: number): Turn[];
+  /** Turns `offset+1 … offset+limit`, oldest first. */
+  turns(id: string, offset: number, limit: number): Turn[];
+  /**
+   * Appends a turn in one transaction, creating the session (with its system prompt) on the first.
+   * Fails with a conflict when the session no longer has `expectedTurns` turns.
+   */
+  appendTurn(id: string, expectedTurns: number, system: string | null, turn: NewTurn): SessionSummary;
+  /** Sessions, most recent first. */
+  list(limit: number, offset: number): SessionSummary[];
+  /** Number of sessions. */
+  count(): number;
+  /** Deletes a session and its turns; false when there was none. */
+  delete(id: string): boolean;
+  /** Serialises sends to one session, across processes. */
+  lock(id: string, options: LockOptions): Promise<Release>;
+  /** Closes the database. */
+  close(): void;
+}
+
+/** Raised by `appendTurn` when another writer got there first. */
+export class TurnConflictError extends SessionStoreError {}
+
+const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [
+  // 1: sessions and turns.
+  (db) => {
+    db.exec(`
+      CREATE TABLE chat_sessions (
+        id TEXT PRIMARY KEY,
+        model TEXT,
+        system TEXT,
+        turns INTEGER NOT NULL DEFAULT 0,
+        chars INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX chat_sessions_updated ON chat_sessions (updated_at DESC);
+      CREATE TABLE chat_turns (
+        session_id TEXT NOT NULL REFERENCES chat_sessions (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        assistant TEXT NOT NULL,
+        reasoning TEXT,
+        model TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, seq)
+      );
+    `);
+  },
+  // 2: import the history of mcp-llm-studio, if this file is one of its databases.
+  importReferenceHistory,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/**
+ * Opens (creating if needed) the store. POSIX: the directory is created 0700 and the file 0600.
+ *
+ * @param location A file path or `:memory:`
+ * @returns The open store
+ * @throws {SessionStoreError} With the path, the reason and the fix
+ */
+export function openSessionStore(location: string): SessionStore {
+  return new SqliteSessionStore(location);
+}
+
+class SqliteSessionStore implements SessionStore {
+  readonly location: string;
+  #db: DatabaseSync;
+  #locks: SessionLocks;
+  #statements = new Map<string, StatementSync>();
+
+  constructor(location: string) {
+    this.location = location;
+    const memory = location === ":memory:";
+    try {
+      if (!memory) prepareFile(location);
+      this.#db = new DatabaseSync(location);
+      this.#db.exec("PRAGMA busy_timeout = 10000");
+      if (!memory) this.#db.exec("PRAGMA journal_mode = WAL");
+      this.#db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+      migrate(this.#db);
+    } catch (error) {
+      if (error instanceof SessionStoreError) throw error;
+      throw openError(location, error);
+    }
+    this.#locks = new SessionLocks(memory ? undefined : `${location}.locks`);
+  }
+
+  get(id: string): SessionSummary | undefined {
+    return this.#get("SELECT * FROM chat_sessions WHERE id = ?", id) as SessionSummary | undefined;
+  }
+
+  recentTurns(id: string, charBudget: number, maxTurns = Number.MAX_SAFE_INTEGER): Turn[] {
+    const out: Turn[] = [];
+    let used = 0;
+    for (
+      const row of this.#statement("SELECT * FROM chat_turns WHERE session_id = ? ORDER BY seq DESC").iterate(
+        id,
+      )
+    ) {
+      const turn = toTurn(row);
+      used += turn.user.length + turn.assistant.length;
+      if (used > charBudget || out.length >= maxTurns) break;
+      out.push(turn);
+    }
+    return out.reverse();
+  }
+
+  turns(id: string, offset: number, limit: number): Turn[] {
+    return this.#statement("SELECT * FROM chat_turns WHERE session_id = ? ORDER BY seq LIMIT ? OFFSET ?")
+      .all(id, limit, offset).map(toTurn);
+  }
+
+  appendTurn(id: string, expectedTurns: number, system: string | null, turn: NewTurn): SessionSummary {
+    const now = Date.now();
+    const chars = turn.user.length + turn.assistant.length + (turn.reasoning?.length ?? 0);
+    return this.#write(() => {
+      const current = this.get(id);
+      if ((current?.turns ?? 0) !== expectedTurns) {
+        throw new TurnConflictError(`Session "${id}" changed while this reply was generated`);
+      }
+      if (!current) {
+        this.#run(
+          "INSERT INTO chat_sessions (id, model, system, turns, chars, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
+          id,
+          turn.model,
+          system,
+          system?.length ?? 0,
+          now,
+          now,
+        );
+      }
+      this.#run(
+        "INSERT INTO chat_turns (session_id, seq, user, assistant, reasoning, model, prompt_tokens, " +
+          "completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        id,
+        expectedTurns + 1,
+        turn.user,
+        turn.assistant,
+        turn.reasoning,
+        turn.model,
+        turn.prompt_tokens,
+        turn.completion_tokens,
+        now,
+      );
+      this.#run(
+        "UPDATE chat_sessions SET turns = turns + 1, chars = chars + ?, model = ?, updated_at = ? WHERE id = ?",
+        chars,
+        turn.model,
+        now,
+        id,
+      );
+      return this.get(id)!;
+    });
+  }
+
+  list(limit: number, offset: number): SessionSummary[] {
+    return this.#statement("SELECT * FROM chat_sessions ORDER BY updated_at DESC, id LIMIT ? OFFSET ?")
+      .all(limit, offset) as unknown as SessionSummary[];
+  }
+
+  count(): number {
+    return Number((this.#get("SELECT count(*) AS n FROM chat_sessions") as { n: number }).n);
+  }
+
+  delete(id: string): boolean {
+    return this.#write(() => Number(this.#run("DELETE FROM chat_sessions WHERE id = ?", id).changes) > 0);
+  }
+
+  lock(id: string, options: LockOptions): Promise<Release> {
+    return this.#locks.acquire(id, options);
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #get(sql: string, ...params: (string | number | null)[]): Record<string, unknown> | undefined {
+    return this.#statement(sql).get(...params) as Record<string, unknown> | undefined;
+  }
+
+  #run(sql: string, ...params: (string | number | null)[]) {
+    return this.#statement(sql).run(...params);
+  }
+
+  #write<T>(work: () => T): T {
+    try {
+      return transaction(this.#db, work);
+    } catch (error) {
+      if (error instanceof SessionStoreError) throw error;
+      throw new SessionStoreError(
+        `Could not write chat history to ${this.location}: ${(error as Error).message}. Check that the ` +
+          `disk is not full and the file is writable`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+function transaction<T>(db: DatabaseSync, work: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = work();
+    db.exec("COMMIT");
+    return result;
+  } catch (error) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw error;
+  }
+}
+
+function toTurn(row: Record<string, unknown>): Turn {
+  return {
+    seq: Number(row.seq),
+    user: String(row.user),
+    assistant: String(row.assistant),
+    reasoning: row.reasoning === null ? null : String(row.reasoning),
+    model: row.model === null ? null : String(row.model),
+    prompt_tokens: row.prompt_tokens === null ? null : Number(row.prompt_tokens),
+    completion_tokens: row.completion_tokens === null ? null : Number(row.completion_tokens),
+    created_at: Number(row.created_at),
+  };
+}
+
+/** Creates the directory (0700) and an empty file (0600) before SQLite opens it. */
+function prepareFile(path: string): void {
+  const posix = Deno.build.os !== "windows";
+  Deno.mkdirSync(dirname(path), { recursive: true, ...(posix ? { mode: 0o700 } : {}) });
+  const file = Deno.openSync(path, {
+    read: true,
+    write: true,
+    create: true,
+    ...(posix ? { mode: 0o600 } : {}),
+  });
+  file.close();
+}
+
+function migrate(db: DatabaseSync): void {
+  db.exec("CREATE TABLE IF NOT EXISTS lmstudio_mcp_schema (version INTEGER NOT NULL)");
+  transaction(db, () => {
+    const row = db.prepare("SELECT max(version) AS v FROM lmstudio_mcp_schema").get() as { v: number | null };
+    const current = Number(row.v ?? 0);
+    if (current > SCHEMA_VERSION) {
+      throw new SessionStoreError(
+        `The chat history database was written by a newer lmstudio-mcp (schema ${current}, this one knows ` +
+          `${SCHEMA_VERSION}). Update lmstudio-mcp, or point MCP_SESSIONS_DB at another file`,
+      );
+    }
+    for (let version = current + 1; version <= SCHEMA_VERSION; version++) {
+      MIGRATIONS[version - 1]!(db);
+      db.prepare("INSERT INTO lmstudio_mcp_schema (version) VALUES (?)").run(version);
+    }
+  });
+}
+
+/**
+ * Imports `mcp-llm-studio`'s history: one row per message, system first, ordered by rowid. Each
+ * user row followed by an assistant row becomes a turn; a user row without a reply is skipped.
+ */
+function importReferenceHistory(db: DatabaseSync): void {
+  const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'sessions'").get();
+  if (!table) return;
+  const columns = new Set(
+    (db.prepare("PRAGMA table_info(sessions)").all() as { name: string }[]).map((c) => c.name),
+  );
+  if (!["id", "role", "content", "created_at"].every((c) => columns.has(c))) return;
+  const rows = db.prepare("SELECT id, role, content, created_at FROM sessions ORDER BY id, rowid").all() as {
+    id: string;
+    role: string;
+    content: string;
+    created_at: number;
+  }[];
+  const insertSession = db.prepare(
+    "INSERT INTO chat_sessions (id, model, system, turns, chars, created_at, updated_at) VALUES (?, NULL, ?, ?, ?, ?, ?)",
+  );
+  const insertTurn = db.prepare(
+    "INSERT INTO chat_turns (session_id, seq, user, assistant, reasoning, model, prompt_tokens, " +
+      "completion_tokens, created_at) VALUES (?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)",
+  );
+  let index = 0;
+  while (index < rows.length) {
+    const id = rows[index]!.id;
+    const group: typeof rows = [];
+    while (index < rows.length && rows[index]!.id === id) group.push(rows[index++]!);
+    const system = group[0]?.role === "system" ? group[0].content : null;
+    const turns: { user: string; assistant: string; at: number }[] = [];
+    let pending: string | undefined;
+    for (const row of group) {
+      if (row.role === "user") pending = row.content;
+      else if (row.role === "assistant" && pending !== undefined) {
+        turns.push({ user: pending, assistant: row.content, at: Number(row.created_at) });
+        pending = undefined;
+      }
+    }
+    const created = Number(group[0]?.created_at ?? Date.now());
+    const updated = Number(group.at(-1)?.created_at ?? created);
+    const chars = (system?.length ?? 0) + turns.reduce((n, t) => n + t.user.length + t.assistant.length, 0);
+    insertSession.run(id, system, turns.length, chars, created, updated);
+    turns.forEach((turn, i) => insertTurn.run(id, i + 1, turn.user, turn.assistant, turn.at));
+  }
+}
+
+function openError(location: string, error: unknown): SessionStoreError {
+  const reason = error instanceof Deno.errors.NotCapable
+    ? 'Deno\'s --allow-read/--allow-write do not include it (see the README, "Permissions")'
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  return new SessionStoreError(
+    `Cannot open the chat history database ${location}: ${reason}. Set MCP_SESSIONS_DB to a writable file ` +
+      `path (or :memory: to keep history only while the server runs). The other tools keep working`,
+    { cause: error },
+  );
+}
+
+/**
+ * A store that opens on first use, so that a bad MCP_SESSIONS_DB fails the first `chat` call with a
+ * clear error instead of the server's start, and the other tools keep working. A failed open is
+ * retried on the next call.
+ *
+ * @param location A file path or `:memory:`
+ * @param open How to open it. @default openSessionStore
+ * @returns A function that returns the open store
+ */
+export function lazySessionStore(
+  location: string,
+  open: (location: string) => SessionStore = openSessionStore,
+): () => SessionStore {
+  let store: SessionStore | undefined;
+  return () => store ??= open(location);
+}

@@ -1,0 +1,166 @@
+/**
+ * The SQLite session store and its locks, on temp-dir files.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { SessionStoreError } from "../../lib/errors.ts";
+import { CancelledError } from "../../lib/http.ts";
+import { SessionLocks } from "../../lib/session_lock.ts";
+import { lazySessionStore, openSessionStore, SCHEMA_VERSION, TurnConflictError } from "../../lib/sessions.ts";
+
+const turn = (user: string, assistant: string) => ({
+  user,
+  assistant,
+  reasoning: null,
+  model: "m",
+  prompt_tokens: 1,
+  completion_tokens: 2,
+});
+
+async function tempDb(): Promise<{ dir: string; path: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-db-" });
+  return {
+    dir,
+    path: `${dir}/nested/sessions.db`,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+Deno.test("a new store has the schema, WAL, foreign keys and private permissions", async () => {
+  await using tmp = await tempDb();
+  const store = openSessionStore(tmp.path);
+  store.close();
+  const db = new DatabaseSync(tmp.path);
+  assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
+  const version = db.prepare("SELECT max(version) AS v FROM lmstudio_mcp_schema").get() as { v: number };
+  assert.equal(version.v, SCHEMA_VERSION);
+  const tables =
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[])
+      .map((t) => t.name);
+  assert.ok(tables.includes("chat_sessions") && tables.includes("chat_turns"));
+  db.close();
+  if (Deno.build.os !== "windows") {
+    assert.equal((await Deno.stat(tmp.path)).mode! & 0o777, 0o600);
+    assert.equal((await Deno.stat(`${tmp.dir}/nested`)).mode! & 0o777, 0o700);
+  }
+});
+
+Deno.test("turns are appended in order, paged, trimmed by budget and deleted with their session", async () => {
+  await using tmp = await tempDb();
+  const store = openSessionStore(tmp.path);
+  assert.equal(store.get("s"), undefined);
+  store.appendTurn("s", 0, "sys", turn("u1", "a1"));
+  store.appendTurn("s", 1, "ignored", turn("u2", "a2"));
+  const session = store.appendTurn("s", 2, null, turn("u3", "a3"));
+  assert.equal(session.turns, 3);
+  assert.equal(session.system, "sys", "the system prompt is fixed by the first turn");
+  assert.equal(session.chars, 3 + 6 * 2);
+  assert.deepEqual(store.turns("s", 1, 10).map((t) => t.user), ["u2", "u3"]);
+  assert.deepEqual(store.recentTurns("s", 8).map((t) => t.seq), [2, 3], "newest turns that fit 8 chars");
+  assert.deepEqual(store.recentTurns("s", 1000, 1).map((t) => t.seq), [3]);
+  assert.throws(() => store.appendTurn("s", 2, null, turn("x", "y")), TurnConflictError);
+  assert.equal(store.get("s")?.turns, 3, "a conflict writes nothing");
+  store.appendTurn("t", 0, null, turn("u", "a"));
+  assert.deepEqual(store.list(10, 0).map((s) => s.id), ["t", "s"]);
+  assert.equal(store.count(), 2);
+  assert.equal(store.delete("s"), true);
+  assert.equal(store.delete("s"), false);
+  assert.deepEqual(store.turns("s", 0, 10), [], "turns go with their session");
+  store.close();
+  const reopened = openSessionStore(tmp.path);
+  assert.equal(reopened.get("t")?.turns, 1);
+  reopened.close();
+});
+
+Deno.test("a database in mcp-llm-studio's layout is imported once and left untouched", async () => {
+  await using tmp = await tempDb();
+  await Deno.mkdir(`${tmp.dir}/nested`);
+  const legacy = new DatabaseSync(tmp.path);
+  legacy.exec(`CREATE TABLE sessions (id TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
+    created_at INTEGER NOT NULL); CREATE INDEX idx_sessions_id ON sessions(id);`);
+  const insert = legacy.prepare("INSERT INTO sessions VALUES (?, ?, ?, ?)");
+  insert.run("plan", "system", "You are terse", 1000);
+  insert.run("plan", "user", "hi", 1001);
+  insert.run("plan", "assistant", "hello", 1002);
+  insert.run("other", "user", "q1", 2000);
+  insert.run("other", "assistant", "r1", 2001);
+  insert.run("plan", "user", "again", 1003);
+  insert.run("plan", "assistant", "sure", 1004);
+  insert.run("other", "user", "never answered", 2002);
+  legacy.close();
+  const store = openSessionStore(tmp.path);
+  assert.equal(store.get("plan")?.system, "You are terse");
+  assert.deepEqual(store.turns("plan", 0, 10).map((t) => [t.user, t.assistant]), [["hi", "hello"], [
+    "again",
+    "sure",
+  ]]);
+  assert.equal(store.get("plan")?.updated_at, 1004);
+  assert.deepEqual(
+    store.turns("other", 0, 10).map((t) => t.user),
+    ["q1"],
+    "an unanswered message is skipped",
+  );
+  store.appendTurn("plan", 2, null, turn("third", "ok"));
+  store.close();
+  const again = openSessionStore(tmp.path);
+  assert.equal(again.get("plan")?.turns, 3, "not imported twice");
+  again.close();
+  const check = new DatabaseSync(tmp.path);
+  assert.equal((check.prepare("SELECT count(*) AS n FROM sessions").get() as { n: number }).n, 8);
+  check.close();
+});
+
+Deno.test("a database from a newer version and an unusable path are clear errors", async () => {
+  await using tmp = await tempDb();
+  openSessionStore(tmp.path).close();
+  const db = new DatabaseSync(tmp.path);
+  db.exec(`INSERT INTO lmstudio_mcp_schema (version) VALUES (${SCHEMA_VERSION + 5})`);
+  db.close();
+  assert.throws(() => openSessionStore(tmp.path), /newer lmstudio-mcp[\s\S]*MCP_SESSIONS_DB/);
+  await Deno.writeTextFile(`${tmp.dir}/file`, "x");
+  assert.throws(
+    () => openSessionStore(`${tmp.dir}/file/sessions.db`),
+    (error: unknown) =>
+      error instanceof SessionStoreError &&
+      /Cannot open the chat history database .*file\/sessions\.db/.test(error.message) &&
+      /MCP_SESSIONS_DB/.test(error.message),
+  );
+  let opens = 0;
+  const lazy = lazySessionStore(":memory:", (location) => {
+    opens++;
+    return openSessionStore(location);
+  });
+  assert.equal(opens, 0, "nothing is opened until first use");
+  lazy().appendTurn("m", 0, null, turn("a", "b"));
+  assert.equal(lazy().get("m")?.turns, 1);
+  assert.equal(opens, 1);
+});
+
+Deno.test("session locks serialise one session, leave others free, and can be cancelled", async () => {
+  await using tmp = await tempDb();
+  for (const dir of [undefined, `${tmp.dir}/locks`]) {
+    const locks = new SessionLocks(dir);
+    const first = await locks.acquire("a", { timeoutMs: 5000 });
+    const other = await locks.acquire("b", { timeoutMs: 5000 });
+    other();
+    let waited = 0;
+    let secondHeld = false;
+    const second = locks.acquire("a", { timeoutMs: 5000, onWait: () => waited++ }).then((release) => {
+      secondHeld = true;
+      return release;
+    });
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(secondHeld, false, "the second send waits");
+    assert.equal(waited, 1);
+    first();
+    (await second)();
+    const held = await locks.acquire("a", { timeoutMs: 5000 });
+    const controller = new AbortController();
+    const cancelled = locks.acquire("a", { timeoutMs: 5000, signal: controller.signal });
+    controller.abort();
+    await assert.rejects(cancelled, CancelledError);
+    await assert.rejects(locks.acquire("a", { timeoutMs: 60 }), /is busy/);
+    held();
+    (await locks.acquire("a", { timeoutMs: 1000 }))();
+  }
+});

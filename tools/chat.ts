@@ -1,0 +1,294 @@
+/**
+ * `chat`: multi-turn conversations kept in SQLite. `send` and `reset` are the reference's; `list`,
+ * `history`, `delete` and `export` manage the stored sessions from the same tool, so a model finds
+ * everything about sessions in one place (see the README for why).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { CHAT_DEFAULTS, EmptyReplyError, sendChat } from "../lib/chat.ts";
+import { InputError } from "../lib/errors.ts";
+import { formatBytes } from "../lib/models.ts";
+import { iso, sessionJson, sessionMarkdown } from "../lib/session_export.ts";
+import type { SessionStore, SessionSummary } from "../lib/sessions.ts";
+import { ModelKey } from "./fields.ts";
+import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
+import { textAndStructured } from "./result.ts";
+import { defineTool, type Deps } from "./tool.ts";
+import type { CallToolResult } from "./sdk.ts";
+
+const MIB = 1024 * 1024;
+const MAX_EXPORT_CHARS = 4 * MIB;
+
+/** A session id: letters, digits, space and `._:@/-`, up to 256 characters. */
+export const SessionId: z.ZodString = z.string().trim().min(1, "must not be empty").max(256)
+  .regex(/^[\p{L}\p{N}._:@/ -]+$/u, "may only hold letters, digits, spaces and . _ : @ / -");
+
+const SessionInfoSchema = z.object({
+  session_id: z.string(),
+  model: z.string().nullable(),
+  turns: z.number().int(),
+  chars: z.number().int(),
+  created_at: z.string(),
+  last_activity: z.string(),
+});
+
+function info(session: SessionSummary): z.infer<typeof SessionInfoSchema> {
+  return {
+    session_id: session.id,
+    model: session.model,
+    turns: session.turns,
+    chars: session.chars,
+    created_at: iso(session.created_at),
+    last_activity: iso(session.updated_at),
+  };
+}
+
+/** The `chat` tool. */
+export const chat = defineTool({
+  name: "chat",
+  title: "Chat with a local model (kept sessions)",
+  description: "Multi-turn conversation with a local LM Studio model; the history is stored on disk " +
+    "and survives restarts. action=send (default) adds message to session_id and returns the reply " +
+    "(system applies only when a session starts); reset clears a session. Manage sessions with " +
+    "list, history (paged turns), export (markdown or json) and delete. For one-off questions use ask.",
+  inputSchema: {
+    session_id: SessionId.optional().describe("Your name for the conversation, e.g. refactor-plan"),
+    action: z.enum(["send", "reset", "list", "history", "delete", "export"]).optional()
+      .describe("send (default) | reset | list | history | delete | export"),
+    message: z.string().min(1, "must not be empty").max(MIB).optional().describe("The message (send)"),
+    model: ModelKey.optional().describe("Model key (send; default: the session's last model)"),
+    system: z.string().max(MIB).optional().describe("System prompt, used only when the session starts"),
+    temperature: z.number().min(0).max(2).optional()
+      .describe(`Sampling temperature 0–2 (default ${CHAT_DEFAULTS.temperature})`),
+    max_tokens: z.number().int().min(1).max(1_000_000).optional()
+      .describe(`Most tokens in the reply (default ${CHAT_DEFAULTS.maxTokens})`),
+    draft_model: ModelKey.optional().describe("Draft model key for speculative decoding"),
+    ttl: z.number().int().min(1).max(31_536_000).optional()
+      .describe("Seconds of inactivity before LM Studio unloads a model this call loads"),
+    stream: z.boolean().optional().describe("Stream the reply (default true): progress and cancellation"),
+    offset: z.number().int().min(0).optional().describe("history/list: items to skip (default 0)"),
+    limit: z.number().int().min(1).max(500).optional().describe("history/list: items per page (default 20)"),
+    format: z.enum(["markdown", "json"]).optional().describe("export: markdown (default) or json"),
+  },
+  outputSchema: {
+    action: z.string(),
+    session_id: z.string().optional(),
+    reply: z.string().optional(),
+    reasoning: z.string().nullable().optional(),
+    model: z.string().optional(),
+    turns: z.number().int().optional(),
+    omitted_turns: z.number().int().optional(),
+    stop_reason: z.string().optional(),
+    usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() })
+      .optional(),
+    stats: StatsSchema.optional(),
+    sessions: z.array(SessionInfoSchema).optional(),
+    total: z.number().int().optional(),
+    history: z.array(z.object({
+      turn: z.number().int(),
+      user: z.string(),
+      assistant: z.string(),
+      reasoning: z.string().nullable(),
+      model: z.string().nullable(),
+      created_at: z.string(),
+    })).optional(),
+    deleted: z.boolean().optional(),
+    format: z.string().optional(),
+    document: z.string().optional(),
+  },
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: true,
+    idempotentHint: false,
+    openWorldHint: false,
+  },
+}, async (args, deps, context) => {
+  const action = args.action ?? "send";
+  if (action === "list") return list(deps.sessions(), args.offset ?? 0, args.limit ?? 20);
+  const id = args.session_id;
+  if (!id) throw new InputError(`chat ${action} needs session_id (chat action=list shows the sessions)`);
+  const store = deps.sessions();
+  switch (action) {
+    case "reset": {
+      const existed = store.delete(id);
+      return textAndStructured(
+        existed
+          ? `Session "${id}" was reset: its history is gone. The next send starts it again (with a new system prompt if you give one).`
+          : `Session "${id}" had no history; nothing to reset.`,
+        { action, session_id: id, turns: 0, deleted: existed },
+      );
+    }
+    case "delete": {
+      if (!store.delete(id)) throw notFound(store, id);
+      return textAndStructured(`Deleted session "${id}" and its history.`, {
+        action,
+        session_id: id,
+        deleted: true,
+      });
+    }
+    case "history":
+      return history(store, id, args.offset ?? 0, args.limit ?? 20);
+    case "export":
+      return exportSession(store, id, args.format ?? "markdown");
+    case "send":
+      break;
+  }
+  if (args.message === undefined) {
+    throw new InputError('chat send needs message (the text to send). To clear a session use action "reset"');
+  }
+  const label = args.model ?? store.get(id)?.model ?? "the model";
+  context.progress.update(`Sending to ${label} in session ${id}`);
+  try {
+    const sent = await sendChat(deps.client, store, {
+      sessionId: id,
+      message: args.message,
+      model: args.model,
+      system: args.system,
+      temperature: args.temperature,
+      maxTokens: args.max_tokens,
+      draftModel: args.draft_model,
+      ttl: args.ttl,
+      stream: args.stream,
+    }, {
+      signal: context.signal,
+      onProgress: progressHook(context.progress, label, args.max_tokens ?? CHAT_DEFAULTS.maxTokens),
+      onWarning: (message) => deps.log.warn(message),
+      onWaiting: () => context.progress.update(`Waiting for another send to session ${id} to finish`),
+    });
+    const { result, session } = sent;
+    const notes = [`Session "${id}": ${session.turns} turn${session.turns === 1 ? "" : "s"} stored.`];
+    if (sent.omittedTurns > 0) {
+      notes.push(
+        `The ${sent.omittedTurns} oldest turn${
+          sent.omittedTurns === 1 ? " was" : "s were"
+        } not sent because ` +
+          `${sent.trimReason}; they remain stored.`,
+      );
+    }
+    if (sent.systemIgnored) {
+      notes.push(
+        "system was ignored: it only applies when a session starts. Reset the session to change it.",
+      );
+    }
+    return {
+      content: inferenceBlocks(result, notes),
+      structuredContent: {
+        action,
+        session_id: id,
+        reply: result.answer,
+        reasoning: result.reasoning,
+        model: result.model,
+        turns: session.turns,
+        omitted_turns: sent.omittedTurns,
+        stop_reason: result.stop_reason,
+        usage: { prompt_tokens: result.stats.input_tokens, completion_tokens: result.stats.output_tokens },
+        stats: { ...result.stats },
+      },
+    };
+  } catch (error) {
+    if (!(error instanceof EmptyReplyError)) throw error;
+    const blocks: CallToolResult["content"] = [{ type: "text", text: error.message }];
+    if (error.result.reasoning) blocks.push({ type: "text", text: `Reasoning:\n${error.result.reasoning}` });
+    return { content: blocks, isError: true };
+  }
+});
+
+function notFound(store: SessionStore, id: string): InputError {
+  const known = store.list(5, 0).map((s) => s.id);
+  return new InputError(
+    `There is no session "${id}"` +
+      (known.length ? `. Recent sessions: ${known.join(", ")}` : ". No sessions are stored yet") +
+      ` (chat action=list shows them all)`,
+  );
+}
+
+function list(store: SessionStore, offset: number, limit: number): CallToolResult {
+  const sessions = store.list(limit, offset);
+  const total = store.count();
+  const lines = sessions.map((s) =>
+    `  • ${s.id} — ${s.turns} turn${s.turns === 1 ? "" : "s"}, ${s.model ?? "model unknown"}, ` +
+    `${s.chars} characters, last active ${iso(s.updated_at)}`
+  );
+  const header = total === 0
+    ? `No chat sessions are stored yet (history file: ${store.location}).`
+    : `${total} session${total === 1 ? "" : "s"} (showing ${sessions.length ? offset + 1 : 0}–${
+      offset + sessions.length
+    }, most recent first):`;
+  const more = offset + sessions.length < total
+    ? [`  … more: call again with offset ${offset + sessions.length}`]
+    : [];
+  return textAndStructured([header, ...lines, ...more].join("\n"), {
+    action: "list",
+    sessions: sessions.map(info),
+    total,
+  });
+}
+
+function history(store: SessionStore, id: string, offset: number, limit: number): CallToolResult {
+  const session = store.get(id);
+  if (!session) throw notFound(store, id);
+  const turns = store.turns(id, offset, limit);
+  const clip = (text: string) => text.length > 2000 ? `${text.slice(0, 2000)}… (${text.length} chars)` : text;
+  const lines = [
+    `Session "${id}" — ${session.turns} turns, model ${session.model ?? "unknown"}` +
+    (turns.length ? `; turns ${turns[0]!.seq}–${turns.at(-1)!.seq}:` : "; no turns in this range."),
+    ...(offset === 0 && session.system ? [`[system] ${clip(session.system)}`] : []),
+    ...turns.flatMap((
+      t,
+    ) => [`[${t.seq}] user: ${clip(t.user)}`, `[${t.seq}] assistant: ${clip(t.assistant)}`]),
+  ];
+  if (offset + turns.length < session.turns) {
+    lines.push(`… more: call again with offset ${offset + turns.length}`);
+  }
+  return textAndStructured(lines.join("\n"), {
+    action: "history",
+    session_id: id,
+    model: session.model ?? undefined,
+    turns: session.turns,
+    total: session.turns,
+    history: turns.map((t) => ({
+      turn: t.seq,
+      user: t.user,
+      assistant: t.assistant,
+      reasoning: t.reasoning,
+      model: t.model,
+      created_at: iso(t.created_at),
+    })),
+  });
+}
+
+function exportSession(store: SessionStore, id: string, format: "markdown" | "json"): CallToolResult {
+  const session = store.get(id);
+  if (!session) throw notFound(store, id);
+  const doc = { session, turns: store.turns(id, 0, session.turns) };
+  let document = format === "json" ? sessionJson(doc) : sessionMarkdown(doc);
+  let note = "";
+  if (document.length > MAX_EXPORT_CHARS) {
+    document = document.slice(0, MAX_EXPORT_CHARS);
+    note =
+      `\n\n[Export cut at ${formatBytes(MAX_EXPORT_CHARS)}; read the rest with action history and offset, ` +
+      `or the resource lmstudio-mcp://sessions/${encodeURIComponent(id)}]`;
+  }
+  return textAndStructured(document + note, {
+    action: "export",
+    session_id: id,
+    format,
+    turns: session.turns,
+    document,
+  });
+}
+
+/**
+ * Reads a session for the resources: the whole session as Markdown.
+ *
+ * @param deps The dependencies
+ * @param id The session id
+ * @returns The Markdown, or undefined when there is no such session
+ */
+export function sessionResourceText(deps: Deps, id: string): string | undefined {
+  const store = deps.sessions();
+  const session = store.get(id);
+  if (!session) return undefined;
+  return sessionMarkdown({ session, turns: store.turns(id, 0, session.turns) });
+}
