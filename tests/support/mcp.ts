@@ -10,18 +10,14 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "../../tools/sdk.ts";
 import { fileURLToPath } from "node:url";
+import { serverPermissionFlags } from "../../scripts/permissions.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 /** Absolute path of main.ts. */
 export const MAIN: string = ROOT + "main.ts";
-/** The permission flags of `deno task start`, for loopback LM Studio. */
-export const RUN_FLAGS: readonly string[] = [
-  "--allow-net=127.0.0.1,localhost,[::1]",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-];
+/** The permission flags of `deno task start` (what ships), so the tests run with what users run. */
+export const RUN_FLAGS: readonly string[] = serverPermissionFlags();
 
 let denoDir: string | undefined;
 
@@ -61,6 +57,8 @@ export interface StartOptions {
   readonly cwd?: string;
   /** HOME. @default a fresh temp dir */
   readonly home?: string;
+  /** Deno permission flags. @default RUN_FLAGS (what ships) */
+  readonly runFlags?: readonly string[];
 }
 
 /**
@@ -74,9 +72,17 @@ export async function childEnv(
   home: string,
   env: Record<string, string> = {},
 ): Promise<Record<string, string>> {
+  // Windows needs a few system variables to start processes at all.
+  const system: Record<string, string> = {};
+  for (const name of ["SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) system[name] = value;
+  }
   return {
+    ...system,
     PATH: Deno.env.get("PATH") ?? "",
     HOME: home,
+    ...(Deno.build.os === "windows" ? { USERPROFILE: home } : {}),
     DENO_DIR: await cacheDir(),
     NO_COLOR: "1",
     ...env,
@@ -94,7 +100,14 @@ export async function startServer(options: StartOptions = {}): Promise<ServerHan
   const cwd = options.cwd ?? home;
   const transport = new StdioClientTransport({
     command: Deno.execPath(),
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, ...(options.args ?? [])],
+    args: [
+      "run",
+      "--quiet",
+      `--config=${ROOT}deno.json`,
+      ...(options.runFlags ?? RUN_FLAGS),
+      MAIN,
+      ...(options.args ?? []),
+    ],
     env: await childEnv(home, options.env),
     cwd,
     stderr: "pipe",

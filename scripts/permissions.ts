@@ -1,0 +1,42 @@
+/**
+ * The server's Deno permission flags, read from the one place they are written: the `start` task in
+ * deno.json. The compile script, the tests and the client checks all use these, so what is tested is
+ * what ships.
+ *
+ * @module
+ */
+import denoJson from "../deno.json" with { type: "json" };
+
+/** The compile targets of `deno task compile:all` (see `deno compile --help`). */
+export const TARGETS: readonly string[] = [
+  "x86_64-unknown-linux-gnu",
+  "aarch64-unknown-linux-gnu",
+  "x86_64-apple-darwin",
+  "aarch64-apple-darwin",
+  "x86_64-pc-windows-msvc",
+];
+
+/**
+ * The permission flags of `deno task start` (`--no-prompt` and every `--allow-*`).
+ *
+ * @returns The flags, in order
+ */
+export function serverPermissionFlags(): string[] {
+  const flags = denoJson.tasks.start.split(/\s+/)
+    .map((arg) => arg.replace(/^'(.*)'$/, "$1"))
+    .filter((arg) => arg === "--no-prompt" || arg.startsWith("--allow-"));
+  if (!flags.some((f) => f.startsWith("--allow-net"))) {
+    throw new Error("deno.json tasks.start has no --allow-net");
+  }
+  return flags;
+}
+
+/**
+ * The file name of the binary for a target.
+ *
+ * @param target A `deno compile --target` triple
+ * @returns e.g. `lmstudio-mcp-x86_64-pc-windows-msvc.exe`
+ */
+export function binaryName(target: string): string {
+  return `lmstudio-mcp-${target}${target.includes("windows") ? ".exe" : ""}`;
+}

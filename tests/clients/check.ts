@@ -1,0 +1,117 @@
+// deno-lint-ignore-file no-console -- reports each client check
+/**
+ * `deno task clients`: real MCP clients against the real server (`deno run` with the shipped
+ * permission flags) and the LM Studio simulator, the way a user sets them up:
+ * - the MCP Inspector CLI: tools/list, and tools/call of model_list and ask;
+ * - Claude Code: `claude mcp add -s user …` in a throwaway HOME, then `claude mcp list` must say
+ *   Connected (its health check needs no login).
+ * Needs `npx` and the npm registry. Prints one line per check and `clients: N passed, N failed`;
+ * exits 1 on any failure.
+ *
+ * @module
+ */
+import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { cacheDir, MAIN, RUN_FLAGS } from "../support/mcp.ts";
+
+const INSPECTOR = "@modelcontextprotocol/inspector";
+const CLAUDE = "@anthropic-ai/claude-code";
+const NPX = Deno.build.os === "windows" ? "npx.cmd" : "npx";
+const TIMEOUT_MS = 240_000;
+
+const results: { name: string; ok: boolean; detail: string }[] = [];
+
+async function run(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  const child = new Deno.Command(NPX, { args, env, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
+  const output = await child.output();
+  clearTimeout(timer);
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  return { code: output.code, out: text };
+}
+
+async function step(name: string, work: () => Promise<string | undefined>): Promise<void> {
+  try {
+    const failure = await work();
+    results.push({ name, ok: failure === undefined, detail: failure ?? "" });
+  } catch (error) {
+    results.push({ name, ok: false, detail: String(error) });
+  }
+  const last = results.at(-1)!;
+  console.log(`${last.ok ? "PASS" : "FAIL"} ${name}${last.ok ? "" : `: ${last.detail.slice(0, 2000)}`}`);
+}
+
+/** The server command as a client config holds it. */
+function serverCommand(): string[] {
+  // Deno finds deno.json next to main.ts; no --config (the Inspector would take it as its own flag).
+  return [Deno.execPath(), "run", "--quiet", ...RUN_FLAGS, MAIN];
+}
+
+if (import.meta.main) {
+  await using sim = LmStudioSim.start();
+  const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-clients-" });
+  const env: Record<string, string> = {
+    ...Deno.env.toObject(),
+    HOME: home,
+    USERPROFILE: home,
+    DENO_DIR: await cacheDir(),
+    npm_config_cache: Deno.env.get("npm_config_cache") ?? `${Deno.env.get("HOME") ?? home}/.npm`,
+    NO_COLOR: "1",
+    CI: "true",
+  };
+  const serverEnv = [`LM_STUDIO_URL=${sim.url}`, `MCP_SESSIONS_DB=${home}/sessions.db`];
+  const inspector = (extra: string[]) =>
+    run(
+      ["-y", INSPECTOR, "--cli", ...serverEnv.flatMap((e) => ["-e", e]), ...serverCommand(), ...extra],
+      env,
+    );
+
+  await step("Inspector CLI: tools/list shows the seven tools", async () => {
+    const { code, out } = await inspector(["--method", "tools/list"]);
+    if (code !== 0) return `exit ${code}: ${out}`;
+    const names = (JSON.parse(out.slice(out.indexOf("{"))) as { tools: { name: string }[] }).tools.map((t) =>
+      t.name
+    );
+    const expected = ["model_list", "model_load", "model_unload", "model_download", "ask", "chat", "embed"];
+    return expected.every((n) => names.includes(n)) ? undefined : `tools: ${names.join(", ")}`;
+  });
+  await step("Inspector CLI: tools/call model_list reaches the simulator", async () => {
+    const { code, out } = await inspector(["--method", "tools/call", "--tool-name", "model_list"]);
+    if (code !== 0) return `exit ${code}: ${out}`;
+    return out.includes("qwen/qwen3-8b") ? undefined : out;
+  });
+  await step("Inspector CLI: tools/call ask returns the answer", async () => {
+    const { code, out } = await inspector([
+      "--method",
+      "tools/call",
+      "--tool-name",
+      "ask",
+      "--tool-arg",
+      "model=qwen/qwen3-8b",
+      "--tool-arg",
+      "prompt=ping",
+    ]);
+    if (code !== 0) return `exit ${code}: ${out}`;
+    return out.includes("Echo: ping") ? undefined : out;
+  });
+  await step("Claude Code: claude mcp add, then claude mcp list says Connected", async () => {
+    const add = await run([
+      "-y",
+      CLAUDE,
+      "mcp",
+      "add",
+      "-s",
+      "user",
+      "lms",
+      ...serverEnv.flatMap((e) => ["-e", e]),
+      "--",
+      ...serverCommand(),
+    ], env);
+    if (add.code !== 0) return `mcp add exit ${add.code}: ${add.out}`;
+    const list = await run(["-y", CLAUDE, "mcp", "list"], env);
+    return /lms:.*Connected/.test(list.out) ? undefined : `mcp list: ${list.out}`;
+  });
+  await Deno.remove(home, { recursive: true }).catch(() => {});
+  const passed = results.filter((r) => r.ok).length;
+  console.log(`clients: ${passed} passed, ${results.length - passed} failed`);
+  if (passed !== results.length) Deno.exit(1);
+}
