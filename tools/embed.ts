@@ -8,7 +8,7 @@ import { z } from "zod";
 import { embed as embedTexts } from "../lib/embeddings.ts";
 import { ModelKey } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool } from "./tool.ts";
+import { defineTool, READ_ONLY } from "./tool.ts";
 
 const MAX_ITEMS = 1024;
 const MAX_TOTAL = 8 * 1024 * 1024;
@@ -38,12 +38,7 @@ export const embed = defineTool({
     embeddings: z.array(z.array(z.number())),
     prompt_tokens: z.number().nullable(),
   },
-  annotations: {
-    readOnlyHint: true,
-    destructiveHint: false,
-    idempotentHint: true,
-    openWorldHint: false,
-  },
+  annotations: READ_ONLY,
 }, async (args, deps, context) => {
   const inputs = typeof args.input === "string" ? [args.input] : args.input;
   const total = inputs.reduce((sum, text) => sum + text.length, 0);

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { formatBytes, type ModelSummary, summarizeModel } from "../lib/models.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool } from "./tool.ts";
+import { defineTool, READ_ONLY } from "./tool.ts";
 
 const ModelSummarySchema = z.object({
   key: z.string(),
@@ -56,12 +56,7 @@ export const modelList = defineTool({
     loaded_count: z.number().int(),
     total_count: z.number().int(),
   },
-  annotations: {
-    readOnlyHint: true,
-    destructiveHint: false,
-    idempotentHint: true,
-    openWorldHint: false,
-  },
+  annotations: READ_ONLY,
 }, async (args, deps, context) => {
   const all = (await deps.client.listModels({ signal: context.signal })).map(summarizeModel);
   const models = all.filter((m) =>

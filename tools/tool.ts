@@ -37,6 +37,14 @@ export type Annotations = Required<
   Pick<ToolAnnotations, "readOnlyHint" | "destructiveHint" | "idempotentHint" | "openWorldHint">
 >;
 
+/** Hints of a tool that only reads from LM Studio and can be repeated freely. */
+export const READ_ONLY: Annotations = Object.freeze({
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+});
+
 /** A tool's static definition. */
 export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape> {
   /** The tool name (same as the reference server's). */

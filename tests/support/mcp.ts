@@ -10,14 +10,14 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "../../tools/sdk.ts";
 import { fileURLToPath } from "node:url";
-import { serverPermissionFlags } from "../../scripts/permissions.ts";
+import { serverRunFlags } from "../../scripts/permissions.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 /** Absolute path of main.ts. */
 export const MAIN: string = ROOT + "main.ts";
 /** The permission flags of `deno task start` (what ships), so the tests run with what users run. */
-export const RUN_FLAGS: readonly string[] = serverPermissionFlags();
+export const RUN_FLAGS: readonly string[] = serverRunFlags();
 
 let denoDir: string | undefined;
 

@@ -119,7 +119,7 @@ function sseResponse(
   request: Request,
   record: RecordedRequest,
   script: ChatScript,
-  write: (send: (text: string) => Promise<void>, signal: AbortSignal) => Promise<"drop" | void>,
+  write: (send: (text: string) => Promise<void>, signal: AbortSignal) => Promise<"drop" | "end" | void>,
 ): Response {
   const stop = new AbortController();
   request.signal.addEventListener("abort", () => stop.abort(), { once: true });
@@ -298,30 +298,17 @@ async function nativeChat(
     let sent = 0;
     for (const piece of answerTokens) {
       if (script.fault && sent === (script.faultAfter ?? 2)) {
-        switch (script.fault) {
-          case "drop":
-            await sim.wait(50, signal); // Let the sent deltas reach the client first.
-            return "drop";
-          case "malformed":
-            await send("data: {this is not json\n\n");
-            await send("garbage line without a colon\n\n");
-            break;
-          case "error-event":
-            await event("error", { error: { type: "internal_error", message: "Compute error." } });
-            await event("chat.end", {
-              result: {
-                model_instance_id: instanceId,
-                output: [{ type: "message", content: answerTokens.slice(0, sent).join("") }],
-                stats: stats(firstTokenAt),
-              },
-            });
-            return;
-          case "silent":
-            await sim.wait(60_000, signal);
-            return;
-          case "no-end":
-            return;
-        }
+        const outcome = await applyStreamFault(script.fault, sim, send, signal, async () => {
+          await event("error", { error: { type: "internal_error", message: "Compute error." } });
+          await event("chat.end", {
+            result: {
+              model_instance_id: instanceId,
+              output: [{ type: "message", content: answerTokens.slice(0, sent).join("") }],
+              stats: stats(firstTokenAt),
+            },
+          });
+        });
+        if (outcome !== "continue") return outcome;
       }
       firstTokenAt ??= performance.now();
       await event("message.delta", { content: piece });
@@ -334,6 +321,37 @@ async function nativeChat(
       result: { model_instance_id: instanceId, output, stats: stats(firstTokenAt) },
     });
   });
+}
+
+/**
+ * Injects a mid-stream fault; both stream routes share it. Returns "drop" to break the connection,
+ * "end" to finish the stream now, or "continue" to go on with the next delta.
+ */
+async function applyStreamFault(
+  fault: NonNullable<ChatScript["fault"]>,
+  sim: LmStudioSim,
+  send: (text: string) => Promise<void>,
+  signal: AbortSignal,
+  errorEvent: () => Promise<void>,
+): Promise<"drop" | "end" | "continue"> {
+  switch (fault) {
+    case "drop":
+      await sim.wait(50, signal); // Let the sent deltas reach the client first.
+      return "drop";
+    case "malformed":
+      await send("data: {this is not json\n\n");
+      await send("garbage line without a colon\n\n");
+      return "continue";
+    case "error-event":
+      await errorEvent();
+      return "end";
+    case "silent":
+      await sim.wait(60_000, signal);
+      return "end";
+    case "no-end":
+    case "empty":
+      return "end";
+  }
 }
 
 function messageText(message: unknown): string {
@@ -447,26 +465,11 @@ async function chatCompletions(
     let sent = 0;
     for (const piece of answerTokens) {
       if (script.fault && sent === (script.faultAfter ?? 2)) {
-        switch (script.fault) {
-          case "drop":
-            await sim.wait(50, signal); // Let the sent deltas reach the client first.
-            return "drop";
-          case "malformed":
-            await send("data: {not json\n\n");
-            break;
-          case "error-event":
-            await send(
-              `data: ${
-                JSON.stringify({ error: { message: "Compute error." }, message: "Compute error." })
-              }\n\n`,
-            );
-            return;
-          case "silent":
-            await sim.wait(60_000, signal);
-            return;
-          case "no-end":
-            return;
-        }
+        const outcome = await applyStreamFault(script.fault, sim, send, signal, async () => {
+          const error = { error: { message: "Compute error." }, message: "Compute error." };
+          await send(`data: ${JSON.stringify(error)}\n\n`);
+        });
+        if (outcome !== "continue") return outcome;
       }
       await chunk({ content: piece });
       sent++;
