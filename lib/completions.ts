@@ -204,7 +204,12 @@ export async function chatCompletion(
             { cause: mapped },
           );
         }
-        const chunk = parse(ChunkSchema, json, "the /v1/chat/completions stream");
+        const parsed = ChunkSchema.safeParse(json);
+        if (!parsed.success) {
+          hooks.onWarning?.(`Ignored a stream chunk of an unexpected shape: ${event.data.slice(0, 80)}`);
+          continue;
+        }
+        const chunk = parsed.data;
         collector.model ??= chunk.model ?? undefined;
         if (chunk.usage) collector.usage = chunk.usage;
         if (chunk.stats) collector.stats = chunk.stats;

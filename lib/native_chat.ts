@@ -166,8 +166,11 @@ export function toNativeEvent(message: EventSourceMessage): NativeChatEvent {
         },
       };
     }
-    case "chat.end":
-      return { type: name, result: parse(NativeChatResponseSchema, data.result ?? {}, "chat.end") };
+    case "chat.end": {
+      // The stream's deltas stand in for a result we cannot read, so a surprising shape is not fatal.
+      const parsed = NativeChatResponseSchema.safeParse(data.result ?? {});
+      return { type: name, result: parsed.success ? parsed.data : {} };
+    }
     default:
       return { type: "unknown", name };
   }
@@ -288,9 +291,10 @@ export class NativeChatCollector {
     const end = this.#end;
     const endAnswer = this.#outputText(end, "message");
     const endReasoning = this.#outputText(end, "reasoning");
-    const rawAnswer = end?.output?.length ? endAnswer : this.#answer;
+    // chat.end's output is authoritative when it holds text; the streamed deltas stand in otherwise.
+    const rawAnswer = endAnswer || this.#answer;
     const split = splitThink(rawAnswer);
-    const reasoning = [end?.output?.length ? endReasoning : this.#reasoning, split.reasoning]
+    const reasoning = [endReasoning || this.#reasoning, split.reasoning]
       .map((r) => r.trim()).filter(Boolean).join("\n\n");
     const s = end?.stats ?? {};
     const output = s.total_output_tokens ?? null;

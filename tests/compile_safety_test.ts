@@ -5,6 +5,7 @@
  * matches deno.json.
  */
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 import manifest from "../manifest.json" with { type: "json" };
 import serverJson from "../server.json" with { type: "json" };
@@ -56,9 +57,9 @@ Deno.test("the module graph of main.ts is local files, npm: and node: only, all 
   const local = new Set<string>();
   for (const { specifier } of info.modules) {
     if (specifier.startsWith("file://")) {
-      const path = decodeURIComponent(new URL(specifier).pathname);
-      assert.ok(path.startsWith(ROOT.replaceAll("\\", "/")), `${path} is outside the project`);
-      local.add(path.slice(ROOT.length));
+      const path = fileURLToPath(specifier);
+      assert.ok(path.startsWith(ROOT), `${path} is outside the project`);
+      local.add(path.slice(ROOT.length).replaceAll("\\", "/"));
     } else {
       assert.match(specifier, /^(npm:|node:)/, `unexpected module ${specifier}`);
     }

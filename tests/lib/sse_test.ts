@@ -152,3 +152,13 @@ Deno.test("splitThink separates inline reasoning in every shape", () => {
   });
   assert.deepEqual(splitThink("<THINK>a</THINK>b"), { answer: "b", reasoning: "a" });
 });
+
+Deno.test("a chat.end result of a surprising shape, or without the message, falls back to the deltas", () => {
+  for (const result of [{ output: "not a list" }, { output: [{ type: "reasoning", content: "r" }] }]) {
+    const collector = new NativeChatCollector();
+    collector.add({ type: "message.delta", content: "from deltas" });
+    collector.add(toNativeEvent({ event: "chat.end", id: undefined, data: JSON.stringify({ result }) }));
+    assert.equal(collector.ended, true);
+    assert.equal(collector.result("m", undefined).answer, "from deltas");
+  }
+});
