@@ -8,7 +8,11 @@
  * @module
  */
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
-import { startServer } from "./support/mcp.ts";
+import { childEnv, ROOT, startServer } from "./support/mcp.ts";
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/stdio"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { tokens } from "./support/sim_inference.ts";
 import { eventStream } from "../lib/sse.ts";
 import { openSessionStore } from "../lib/sessions.ts";
@@ -46,6 +50,22 @@ async function startup(sim: LmStudioSim): Promise<void> {
     await server.close();
   }
   console.log(`start-up (spawn → initialize answered), median of ${times.length}: ${ms(median(times))}`);
+  const task: number[] = [];
+  for (let i = 0; i < Math.min(RUNS, 10); i++) {
+    const started = performance.now();
+    const transport = new StdioClientTransport({
+      command: Deno.execPath(),
+      args: ["task", "--quiet", `--config=${ROOT}deno.json`, "start"],
+      env: await childEnv(await Deno.makeTempDir(), { LM_STUDIO_URL: sim.url }),
+      cwd: ROOT,
+      stderr: "pipe",
+    });
+    const client = new Client({ name: "bench", version: "0" });
+    await client.connect(transport);
+    task.push(performance.now() - started);
+    await client.close();
+  }
+  console.log(`start-up through \`deno task start\`, median of ${task.length}: ${ms(median(task))}`);
 }
 
 async function streamedAnswer(sim: LmStudioSim): Promise<void> {
