@@ -32,6 +32,7 @@ async function main(): Promise<void> {
       LM_STUDIO_URL: sim.url,
       LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS: "300",
       LM_STUDIO_HEARTBEAT_MS: "500",
+      MCP_SESSIONS_DB: ":memory:",
     },
   });
   const { tools } = await server.client.listTools();
@@ -58,8 +59,18 @@ async function main(): Promise<void> {
       },
     }],
     ["embed", { model: "text-embedding-nomic-embed-text-v1.5", input: ["red", "green", "blue", "cyan"] }],
+    ["chat", {
+      session_id: "demo",
+      model: "qwen/qwen3-8b",
+      system: "You are terse.",
+      message: "Name a prime number.",
+    }],
+    ["chat", { session_id: "demo", message: "And the next one?" }],
+    ["chat", { action: "list" }],
+    ["chat", { action: "history", session_id: "demo" }],
   ];
   for (const [name, args] of steps) {
+    if (name === "chat") sim.chatScript = { reasoning: null };
     if (name === "ask") {
       sim.chatScript = args.json_schema
         ? { json: { city: "Paris", population: 2_102_650 }, reasoning: null }

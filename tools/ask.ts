@@ -9,12 +9,13 @@ import { z } from "zod";
 import { chatCompletion, type ContentPart } from "../lib/completions.ts";
 import { InputError, LmStudioError } from "../lib/errors.ts";
 import { loadImage } from "../lib/images.ts";
+import { findModel } from "../lib/models.ts";
 import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
 import { nativeChat } from "../lib/native_chat.ts";
 import { ModelKey } from "./fields.ts";
 import { emptyAnswerMessage, inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import type { ContentBlock } from "./result.ts";
-import { defineTool } from "./tool.ts";
+import { defineTool, type Deps } from "./tool.ts";
 
 const MIB = 1024 * 1024;
 /** The reference's default output limit, kept so that answers stay the same length. */
@@ -73,6 +74,7 @@ export const ask = defineTool({
   const images = args.images
     ? await Promise.all(args.images.map((source) => loadImage(source, { home: deps.config.home })))
     : undefined;
+  if (images) await checkVision(deps, args.model, context.signal);
   const hooks: InferenceHooks = {
     signal: context.signal,
     onProgress: progressHook(context.progress, args.model, maxTokens),
@@ -143,6 +145,17 @@ export const ask = defineTool({
     },
   };
 });
+
+/** Fails early when LM Studio says the model cannot see images (unknown models are left to LM Studio). */
+async function checkVision(deps: Deps, model: string, signal: AbortSignal): Promise<void> {
+  const found = findModel(await deps.client.listModels({ signal }), model);
+  if (found && found.capabilities?.vision === false) {
+    throw new InputError(
+      `${found.key} cannot read images (LM Studio lists it without vision). Use a vision model (marked ` +
+        `"vision" in model_list), or ask without images`,
+    );
+  }
+}
 
 function checkSchema(
   schema: Record<string, unknown>,

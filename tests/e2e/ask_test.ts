@@ -296,6 +296,9 @@ Deno.test("ask with images sends data URLs and rejects missing, non-image and re
     assert.equal(result.isError, true, image);
     assert.match(textOf(result), pattern);
   }
+  const blind = await server.call("ask", { model: QWEN, prompt: "x", images: [png] });
+  assert.equal(blind.isError, true);
+  assert.match(textOf(blind), /qwen\/qwen3-8b cannot read images[\s\S]*vision/);
   await Deno.remove(dir, { recursive: true });
 });
 
