@@ -163,15 +163,21 @@ export class HttpClient {
         );
       }
       const type = response.headers.get("content-type") ?? "";
-      if (!type.includes("text/event-stream")) {
+      let bytes: ReadableStream<Uint8Array>;
+      if (type.includes("text/event-stream")) {
+        bytes = watchBytes(response, this.#maxBody, options.what, arm);
+      } else {
+        // Not labelled as a stream: an error body, or events sent with the wrong content type.
         const text = await readLimited(response, this.#maxBody, options.what);
-        const body = readErrorBody(text);
-        if (body) throw this.#replyError(200, text, options);
-        throw new ProtocolError(
-          `${options.what}: LM Studio answered with ${type || "no content type"} instead of a stream`,
-        );
+        if (readErrorBody(text)) throw this.#replyError(200, text, options);
+        if (!/^\s*(event|data|id|retry)?:/.test(text)) {
+          throw new ProtocolError(
+            `${options.what}: LM Studio answered with ${type || "no content type"} instead of a stream`,
+          );
+        }
+        bytes = new Response(text).body!;
       }
-      const events = eventStream(watchBytes(response, this.#maxBody, options.what, arm));
+      const events = eventStream(bytes);
       const reader = events.getReader();
       try {
         while (true) {

@@ -12,6 +12,7 @@ import {
 } from "../../lib/errors.ts";
 import { CancelledError, HttpClient } from "../../lib/http.ts";
 import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { nativeChat } from "../../lib/native_chat.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 
 const TIMEOUTS: Timeouts = { defaultMs: 5_000, inferenceMs: 5_000, loadMs: 5_000, sseIdleMs: 5_000 };
@@ -174,5 +175,23 @@ Deno.test("HttpClient refuses a reply larger than its cap", async () => {
   await assert.rejects(
     http.json("/api/v1/models", { what: "Listing", timeoutMs: 5000, timeoutVariable: "X" }),
     TooLargeError,
+  );
+});
+
+Deno.test("a stream sent with the wrong content type is still read; a JSON body instead of a stream is not", async () => {
+  await using sim = LmStudioSim.start();
+  const client = clientFor(sim.url);
+  const events = [
+    'event: message.delta\ndata: {"type":"message.delta","content":"plain "}',
+    'event: message.delta\ndata: {"type":"message.delta","content":"text"}',
+    'event: chat.end\ndata: {"type":"chat.end","result":{"output":[{"type":"message","content":"plain text"}]}}',
+  ].join("\n\n");
+  sim.fault("POST /api/v1/chat", { raw: events, contentType: "text/plain", times: 1 });
+  const result = await nativeChat(client, { model: "qwen/qwen3-8b", prompt: "x" }, true);
+  assert.equal(result.answer, "plain text");
+  sim.fault("POST /api/v1/chat", { raw: '{"output":[]}', contentType: "application/json", times: 1 });
+  await assert.rejects(
+    nativeChat(client, { model: "qwen/qwen3-8b", prompt: "x" }, true),
+    (error: unknown) => error instanceof ProtocolError && /instead of a stream/.test(error.message),
   );
 });
