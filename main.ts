@@ -6,6 +6,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config.ts";
@@ -113,6 +114,11 @@ async function serve(config: Config, log: Logger): Promise<void> {
   const server = createServer({ client, config, log, sessions }, { name: "lmstudio-mcp", version: VERSION });
   const transport = new StdioServerTransport();
   await server.connect(transport);
+  // The client went away (stdin ended, or stdout is a broken pipe): close, which aborts every call in
+  // flight so LM Studio stops generating, and let the process end.
+  const closeOnce = () => void server.close().catch(() => {});
+  process.stdin.once("end", closeOnce);
+  process.stdout.on("error", closeOnce);
   log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
 }
 

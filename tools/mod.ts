@@ -64,6 +64,10 @@ export function createServer(deps: Deps, info: ServerInfo): McpServer {
     capabilities: { tools: {}, logging: {} },
     instructions: INSTRUCTIONS,
   });
+  // When the client goes away (stdin closed), abort every call in flight so LM Studio stops generating
+  // and the process can exit.
+  const shutdown = new AbortController();
+  server.server.onclose = () => shutdown.abort();
   for (const tool of TOOLS) {
     server.registerTool(
       tool.name,
@@ -88,7 +92,8 @@ export function createServer(deps: Deps, info: ServerInfo): McpServer {
           onError: (error) => deps.log.warn(`Could not send progress: ${error}`),
         });
         try {
-          return await tool.run(args, deps, { signal: extra.signal, progress });
+          const signal = AbortSignal.any([extra.signal, shutdown.signal]);
+          return await tool.run(args, deps, { signal, progress });
         } catch (error) {
           return toToolResult(error, tool.name, deps.log);
         } finally {
@@ -109,7 +114,14 @@ export function sessionUri(id: string): string {
 function registerSessionResources(server: McpServer, deps: Deps): void {
   const template = new ResourceTemplate("lmstudio-mcp://sessions/{id}", {
     list: () => {
-      const sessions = deps.sessions().list(500, 0);
+      let sessions;
+      try {
+        sessions = deps.sessions().list(500, 0);
+      } catch (error) {
+        // A bad MCP_SESSIONS_DB must not break clients that list resources at start-up; chat says why.
+        deps.log.warn(error instanceof Error ? error.message : String(error));
+        return { resources: [] };
+      }
       return {
         resources: sessions.map((s) => ({
           uri: sessionUri(s.id),

@@ -340,6 +340,7 @@ Deno.test("an unusable MCP_SESSIONS_DB fails chat clearly and leaves the other t
   );
   assert.equal((await server.call("model_list")).isError, undefined);
   assert.equal(textOf(await server.call("ask", { model: QWEN, prompt: "still fine" })), "Echo: still fine");
+  assert.deepEqual((await server.client.listResources()).resources, [], "resources/list still answers");
 });
 
 Deno.test("history written by mcp-llm-studio is read and continued", async () => {

@@ -215,3 +215,50 @@ Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async 
   assert.match(stderr, /LM_STUDIO_HEARTBEAT_MS/);
   assert.equal(status.code, 0, "the server exits cleanly when stdin closes");
 });
+
+Deno.test("when the client closes stdin mid-answer, LM Studio's request is aborted and the server exits", async () => {
+  await using sim = LmStudioSim.start();
+  sim.chatScript = { tokenDelayMs: 50, answer: "word ".repeat(400) };
+  const home = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN],
+    env: await childEnv(home, { LM_STUDIO_URL: sim.url }),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const send = (message: unknown) => writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n"));
+  await send({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } },
+  });
+  await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  await send({
+    jsonrpc: "2.0",
+    id: 2,
+    method: "tools/call",
+    params: { name: "ask", arguments: { model: "qwen/qwen3-8b", prompt: "long" } },
+  });
+  for (let i = 0; i < 100 && sim.requestsTo("POST /api/v1/chat").length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const closedAt = performance.now();
+  await writer.close();
+  const exited = await Promise.race([
+    child.status.then(() => true),
+    new Promise<false>((r) => setTimeout(() => r(false), 5000)),
+  ]);
+  if (!exited) child.kill("SIGKILL");
+  await child.stdout.cancel();
+  const request = sim.requestsTo("POST /api/v1/chat")[0]!;
+  assert.ok(exited, "the server exits after stdin closes");
+  assert.ok(
+    request.abortedAt !== undefined && request.abortedAt - closedAt < 1000,
+    "LM Studio's request was aborted",
+  );
+  await Deno.remove(home, { recursive: true });
+});
