@@ -81,10 +81,11 @@ export class ModelNotFoundError extends LmStudioError {
   /**
    * @param model The model name the caller used
    * @param hint What to do (defaults to suggesting `model_list`)
+   * @param notLoaded LM Studio knows the model but it is not loaded (and JIT loading is off or failed)
    */
-  constructor(model: string, hint?: string) {
+  constructor(model: string, hint?: string, notLoaded = false) {
     super(
-      `Model "${model}" was not found in LM Studio. ${
+      `Model "${model}" ${notLoaded ? "is not loaded in LM Studio" : "was not found in LM Studio"}. ${
         hint ?? "Call model_list to see the exact keys, then model_load to load one"
       }`,
     );

@@ -39,7 +39,7 @@ export interface ErrorContext {
 
 const CONTEXT_OVERFLOW =
   /greater than the context length|context the overflows|context overflow|exceeds? (the )?(loaded )?context|context window/i;
-const NO_MODELS_LOADED = /no models loaded/i;
+const NO_MODELS_LOADED = /no models loaded|not loaded/i;
 
 /**
  * Extracts LM Studio's error object from a reply body of any envelope.
@@ -117,12 +117,16 @@ export function errorFromBody(status: number, body: ErrorBody, context: ErrorCon
   const notFound = status === 404 || modelMissing || body.type === "job_not_found";
   if (notFound && context.notFound) return context.notFound(body);
   if (modelMissing && context.model !== undefined) {
+    const notLoaded = NO_MODELS_LOADED.test(body.message);
+    const said = `LM Studio said: ${body.message.replace(/[.\s]+$/, "")}. `;
     return new ModelNotFoundError(
       context.model,
-      `LM Studio said: ${
-        body.message.replace(/[.\s]+$/, "")
-      }. Call model_list to see what is downloaded and loaded, then ` +
-        `model_load to load it (or model_download to fetch it)`,
+      said +
+        (notLoaded
+          ? "Load it with model_load (model_list shows what is downloaded and loaded)"
+          : "Call model_list to see what is downloaded and loaded, then model_load to load it (or " +
+            "model_download to fetch it)"),
+      notLoaded,
     );
   }
   if (notFound && context.model !== undefined) return new ModelNotFoundError(context.model);
