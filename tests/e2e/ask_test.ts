@@ -247,7 +247,10 @@ Deno.test("ask: unknown or unloaded models and bad parameters give clear errors"
   assert.equal(unknown.isError, true);
   assert.match(textOf(unknown), /"nobody\/nothing"[\s\S]*model_list/);
   const unloaded = await server.call("ask", { model: GEMMA, prompt: "x" });
-  assert.match(textOf(unloaded), /"google\/gemma-3-4b" is not loaded in LM Studio[\s\S]*No models loaded[\s\S]*Load it with model_load/);
+  assert.match(
+    textOf(unloaded),
+    /"google\/gemma-3-4b" is not loaded in LM Studio[\s\S]*No models loaded[\s\S]*Load it with model_load/,
+  );
   for (
     const [args, pattern] of [
       [{ temperature: 1.5 }, /temperature/],
