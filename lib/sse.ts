@@ -21,7 +21,8 @@ export type { EventSourceMessage };
  * ```ts
  * import { eventStream } from "./sse.ts";
  * const bytes = new Response("event: ping\ndata: {}\n\n").body!;
- * for await (const event of eventStream(bytes)) console.log(event.event, event.data);
+ * const names: (string | undefined)[] = [];
+ * for await (const event of eventStream(bytes)) names.push(event.event); // ["ping"]
  * ```
  */
 export function eventStream(body: ReadableStream<Uint8Array>): ReadableStream<EventSourceMessage> {

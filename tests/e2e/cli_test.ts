@@ -162,19 +162,20 @@ Deno.test("the per-user env file is read and the real environment wins over it",
   assert.match(textOf(result), /timed out after 250 ms/);
 });
 
-Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async () => {
-  await using sim = LmStudioSim.start();
-  const home = await Deno.makeTempDir();
-  const cwd = await Deno.makeTempDir();
-  await Deno.writeTextFile(join(cwd, ".env"), "LM_STUDIO_API_KEY=x\n");
+/** Spawns the server with raw pipes and sends `initialize` + `initialized`, as a client would. */
+async function spawnRaw(
+  env: Record<string, string>,
+  options: { cwd?: string; home?: string; stderr?: "piped" | "null" } = {},
+) {
+  const home = options.home ?? await Deno.makeTempDir();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN],
-    env: await childEnv(home, { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "bad" }),
+    env: await childEnv(home, env),
     clearEnv: true,
-    cwd,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     stdin: "piped",
     stdout: "piped",
-    stderr: "piped",
+    stderr: options.stderr ?? "piped",
   }).spawn();
   const writer = child.stdin.getWriter();
   const send = (message: unknown) => writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n"));
@@ -185,6 +186,18 @@ Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async 
     params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
   });
   await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  return { child, writer, send, home };
+}
+
+Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async () => {
+  await using sim = LmStudioSim.start();
+  const home = await Deno.makeTempDir();
+  const cwd = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(cwd, ".env"), "LM_STUDIO_API_KEY=x\n");
+  const { child, writer, send } = await spawnRaw(
+    { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "bad" },
+    { cwd, home },
+  );
   await send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "model_list", arguments: {} } });
   await send({
     jsonrpc: "2.0",
@@ -219,23 +232,7 @@ Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async 
 Deno.test("when the client closes stdin mid-answer, LM Studio's request is aborted and the server exits", async () => {
   await using sim = LmStudioSim.start();
   sim.chatScript = { tokenDelayMs: 50, answer: "word ".repeat(400) };
-  const home = await Deno.makeTempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN],
-    env: await childEnv(home, { LM_STUDIO_URL: sim.url }),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const send = (message: unknown) => writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n"));
-  await send({
-    jsonrpc: "2.0",
-    id: 1,
-    method: "initialize",
-    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } },
-  });
-  await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  const { child, writer, send, home } = await spawnRaw({ LM_STUDIO_URL: sim.url }, { stderr: "null" });
   await send({
     jsonrpc: "2.0",
     id: 2,
