@@ -13,6 +13,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { resolve } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { childEnv } from "./support/mcp.ts";
@@ -93,8 +94,10 @@ export async function smoke(command: string, prefix: string[] = []): Promise<voi
 }
 
 if (import.meta.main) {
-  const [command, ...prefix] = Deno.args;
-  if (!command) throw new Error("usage: smoke_binary.ts <executable> [args…]");
-  await smoke(command, prefix);
+  const [given, ...prefix] = Deno.args;
+  if (!given) throw new Error("usage: smoke_binary.ts <executable> [args…]");
+  // The server runs in a temp working directory: make a relative path (dist/…) absolute.
+  const command = /[\\/]/.test(given) ? resolve(given) : given;
+  await smoke(command, prefix.map((arg) => arg.endsWith(".ts") ? resolve(arg) : arg));
   console.log("smoke test passed");
 }
