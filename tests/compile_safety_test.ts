@@ -13,6 +13,7 @@ import { CONFIG_VARIABLES } from "../lib/config.ts";
 import { VERSION } from "../main.ts";
 import { serverRunFlags, TARGETS } from "../scripts/permissions.ts";
 import { ROOT } from "./support/mcp.ts";
+import { releaseNotes } from "../scripts/release_notes.ts";
 
 async function shippedFiles(): Promise<string[]> {
   const files = ["main.ts"];
@@ -134,5 +135,9 @@ Deno.test("workflows and release metadata match deno.json and the five targets",
   assert.equal(serverJson.name.split("/").length, 2);
   assert.ok(serverJson.description.length <= 100);
   const changelog = await Deno.readTextFile(`${ROOT}CHANGELOG.md`);
-  assert.match(changelog, new RegExp(`## \\[${denoJson.version.replaceAll(".", "\\.")}\\]`));
+  assert.match(
+    releaseNotes(changelog, denoJson.version) ?? "",
+    /### Added/,
+    "release notes for this version",
+  );
 });
