@@ -14,7 +14,7 @@ import type { SessionStore, SessionSummary } from "../lib/sessions.ts";
 import { ModelKey } from "./fields.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool, type Deps } from "./tool.ts";
+import { defineTool, type Deps, type ToolContext } from "./tool.ts";
 import type { CallToolResult } from "./sdk.ts";
 
 const MIB = 1024 * 1024;
@@ -111,7 +111,7 @@ export const chat = defineTool({
   const store = deps.sessions();
   switch (action) {
     case "reset": {
-      const existed = store.delete(id);
+      const existed = await deleteSession(store, id, deps, context);
       return textAndStructured(
         existed
           ? `Session "${id}" was reset: its history is gone. The next send starts it again (with a new system prompt if you give one).`
@@ -120,7 +120,7 @@ export const chat = defineTool({
       );
     }
     case "delete": {
-      if (!store.delete(id)) throw notFound(store, id);
+      if (!(await deleteSession(store, id, deps, context))) throw notFound(store, id);
       return textAndStructured(`Deleted session "${id}" and its history.`, {
         action,
         session_id: id,
@@ -193,6 +193,25 @@ export const chat = defineTool({
     return { content: blocks, isError: true };
   }
 });
+
+/** Deletes a session once no send to it is running (a send in flight finishes first). */
+async function deleteSession(
+  store: SessionStore,
+  id: string,
+  deps: Deps,
+  context: ToolContext,
+): Promise<boolean> {
+  const release = await store.lock(id, {
+    signal: context.signal,
+    timeoutMs: deps.config.timeouts.inferenceMs + 30_000,
+    onWait: () => context.progress.update(`Waiting for a send to session ${id} to finish`),
+  });
+  try {
+    return store.delete(id);
+  } finally {
+    release();
+  }
+}
 
 function notFound(store: SessionStore, id: string): InputError {
   const known = store.list(5, 0).map((s) => s.id);

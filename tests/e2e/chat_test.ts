@@ -369,3 +369,19 @@ Deno.test("history written by mcp-llm-studio is read and continued", async () =>
     { role: "assistant", content: "src/tools/ask.ts" },
   ]);
 });
+
+Deno.test("reset waits for a send in flight to the same session, then clears it", async () => {
+  await using tmp = await tempDir();
+  await using sim = LmStudioSim.start();
+  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+  sim.chatScript = { tokenDelayMs: 40, answer: "one two three four five six", reasoning: null };
+  const sending = server.call("chat", { session_id: "r", model: QWEN, message: "slow" });
+  for (let i = 0; i < 100 && sim.requestsTo("POST /v1/chat/completions").length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const reset = await server.call("chat", { session_id: "r", action: "reset" });
+  const sent = await sending;
+  assert.equal(sent.isError, undefined, textOf(sent));
+  assert.match(textOf(reset), /was reset/, "the reset ran after the send had stored its turn");
+  assert.equal(dbTurns(tmp.db, "r"), 0);
+});
