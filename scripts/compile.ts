@@ -1,7 +1,8 @@
 // deno-lint-ignore-file no-console -- a build script reports what it builds
 /**
- * `deno task compile` builds the host binary into `dist/`; `deno task compile:all` builds the five
- * release targets (cross-compiling: Deno fetches each target's runtime, so this needs the internet).
+ * `deno task compile` builds the host binary into `dist/` (`--target <triple>` for another one);
+ * `deno task compile:all` cross-compiles the five release targets. Deno fetches each target's runtime
+ * (`denort`), so this needs the internet. The release workflow builds each target on its own runner.
  * The permission flags are the `start` task's (see scripts/permissions.ts).
  *
  * @module
@@ -34,7 +35,12 @@ async function compile(target: string, output: string): Promise<void> {
 
 if (import.meta.main) {
   const all = Deno.args.includes("--all");
-  const targets = all ? TARGETS : [hostTarget()];
+  const at = Deno.args.indexOf("--target");
+  const chosen = at >= 0 ? Deno.args[at + 1] : undefined;
+  if (chosen !== undefined && !TARGETS.includes(chosen)) {
+    throw new Error(`unknown target ${chosen}; one of: ${TARGETS.join(", ")}`);
+  }
+  const targets = all ? TARGETS : [chosen ?? hostTarget()];
   await Deno.mkdir("dist", { recursive: true });
   for (const target of targets) await compile(target, `dist/${binaryName(target)}`);
   console.log(`Built ${targets.length} binar${targets.length === 1 ? "y" : "ies"} in dist/`);
