@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { writeReferenceDb } from "../support/reference_db.ts";
 import { startServer, textOf } from "../support/mcp.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
 
@@ -345,15 +346,11 @@ Deno.test("an unusable MCP_SESSIONS_DB fails chat clearly and leaves the other t
 
 Deno.test("history written by mcp-llm-studio is read and continued", async () => {
   await using tmp = await tempDir();
-  await Deno.mkdir(`${tmp.dir}/history`);
-  const legacy = new DatabaseSync(tmp.db);
-  legacy.exec(`CREATE TABLE sessions (id TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
-    created_at INTEGER NOT NULL); CREATE INDEX idx_sessions_id ON sessions(id);`);
-  const insert = legacy.prepare("INSERT INTO sessions VALUES (?, ?, ?, ?)");
-  insert.run("refactor-plan", "system", "You are a senior TypeScript engineer", 1_700_000_000_000);
-  insert.run("refactor-plan", "user", "Which files?", 1_700_000_000_001);
-  insert.run("refactor-plan", "assistant", "src/tools/ask.ts", 1_700_000_000_002);
-  legacy.close();
+  await writeReferenceDb(tmp.db, [
+    ["refactor-plan", "system", "You are a senior TypeScript engineer", 1_700_000_000_000],
+    ["refactor-plan", "user", "Which files?", 1_700_000_000_001],
+    ["refactor-plan", "assistant", "src/tools/ask.ts", 1_700_000_000_002],
+  ]);
   await using sim = LmStudioSim.start();
   await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
   assert.match(textOf(await server.call("chat", { action: "list" })), /refactor-plan — 1 turn/);

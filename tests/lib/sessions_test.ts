@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { SessionStoreError } from "../../lib/errors.ts";
 import { CancelledError } from "../../lib/http.ts";
+import { writeReferenceDb } from "../support/reference_db.ts";
 import { SessionLocks } from "../../lib/session_lock.ts";
 import { lazySessionStore, openSessionStore, SCHEMA_VERSION, TurnConflictError } from "../../lib/sessions.ts";
 
@@ -74,20 +75,16 @@ Deno.test("turns are appended in order, paged, trimmed by budget and deleted wit
 
 Deno.test("a database in mcp-llm-studio's layout is imported once and left untouched", async () => {
   await using tmp = await tempDb();
-  await Deno.mkdir(`${tmp.dir}/nested`);
-  const legacy = new DatabaseSync(tmp.path);
-  legacy.exec(`CREATE TABLE sessions (id TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
-    created_at INTEGER NOT NULL); CREATE INDEX idx_sessions_id ON sessions(id);`);
-  const insert = legacy.prepare("INSERT INTO sessions VALUES (?, ?, ?, ?)");
-  insert.run("plan", "system", "You are terse", 1000);
-  insert.run("plan", "user", "hi", 1001);
-  insert.run("plan", "assistant", "hello", 1002);
-  insert.run("other", "user", "q1", 2000);
-  insert.run("other", "assistant", "r1", 2001);
-  insert.run("plan", "user", "again", 1003);
-  insert.run("plan", "assistant", "sure", 1004);
-  insert.run("other", "user", "never answered", 2002);
-  legacy.close();
+  await writeReferenceDb(tmp.path, [
+    ["plan", "system", "You are terse", 1000],
+    ["plan", "user", "hi", 1001],
+    ["plan", "assistant", "hello", 1002],
+    ["other", "user", "q1", 2000],
+    ["other", "assistant", "r1", 2001],
+    ["plan", "user", "again", 1003],
+    ["plan", "assistant", "sure", 1004],
+    ["other", "user", "never answered", 2002],
+  ]);
   const store = openSessionStore(tmp.path);
   assert.equal(store.get("plan")?.system, "You are terse");
   assert.deepEqual(store.turns("plan", 0, 10).map((t) => [t.user, t.assistant]), [["hi", "hello"], [
