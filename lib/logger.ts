@@ -42,3 +42,37 @@ export function createStderrLogger(write: (line: string) => void = writeStderr):
       ),
   };
 }
+
+/** Where a copy of each log line goes besides stderr (the MCP client, as `notifications/message`). */
+export type LogForward = (level: "info" | "warning" | "error", message: string) => void;
+
+/**
+ * A logger that writes to `base` and also hands each line to `forward`; a failing forward is ignored.
+ *
+ * @param base The stderr logger
+ * @param forward The copy's destination
+ * @returns The combined logger
+ */
+export function teeLogger(base: Logger, forward: LogForward): Logger {
+  const safe = (level: Parameters<LogForward>[0], message: string) => {
+    try {
+      forward(level, message);
+    } catch {
+      // The client may be gone; stderr already has the line.
+    }
+  };
+  return {
+    info: (message) => {
+      base.info(message);
+      safe("info", message);
+    },
+    warn: (message) => {
+      base.warn(message);
+      safe("warning", message);
+    },
+    error: (message, error) => {
+      base.error(message, error);
+      safe("error", error instanceof Error ? `${message}: ${error.message}` : message);
+    },
+  };
+}

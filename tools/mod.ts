@@ -14,7 +14,7 @@ import {
 } from "./sdk.ts";
 import { LmStudioError } from "../lib/errors.ts";
 import { CancelledError } from "../lib/http.ts";
-import type { Logger } from "../lib/logger.ts";
+import { type Logger, teeLogger } from "../lib/logger.ts";
 import { ask } from "./ask.ts";
 import { chat, sessionResourceText } from "./chat.ts";
 import { embed } from "./embed.ts";
@@ -55,11 +55,11 @@ export interface ServerInfo {
 /**
  * Builds the MCP server with every tool registered.
  *
- * @param deps The client, config and logger
+ * @param given The client, config, logger and session store
  * @param info Name and version for `initialize`
  * @returns The server, not yet connected to a transport
  */
-export function createServer(deps: Deps, info: ServerInfo): McpServer {
+export function createServer(given: Deps, info: ServerInfo): McpServer {
   const server = new McpServer(info, {
     capabilities: { tools: {}, logging: {} },
     instructions: INSTRUCTIONS,
@@ -68,6 +68,14 @@ export function createServer(deps: Deps, info: ServerInfo): McpServer {
   // and the process can exit.
   const shutdown = new AbortController();
   server.server.onclose = () => shutdown.abort();
+  // Warnings also reach the client as MCP log messages (at the level it asked for with logging/setLevel).
+  const deps: Deps = {
+    ...given,
+    log: teeLogger(given.log, (level, data) => {
+      if (!server.isConnected()) return;
+      server.sendLoggingMessage({ level, logger: "lmstudio-mcp", data }).catch(() => {});
+    }),
+  };
   for (const tool of TOOLS) {
     server.registerTool(
       tool.name,

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startServer, textOf } from "../support/mcp.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 type Progress = { progress: number; total?: number | undefined; message?: string | undefined };
 type AskData = {
@@ -382,4 +384,23 @@ Deno.test("embed validates its input and maps LM Studio's errors", async () => {
   assert.match(textOf(llm), /not an embedding model/);
   const unknown = await server.call("embed", { model: "nobody/embeds", input: "x" });
   assert.match(textOf(unknown), /"nobody\/embeds"[\s\S]*model_list/);
+});
+
+Deno.test("warnings reach the client as MCP log messages at the level it asked for", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  const logs: { level: string; data: unknown }[] = [];
+  server.client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+    logs.push({ level: notification.params.level, data: notification.params.data });
+  });
+  await server.client.setLoggingLevel("warning");
+  sim.chatScript = { fault: "malformed", answer: "a b c d", reasoning: null };
+  assert.equal(textOf(await server.call("ask", { model: QWEN, prompt: "x" })), "a b c d");
+  for (let i = 0; i < 50 && logs.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(logs.some((l) => l.level === "warning" && /not JSON/.test(String(l.data))), JSON.stringify(logs));
+  await server.client.setLoggingLevel("error");
+  logs.length = 0;
+  await server.call("ask", { model: QWEN, prompt: "x" });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(logs, [], "below the requested level nothing is sent");
 });
