@@ -167,18 +167,8 @@ async function sendLocked(
       }
       throw error;
     }
-    if (!result.answer.trim()) {
-      throw new EmptyReplyError(
-        `${model} returned no text${result.reasoning ? " (only reasoning)" : ""}` +
-          `${result.tool_calls.length ? ` (only tool calls: ${result.tool_calls.join(", ")})` : ""}` +
-          `${
-            result.stop_reason === "length" ? ", having reached max_tokens" : ""
-          }. Nothing was stored; the ` +
-          `session is unchanged. Send again, raise max_tokens, or rephrase`,
-        result,
-      );
-    }
-    const stored = store.appendTurn(params.sessionId, total, session ? session.system : system, {
+    if (!result.answer.trim()) throw new EmptyReplyError(emptyReplyMessage(model, result), result);
+    const stored = store.appendTurn(params.sessionId, total, system, {
       user: params.message,
       assistant: result.answer,
       reasoning: result.reasoning,
@@ -195,6 +185,16 @@ async function sendLocked(
       systemIgnored: session !== undefined && params.system !== undefined && params.system !== session.system,
     };
   }
+}
+
+function emptyReplyMessage(model: string, result: InferenceResult): string {
+  const why = [
+    result.reasoning ? "only reasoning" : "",
+    result.tool_calls.length ? `only tool calls: ${result.tool_calls.join(", ")}` : "",
+  ].filter(Boolean).map((part) => ` (${part})`).join("");
+  const limit = result.stop_reason === "length" ? ", having reached max_tokens" : "";
+  return `${model} returned no text${why}${limit}. Nothing was stored; the session is unchanged. Send again, ` +
+    "raise max_tokens, or rephrase";
 }
 
 /** The context length of the loaded instance of `model`, when LM Studio says. */
