@@ -9,17 +9,19 @@
  * @module
  */
 import { z } from "zod";
-import { ContextOverflowError, LmStudioError, ProtocolError, StreamError, TimeoutError } from "./errors.ts";
+import { ContextOverflowError, LmStudioError, ProtocolError, StreamError } from "./errors.ts";
 import { errorFromBody, readErrorBody } from "./http_errors.ts";
 import {
   contextOverflow,
+  inferenceFailure,
   type InferenceHooks,
   type InferenceResult,
   type InferenceStats,
+  partialNote,
+  postInference,
   splitThink,
 } from "./inference.ts";
 import { type LmStudioClient, parse } from "./lmstudio.ts";
-import { partialNote } from "./native_chat.ts";
 
 /** A text or image part of a message. */
 export type ContentPart =
@@ -114,6 +116,11 @@ class CompletionCollector {
     } else if (content) hooks.onProgress?.({ phase: "answer", tokens: this.deltas });
   }
 
+  /** The text received so far, for messages about a failed stream. */
+  partial(): string {
+    return (this.content || this.reasoning).trim();
+  }
+
   insideThink(): boolean {
     const open = this.content.lastIndexOf("<think>");
     return open >= 0 && this.content.indexOf("</think>", open) < 0;
@@ -200,7 +207,7 @@ export async function chatCompletion(
           if (mapped instanceof ContextOverflowError) throw mapped;
           throw new LmStudioError(
             `LM Studio reported an error while generating: ${mapped.message}` +
-              partialNote(collector.content || collector.reasoning),
+              partialNote(collector.partial()),
             { cause: mapped },
           );
         }
@@ -217,12 +224,10 @@ export async function chatCompletion(
       }
       endedEarly = !done;
     } else {
-      hooks.onProgress?.({ phase: "prompt", fraction: undefined });
-      const json = await client.postJson("/v1/chat/completions", body, {
+      const json = await postInference(client, "/v1/chat/completions", body, {
         what,
         model: request.model,
-        signal: hooks.signal,
-        inference: true,
+        hooks,
       });
       const reply = parse(CompletionSchema, json, "POST /v1/chat/completions");
       const choice = reply.choices[0];
@@ -233,19 +238,10 @@ export async function chatCompletion(
       collector.take(choice.message, choice.finish_reason, {});
     }
   } catch (error) {
-    if (error instanceof ContextOverflowError) {
-      throw await contextOverflow(client, request.model, `LM Studio: ${error.detail}`, {
-        perRequestContext: false,
-      });
-    }
-    const partial = (collector.content || collector.reasoning).trim();
-    if ((error instanceof StreamError || error instanceof TimeoutError) && partial) {
-      throw new StreamError(`${error.message}${partialNote(partial)}`, { cause: error });
-    }
-    throw error;
+    throw await inferenceFailure(error, client, request.model, collector.partial(), false);
   }
   if (endedEarly) {
-    const partial = (collector.content || collector.reasoning).trim();
+    const partial = collector.partial();
     if (!partial && !collector.finish) {
       throw await contextOverflow(
         client,

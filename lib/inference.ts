@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ContextOverflowError } from "./errors.ts";
+import { ContextOverflowError, StreamError, TimeoutError } from "./errors.ts";
 import type { LmStudioClient } from "./lmstudio.ts";
 import { findModel } from "./models.ts";
 
@@ -142,4 +142,69 @@ export async function contextOverflow(
     `The prompt does not fit ${where} (${detail}). To fix: ${fixes.join(", ")}`,
     detail,
   );
+}
+
+/**
+ * Appends the text received before a failure, so that the user does not lose it.
+ *
+ * @param partial The text so far
+ * @returns A suffix for the error message
+ */
+export function partialNote(partial: string): string {
+  if (!partial) return "";
+  const max = 4000;
+  const shown = partial.length > max ? `${partial.slice(0, max)}…` : partial;
+  return `.\nText received before the failure:\n${shown}`;
+}
+
+/**
+ * The error to throw for a failed generation, shared by every inference path: a context overflow gets
+ * the loaded-context advice, and a broken or timed-out stream keeps the text received so far.
+ *
+ * @param error What the request threw
+ * @param client LM Studio, to look up the loaded context
+ * @param model The model key the call named
+ * @param partial The text received before the failure
+ * @param perRequestContext Whether the caller can pass `context_length` per request
+ * @returns The error to throw
+ */
+export async function inferenceFailure(
+  error: unknown,
+  client: LmStudioClient,
+  model: string,
+  partial: string,
+  perRequestContext: boolean,
+): Promise<unknown> {
+  if (error instanceof ContextOverflowError) {
+    return await contextOverflow(client, model, `LM Studio: ${error.detail}`, { perRequestContext });
+  }
+  if ((error instanceof StreamError || error instanceof TimeoutError) && partial) {
+    return new StreamError(`${error.message}${partialNote(partial)}`, { cause: error });
+  }
+  return error;
+}
+
+/**
+ * Posts a non-streamed inference request, reporting that the prompt is being processed (heartbeats
+ * follow while LM Studio works).
+ *
+ * @param client LM Studio
+ * @param path The endpoint
+ * @param body The JSON body
+ * @param context What it does, the model, and the hooks
+ * @returns The parsed reply
+ */
+export function postInference(
+  client: LmStudioClient,
+  path: string,
+  body: unknown,
+  context: { what: string; model: string; hooks: InferenceHooks },
+): Promise<unknown> {
+  context.hooks.onProgress?.({ phase: "prompt", fraction: undefined });
+  return client.postJson(path, body, {
+    what: context.what,
+    model: context.model,
+    signal: context.hooks.signal,
+    inference: true,
+  });
 }

@@ -6,13 +6,16 @@
  * @module
  */
 import { z } from "zod";
-import { ContextOverflowError, LmStudioError, ProtocolError, StreamError, TimeoutError } from "./errors.ts";
+import { ContextOverflowError, LmStudioError, ProtocolError, StreamError } from "./errors.ts";
 import { type ErrorBody, errorFromBody } from "./http_errors.ts";
 import {
   contextOverflow,
+  inferenceFailure,
   type InferenceHooks,
   type InferenceResult,
   type InferenceStats,
+  partialNote,
+  postInference,
   splitThink,
 } from "./inference.ts";
 import { type LmStudioClient, parse } from "./lmstudio.ts";
@@ -378,25 +381,11 @@ export async function nativeChat(
         if (event.type === "chat.end") break;
       }
     } else {
-      hooks.onProgress?.({ phase: "prompt", fraction: undefined });
-      const json = await client.postJson("/api/v1/chat", body, {
-        what,
-        model: request.model,
-        signal: hooks.signal,
-        inference: true,
-      });
+      const json = await postInference(client, "/api/v1/chat", body, { what, model: request.model, hooks });
       collector.addResponse(parse(NativeChatResponseSchema, json, "POST /api/v1/chat"));
     }
   } catch (error) {
-    if (error instanceof ContextOverflowError) {
-      throw await contextOverflow(client, request.model, `LM Studio: ${error.detail}`, {
-        perRequestContext: true,
-      });
-    }
-    if ((error instanceof StreamError || error instanceof TimeoutError) && collector.partial()) {
-      throw new StreamError(`${error.message}${partialNote(collector.partial())}`, { cause: error });
-    }
-    throw error;
+    throw await inferenceFailure(error, client, request.model, collector.partial(), true);
   }
   if (collector.error) {
     const mapped = errorFromBody(200, collector.error, { hadKey: client.hasApiKey, model: request.model });
@@ -429,17 +418,4 @@ export async function nativeChat(
     );
   }
   return result;
-}
-
-/**
- * Appends the text received before a failure, so that the user does not lose it.
- *
- * @param partial The text so far
- * @returns A suffix for the error message
- */
-export function partialNote(partial: string): string {
-  if (!partial) return "";
-  const max = 4000;
-  const shown = partial.length > max ? `${partial.slice(0, max)}…` : partial;
-  return `.\nText received before the failure:\n${shown}`;
 }
