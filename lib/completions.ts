@@ -13,6 +13,7 @@ import { ContextOverflowError, LmStudioError, ProtocolError, StreamError } from 
 import { errorFromBody, readErrorBody } from "./http_errors.ts";
 import {
   contextOverflow,
+  firstTokenSeconds,
   inferenceFailure,
   type InferenceHooks,
   type InferenceResult,
@@ -136,15 +137,18 @@ class CompletionCollector {
     const measuredSpeed = output !== null && output > 1 && seconds >= 0.01
       ? Math.round(((output - 1) / seconds) * 100) / 100
       : null;
+    const total = Math.round(performance.now() - this.startedAt) / 1000;
+    const measuredTtft = this.firstTokenAt === undefined
+      ? null
+      : Math.round(this.firstTokenAt - this.startedAt) / 1000;
     const stats: InferenceStats = {
       input_tokens: this.usage?.prompt_tokens ?? null,
       output_tokens: output,
       reasoning_tokens: this.usage?.completion_tokens_details?.reasoning_tokens ?? null,
       tokens_per_second: this.stats?.tokens_per_second ?? measuredSpeed,
-      time_to_first_token_seconds: this.stats?.time_to_first_token ??
-        (this.firstTokenAt === undefined ? null : Math.round(this.firstTokenAt - this.startedAt) / 1000),
+      time_to_first_token_seconds: firstTokenSeconds(measuredTtft, this.stats?.time_to_first_token, total),
       model_load_time_seconds: null,
-      total_seconds: Math.round(performance.now() - this.startedAt) / 1000,
+      total_seconds: total,
     };
     return {
       answer: split.answer,

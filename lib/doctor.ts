@@ -5,9 +5,17 @@
  */
 import { dirname } from "node:path";
 import type { Config } from "./config.ts";
-import { AuthError, LmStudioError, UnreachableError } from "./errors.ts";
+import {
+  AuthError,
+  ConfigError,
+  LmStudioError,
+  ProtocolError,
+  SessionStoreError,
+  UnreachableError,
+} from "./errors.ts";
 import { LmStudioClient } from "./lmstudio.ts";
 import { loadedInstances } from "./models.ts";
+import { checkSessionDatabase } from "./sessions.ts";
 
 /** One line of the report. */
 export interface CheckResult {
@@ -54,7 +62,9 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
     });
   } catch (error) {
     results.push(failure(error, url));
-    if (error instanceof UnreachableError) {
+    // Only an old LM Studio (no native API) is worth probing further; any other failure has one cause
+    // and one fix, already given.
+    if (!(error instanceof ProtocolError)) {
       results.push(await sessionsCheck(config.sessionsDb));
       return results;
     }
@@ -95,14 +105,17 @@ async function authCheck(config: Config, anonymous: LmStudioClient): Promise<Che
 
 function failure(error: unknown, url: string): CheckResult {
   if (!(error instanceof LmStudioError)) throw error;
-  if (error instanceof AuthError) {
-    return { ok: false, message: "Authentication failed", fix: error.message };
+  if (error instanceof AuthError) return { ok: false, message: "Authentication failed", fix: error.message };
+  if (error instanceof UnreachableError) {
+    return { ok: false, message: `LM Studio does not answer at ${url}`, fix: error.message };
   }
-  return {
-    ok: false,
-    message: `LM Studio at ${url} does not answer the native API`,
-    fix: error.message,
-  };
+  if (error instanceof ConfigError) {
+    return { ok: false, message: `This server may not connect to ${url}`, fix: error.message };
+  }
+  if (error instanceof ProtocolError) {
+    return { ok: false, message: `LM Studio at ${url} does not answer the native API`, fix: error.message };
+  }
+  return { ok: false, message: `LM Studio at ${url} failed the models request`, fix: error.message };
 }
 
 /**
@@ -123,7 +136,8 @@ export async function sessionsCheck(path: string): Promise<CheckResult> {
     if (stat) {
       if (!stat.isFile) throw new Error("it exists but is not a file");
       (await Deno.open(path, { read: true, write: true })).close();
-      return { ok: true, message: `Sessions DB: ${path} exists and is writable` };
+      checkSessionDatabase(path);
+      return { ok: true, message: `Sessions DB: ${path} is an SQLite database and is writable` };
     }
     let dir = dirname(path);
     for (let depth = 0; depth < 64; depth++) {
@@ -138,9 +152,21 @@ export async function sessionsCheck(path: string): Promise<CheckResult> {
   } catch (error) {
     return {
       ok: false,
-      message: `Sessions DB: ${path} is not writable (${error instanceof Error ? error.message : error})`,
+      message: `Sessions DB: ${path} cannot be used (${dbProblem(error)})`,
       fix: "Set MCP_SESSIONS_DB to a file in a directory you own, or fix the permissions; " +
         "the other tools work without it",
     };
   }
+}
+
+function dbProblem(error: unknown): string {
+  // Deno's own advice ("run again with --allow-all") would grant far more than a path needs.
+  if (error instanceof Deno.errors.NotCapable) {
+    return 'Deno\'s --allow-read/--allow-write do not include it (see the README, "Permissions")';
+  }
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof SessionStoreError) {
+    return error.message.replace(/^Cannot open [^:]*: /, "").split(". ")[0] ?? "";
+  }
+  return error instanceof Error ? error.message : String(error);
 }

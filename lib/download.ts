@@ -1,12 +1,13 @@
 /**
  * Waiting on an LM Studio download job: bounded polling with progress callbacks.
  *
- * LM Studio has no push channel for downloads (shared/lmstudio-api.md §3.5), so we poll its status
- * endpoint at a fixed interval until the job ends or the poll budget runs out.
+ * LM Studio has no push channel for downloads (https://lmstudio.ai/docs/developer/rest/download-status),
+ * so we poll its status endpoint until the job ends or the poll budget runs out: soon after the start
+ * (a small or cached download ends in a second or two), then backing off to the configured interval.
  *
  * @module
  */
-import { CancelledError } from "./http.ts";
+import { sleep } from "./sleep.ts";
 import type { CallOptions, LmStudioClient } from "./lmstudio.ts";
 import { LmStudioError } from "./errors.ts";
 import type { DownloadJob } from "./schemas.ts";
@@ -40,6 +41,9 @@ export interface WaitForDownloadOptions extends CallOptions {
   /** Milliseconds clock. @default Date.now */
   readonly now?: () => number;
 }
+
+/** The first pause after starting; each next one doubles up to the configured interval. */
+const FIRST_POLL_MS = 250;
 
 /** Statuses after which polling stops. */
 export const FINAL_STATUSES: ReadonlySet<string> = new Set([
@@ -87,7 +91,8 @@ export async function waitForDownload(
 ): Promise<DownloadState> {
   const now = options.now ?? Date.now;
   const start = now();
-  const maxPolls = Math.ceil(options.budgetMs / options.intervalMs) + 1;
+  const firstDelay = Math.min(FIRST_POLL_MS, options.intervalMs);
+  const maxPolls = Math.ceil(options.budgetMs / firstDelay) + 1;
   let state: DownloadState | undefined;
   for (let poll = 0; poll < maxPolls; poll++) {
     state = toDownloadState(await client.downloadStatus(jobId, options), jobId);
@@ -101,30 +106,8 @@ export async function waitForDownload(
     if (FINAL_STATUSES.has(state.status) || state.status === "paused") return state;
     const remaining = options.budgetMs - (now() - start);
     if (remaining <= 0) break;
-    await sleep(Math.min(options.intervalMs, remaining), options.signal);
+    const delay = Math.min(options.intervalMs, firstDelay * 2 ** poll);
+    await sleep(Math.min(delay, remaining), options.signal);
   }
   return state ?? toDownloadState({ job_id: jobId, status: "downloading" });
-}
-
-/**
- * Waits `ms` milliseconds, or rejects with {@linkcode CancelledError} when `signal` aborts.
- *
- * @param ms How long
- * @param signal Cancellation
- * @returns Nothing
- * @throws {CancelledError} When cancelled
- */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new CancelledError());
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new CancelledError());
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { classifyNetFailure, type NetFailureKind } from "./net_failure.ts";
 
 /** Base class of every expected failure; its message is safe to show to the user. */
 export class LmStudioError extends Error {
@@ -19,23 +20,38 @@ export class LmStudioError extends Error {
   }
 }
 
-/** LM Studio's server could not be reached at all (refused, DNS, reset before a reply). */
+/** LM Studio's server could not be reached, or dropped the connection before replying. */
 export class UnreachableError extends LmStudioError {
   /** The base URL we tried. */
   readonly url: string;
+  /** Why: refused (not running), reset (running, but it closed the connection), timeout, dns, … */
+  readonly kind: NetFailureKind;
   /**
    * @param url The base URL that could not be reached
    * @param options The network error
    */
   constructor(url: string, options?: ErrorOptions) {
-    const cause = options?.cause instanceof Error ? options.cause.message : "";
-    const reason = cause ? ` (${cause.split(": ").pop()})` : "";
-    super(
-      `LM Studio is not reachable at ${url}${reason} — start the local server (Developer tab → Start ` +
-        `Server, or \`lms server start\`) or set LM_STUDIO_URL to where it listens`,
-      options,
-    );
+    const { kind, reason } = classifyNetFailure(options?.cause);
+    super(unreachableMessage(url, kind, reason), options);
     this.url = url;
+    this.kind = kind;
+  }
+}
+
+function unreachableMessage(url: string, kind: NetFailureKind, reason: string): string {
+  switch (kind) {
+    case "reset":
+      return `LM Studio at ${url} accepted the connection but closed it before replying (${reason}). ` +
+        `Something is listening there: check LM Studio's server log (Developer tab) for a crash or a ` +
+        `refused request, then try again; if another program owns that port, set LM_STUDIO_URL to LM Studio's`;
+    case "dns":
+      return `LM Studio is not reachable at ${url} (${reason}). Check the host name in LM_STUDIO_URL`;
+    case "timeout":
+      return `LM Studio is not reachable at ${url} (${reason}). Check that the machine is up and that ` +
+        `LM Studio serves on the network ("Serve on Local Network") and no firewall blocks the port`;
+    default:
+      return `LM Studio is not reachable at ${url} (${reason}) — start the local server (Developer tab → ` +
+        `Start Server, or \`lms server start\`) or set LM_STUDIO_URL to where it listens`;
   }
 }
 
@@ -140,3 +156,10 @@ export class SessionStoreError extends LmStudioError {}
 
 /** The configuration cannot be used (for example a malformed LM_STUDIO_URL). */
 export class ConfigError extends LmStudioError {}
+
+/** Raised through an abort when the client cancels; never shown, since the SDK drops the reply. */
+export class CancelledError extends LmStudioError {
+  constructor() {
+    super("The request was cancelled by the client");
+  }
+}

@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  CancelledError,
   ConfigError,
   LmStudioError,
   ProtocolError,
@@ -62,13 +63,6 @@ export interface StreamOptions extends RequestOptions {
 }
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
-
-/** Raised through an abort when the client cancels; never shown, since the SDK drops the reply. */
-export class CancelledError extends LmStudioError {
-  constructor() {
-    super("The request was cancelled by the client");
-  }
-}
 
 /** Thin JSON and SSE client over `fetch` for LM Studio. */
 export class HttpClient {

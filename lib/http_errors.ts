@@ -37,8 +37,10 @@ export interface ErrorContext {
   readonly notFound?: ((body: ErrorBody) => LmStudioError) | undefined;
 }
 
+// GGUF (llama.cpp): "…greater than the context length…" (older: "…when context the overflows…");
+// MLX: "Context size has been exceeded" (lmstudio-bug-tracker#2339).
 const CONTEXT_OVERFLOW =
-  /greater than the context length|context the overflows|context overflow|exceeds? (the )?(loaded )?context|context window/i;
+  /greater than the context length|context the overflows|context overflow|context size has been exceeded|exceeds? (the )?(loaded )?context|context window/i;
 const NO_MODELS_LOADED = /no models loaded|not loaded/i;
 
 /**

@@ -105,6 +105,27 @@ export function splitThink(text: string): { answer: string; reasoning: string } 
 }
 
 /**
+ * Time to first token on the same clock as `total_seconds`: ours, measured at the first streamed token.
+ * Without a stream, LM Studio's figure stands in, unless it exceeds the total measured here (its clock
+ * started elsewhere, e.g. before a model load), which would report an impossible pair.
+ *
+ * @param measuredSeconds Seconds from the request to the first streamed token, if one was seen
+ * @param reportedSeconds LM Studio's `time_to_first_token` figure, if any
+ * @param totalSeconds The call's total, measured here
+ * @returns The figure to report, or null
+ */
+export function firstTokenSeconds(
+  measuredSeconds: number | null,
+  reportedSeconds: number | null | undefined,
+  totalSeconds: number,
+): number | null {
+  if (measuredSeconds !== null) return measuredSeconds;
+  return reportedSeconds !== null && reportedSeconds !== undefined && reportedSeconds <= totalSeconds
+    ? reportedSeconds
+    : null;
+}
+
+/**
  * Builds the context-overflow error, naming the model's loaded and maximum context when LM Studio
  * can tell us (one extra `GET /api/v1/models`, only on this failure path).
  *

@@ -36,19 +36,33 @@ export interface CallOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** Parameters of {@linkcode LmStudioClient.loadModel}. */
+/**
+ * Parameters of {@linkcode LmStudioClient.loadModel}: exactly the fields `POST /api/v1/models/load`
+ * documents (LM Studio rejects any other key with HTTP 400, so there is no GPU ratio and no TTL here).
+ */
 export interface LoadParams {
   /** Model key. */
   readonly model: string;
   /** Context length in tokens. */
   readonly context_length?: number | undefined;
-  /** GPU offload: ratio 0..1, "max" or "off" (not in the v1 docs; LM Studio may ignore it). */
-  readonly gpu?: number | "max" | "off" | undefined;
+  /** Prompt-processing batch size (llama.cpp only). */
+  readonly eval_batch_size?: number | undefined;
   /** Flash attention (llama.cpp only). */
   readonly flash_attention?: boolean | undefined;
-  /** Idle seconds before auto-unload (not in the v1 docs; LM Studio may ignore it). */
-  readonly ttl?: number | undefined;
+  /** Experts to use, for mixture-of-experts models (llama.cpp only). */
+  readonly num_experts?: number | undefined;
+  /** Keep the KV cache in GPU memory; false keeps it in RAM (llama.cpp only). */
+  readonly offload_kv_cache_to_gpu?: boolean | undefined;
 }
+
+/** The optional load fields LM Studio documents, in the order they are sent. */
+export const LOAD_OPTIONS = [
+  "context_length",
+  "eval_batch_size",
+  "flash_attention",
+  "num_experts",
+  "offload_kv_cache_to_gpu",
+] as const;
 
 /** The outcome of a load. */
 export interface LoadResult {
@@ -62,6 +76,8 @@ export interface LoadResult {
   readonly config: Readonly<Record<string, unknown>>;
 }
 
+const CATALOG_TTL_MS = 2000;
+
 /** Typed access to one LM Studio server. */
 export class LmStudioClient {
   /** The HTTP layer, shared with the chat and embedding helpers. */
@@ -69,6 +85,7 @@ export class LmStudioClient {
   /** The configured timeouts. */
   readonly timeouts: Timeouts;
   readonly #hasKey: boolean;
+  #catalog: { at: number; models: NativeModel[] } | undefined;
 
   /** @param options Where LM Studio is and how long to wait */
   constructor(options: LmStudioClientOptions) {
@@ -99,6 +116,23 @@ export class LmStudioClient {
   }
 
   /**
+   * The catalogue for checks made before a call (type, vision, reasoning options): these never change
+   * for a key, so a copy younger than two seconds serves, and a load or unload drops it. What is
+   * loaded right now comes from {@linkcode LmStudioClient.listModels}.
+   *
+   * @param options Cancellation
+   * @returns The models
+   * @throws {LmStudioError} Any mapped HTTP failure
+   */
+  async catalog(options: CallOptions = {}): Promise<readonly NativeModel[]> {
+    const cached = this.#catalog;
+    if (cached && performance.now() - cached.at < CATALOG_TTL_MS) return cached.models;
+    const models = await this.listModels(options);
+    this.#catalog = { at: performance.now(), models };
+    return models;
+  }
+
+  /**
    * Model ids of the OpenAI-compatible API (`GET /v1/models`); used by the doctor.
    *
    * @param options Cancellation
@@ -120,9 +154,10 @@ export class LmStudioClient {
    */
   async loadModel(params: LoadParams, options: CallOptions = {}): Promise<LoadResult> {
     const body: Record<string, unknown> = { model: params.model, echo_load_config: true };
-    for (const key of ["context_length", "gpu", "flash_attention", "ttl"] as const) {
+    for (const key of LOAD_OPTIONS) {
       if (params[key] !== undefined) body[key] = params[key];
     }
+    this.#catalog = undefined;
     const json = await this.http.json("/api/v1/models/load", {
       method: "POST",
       body,
@@ -150,6 +185,7 @@ export class LmStudioClient {
    * @throws {LmStudioError} Any mapped HTTP failure
    */
   async unloadModel(instanceId: string, options: CallOptions = {}): Promise<string> {
+    this.#catalog = undefined;
     const json = await this.http.json("/api/v1/models/unload", {
       ...this.#short(`Unloading ${instanceId}`, options),
       method: "POST",

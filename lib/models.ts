@@ -155,3 +155,58 @@ export function describeAvailability(models: readonly NativeModel[], name: strin
   }
   return `"${model.key}" is loaded as ${(model.loaded_instances ?? []).map((i) => i.id).join(", ")}`;
 }
+
+/** What a call is about to ask of a model. */
+export interface ModelUse {
+  /** The tool, for messages ("ask", "embed"). */
+  readonly tool: string;
+  /** The model type the call needs. */
+  readonly type: "llm" | "embedding";
+  /** Whether the call sends images. */
+  readonly images?: boolean | undefined;
+  /** The reasoning setting the call sends, if any. */
+  readonly reasoning?: string | undefined;
+}
+
+/**
+ * Checks, from `GET /api/v1/models` data, that a model can serve a call before anything is sent: the
+ * right type, vision for images, and a reasoning setting the model allows (LM Studio answers HTTP 400
+ * otherwise). A model the catalogue does not list is left to LM Studio, which names what it knows.
+ *
+ * @param models The catalogue
+ * @param name The model the caller named
+ * @param use What the call needs
+ * @returns Why the model cannot serve the call, or undefined when it can (or is not listed)
+ */
+export function unsuitableReason(
+  models: readonly NativeModel[],
+  name: string,
+  use: ModelUse,
+): string | undefined {
+  const model = findModel(models, name);
+  if (!model) return undefined;
+  if (model.type !== use.type) {
+    const others = models.filter((m) => m.type === use.type).map((m) => m.key).slice(0, 8);
+    const fix = use.type === "embedding"
+      ? "embed needs an embedding model"
+      : `${use.tool} needs a language model (type llm); use embed for embedding models`;
+    const what = use.type === "embedding" ? "an embedding model" : "a language model";
+    return `${model.key} is not ${what} (type ${model.type}), so it cannot serve ${use.tool}: ${fix}.` +
+      (others.length
+        ? ` Models of type ${use.type}: ${others.join(", ")}`
+        : ` model_list shows none of type ${use.type}`);
+  }
+  if (use.images && model.capabilities?.vision !== true) {
+    return `${model.key} cannot read images (LM Studio lists it without vision). Use a vision model (marked ` +
+      `"vision" in model_list), or ask without images`;
+  }
+  if (use.reasoning !== undefined) {
+    const allowed = model.capabilities?.reasoning?.allowed_options ?? [];
+    if (!allowed.includes(use.reasoning)) {
+      return allowed.length
+        ? `${model.key} does not allow reasoning "${use.reasoning}"; it allows: ${allowed.join(", ")}`
+        : `${model.key} has no reasoning setting (LM Studio lists no reasoning options for it); omit reasoning`;
+    }
+  }
+  return undefined;
+}

@@ -10,6 +10,7 @@ import { ContextOverflowError, LmStudioError, ProtocolError, StreamError } from 
 import { type ErrorBody, errorFromBody } from "./http_errors.ts";
 import {
   contextOverflow,
+  firstTokenSeconds,
   inferenceFailure,
   type InferenceHooks,
   type InferenceResult,
@@ -22,7 +23,10 @@ import { type LmStudioClient, parse } from "./lmstudio.ts";
 import type { EventSourceMessage } from "./sse.ts";
 
 /** Reasoning effort of the native API. */
-export type ReasoningLevel = "off" | "low" | "medium" | "high" | "on";
+export type ReasoningLevel = "off" | "low" | "medium" | "high" | "xhigh" | "on";
+
+/** Every reasoning level LM Studio reports in `capabilities.reasoning.allowed_options`. */
+export const REASONING_LEVELS: readonly ReasoningLevel[] = ["off", "on", "low", "medium", "high", "xhigh"];
 
 /** One image input. */
 export interface ImageInput {
@@ -85,7 +89,8 @@ export type NativeChatEvent =
 
 /**
  * Builds the `POST /api/v1/chat` body: `store: false`, and a plain string input unless there are
- * images.
+ * images. Items are `{type:"text",content}` and `{type:"image",data_url}`: LM Studio rejects anything
+ * else with HTTP 400 (the field table of its docs says `"message"`, which real servers refuse).
  *
  * @param request What to ask
  * @param stream Whether to stream
@@ -94,7 +99,7 @@ export type NativeChatEvent =
 export function nativeChatBody(request: NativeChatRequest, stream: boolean): Record<string, unknown> {
   const input = request.images?.length
     ? [
-      { type: "message", content: request.prompt },
+      { type: "text", content: request.prompt },
       ...request.images.map((image) => ({ type: "image", data_url: image.dataUrl })),
     ]
     : request.prompt;
@@ -304,14 +309,15 @@ export class NativeChatCollector {
     const measuredTtft = this.#firstTokenAt === undefined
       ? null
       : Math.round(this.#firstTokenAt - this.#startedAt) / 1000;
+    const total = Math.round(this.now() - this.#startedAt) / 1000;
     const stats: InferenceStats = {
       input_tokens: s.input_tokens ?? null,
       output_tokens: output,
       reasoning_tokens: s.reasoning_output_tokens ?? null,
       tokens_per_second: s.tokens_per_second ?? null,
-      time_to_first_token_seconds: s.time_to_first_token_seconds ?? measuredTtft,
+      time_to_first_token_seconds: firstTokenSeconds(measuredTtft, s.time_to_first_token_seconds, total),
       model_load_time_seconds: s.model_load_time_seconds ?? this.#loadTime ?? null,
-      total_seconds: Math.round(this.now() - this.#startedAt) / 1000,
+      total_seconds: total,
     };
     const stop = this.#tools.length && !split.answer
       ? "tool_calls"

@@ -8,9 +8,8 @@
  *
  * @module
  */
-import { SessionStoreError } from "./errors.ts";
-import { sleep } from "./download.ts";
-import { CancelledError } from "./http.ts";
+import { CancelledError, SessionStoreError } from "./errors.ts";
+import { sleep } from "./sleep.ts";
 
 /** Releases a held lock. */
 export type Release = () => void;

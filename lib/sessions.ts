@@ -380,6 +380,24 @@ function importReferenceHistory(db: DatabaseSync): void {
   }
 }
 
+/**
+ * Checks, without changing anything, that an existing file is an SQLite database this server can open.
+ *
+ * @param location The database path
+ * @throws {SessionStoreError} When it is not a database or cannot be opened
+ */
+export function checkSessionDatabase(location: string): void {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(location, { readOnly: true });
+    db.prepare("PRAGMA schema_version").get(); // Reads the header: a text file fails here.
+  } catch (error) {
+    throw openError(location, error);
+  } finally {
+    db?.close();
+  }
+}
+
 function openError(location: string, error: unknown): SessionStoreError {
   const reason = error instanceof Deno.errors.NotCapable
     ? 'Deno\'s --allow-read/--allow-write do not include it (see the README, "Permissions")'

@@ -9,13 +9,13 @@ import { z } from "zod";
 import { chatCompletion, type ContentPart } from "../lib/completions.ts";
 import { InputError, LmStudioError } from "../lib/errors.ts";
 import { loadImage } from "../lib/images.ts";
-import { findModel } from "../lib/models.ts";
+import { unsuitableReason } from "../lib/models.ts";
 import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
-import { nativeChat } from "../lib/native_chat.ts";
-import { ModelKey } from "./fields.ts";
+import { nativeChat, REASONING_LEVELS } from "../lib/native_chat.ts";
+import { ModelKey, NonBlank } from "./fields.ts";
 import { emptyAnswerMessage, inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import type { ContentBlock } from "./result.ts";
-import { defineTool, type Deps } from "./tool.ts";
+import { defineTool } from "./tool.ts";
 
 const MIB = 1024 * 1024;
 /** The reference's default output limit, kept so that answers stay the same length. */
@@ -31,14 +31,14 @@ export const ask = defineTool({
     "Optional: images (file paths or data URLs) for vision models, json_schema to force a JSON answer.",
   inputSchema: {
     model: ModelKey.describe("Model key from model_list, e.g. qwen/qwen3-8b"),
-    prompt: z.string().min(1, "must not be empty").max(MIB).describe("The question or task"),
+    prompt: NonBlank.max(MIB).describe("The question or task"),
     system: z.string().max(MIB).optional().describe("System prompt"),
     temperature: z.number().min(0).max(1).optional()
       .describe("Sampling temperature, 0 to 1 (LM Studio's native range); default: the model's"),
     max_tokens: z.number().int().min(1).max(1_000_000).optional()
       .describe(`Most tokens to generate, reasoning included (default ${DEFAULT_MAX_TOKENS})`),
-    reasoning: z.enum(["off", "low", "medium", "high", "on"]).optional()
-      .describe("Reasoning effort for thinking models (see model_list for what a model allows)"),
+    reasoning: z.enum(REASONING_LEVELS).optional()
+      .describe("Reasoning effort; model_list shows what a model allows"),
     context_length: z.number().int().min(256).max(16_777_216).optional()
       .describe("Context length for this request, in tokens (may make LM Studio reload the model)"),
     stream: z.boolean().optional()
@@ -47,6 +47,8 @@ export const ask = defineTool({
       .describe(
         "Images for vision models: absolute file paths or data:image/...;base64 URLs (≤ 20 MiB each)",
       ),
+    ttl: z.number().int().min(1).max(31_536_000).optional()
+      .describe("Idle seconds before LM Studio unloads a model this call loads"),
     json_schema: z.record(z.string(), z.unknown()).optional()
       .describe(
         "A JSON Schema the answer must follow; the parsed JSON is returned in structuredContent.json",
@@ -71,10 +73,27 @@ export const ask = defineTool({
 }, async (args, deps, context) => {
   const stream = args.stream ?? true;
   const maxTokens = args.max_tokens ?? DEFAULT_MAX_TOKENS;
+  // The model is checked before any image is read: a wrong model costs no file reads.
+  const unsuitable = unsuitableReason(await deps.client.catalog({ signal: context.signal }), args.model, {
+    tool: "ask",
+    type: "llm",
+    images: args.images !== undefined,
+    reasoning: args.reasoning,
+  });
+  if (unsuitable) throw new InputError(unsuitable);
+  // json_schema and ttl go through the OpenAI-compatible endpoint: it implements structured output and
+  // honours ttl, which the native chat does not take.
+  const openAi = args.json_schema !== undefined || args.ttl !== undefined;
+  if (openAi) checkOpenAiPath(args);
   const images = args.images
     ? await Promise.all(args.images.map((source) => loadImage(source, { home: deps.config.home })))
     : undefined;
-  if (images) await checkVision(deps, args.model, context.signal);
+  if (openAi && images?.some((url) => url.startsWith("data:image/webp"))) {
+    throw new InputError(
+      "A WebP image cannot go with json_schema or ttl: LM Studio's OpenAI-compatible endpoint rejects WebP " +
+        "(\"'url' field must be a base64 encoded image\"). Convert it to PNG or JPEG, or drop json_schema/ttl",
+    );
+  }
   const hooks: InferenceHooks = {
     signal: context.signal,
     onProgress: progressHook(context.progress, args.model, maxTokens),
@@ -83,8 +102,7 @@ export const ask = defineTool({
   context.progress.update(`Sending the prompt to ${args.model}`);
   let result: InferenceResult;
   let json: unknown;
-  if (args.json_schema) {
-    checkSchema(args.json_schema, args);
+  if (openAi) {
     const parts: ContentPart[] = [
       { type: "text", text: args.prompt },
       ...(images ?? []).map((url) => ({ type: "image_url" as const, image_url: { url } })),
@@ -99,7 +117,8 @@ export const ask = defineTool({
         ],
         temperature: args.temperature,
         max_tokens: maxTokens,
-        response_format: {
+        ttl: args.ttl,
+        response_format: args.json_schema && {
           type: "json_schema",
           json_schema: { name: "answer", strict: true, schema: args.json_schema },
         },
@@ -107,8 +126,10 @@ export const ask = defineTool({
       stream,
       hooks,
     );
-    json = parseJsonAnswer(result);
-    if (!result.answer.trim()) result = { ...result, answer: JSON.stringify(json, null, 2) };
+    if (args.json_schema) {
+      json = parseJsonAnswer(result);
+      if (!result.answer.trim()) result = { ...result, answer: JSON.stringify(json, null, 2) };
+    }
   } else {
     result = await nativeChat(
       deps.client,
@@ -146,21 +167,26 @@ export const ask = defineTool({
   };
 });
 
-/** Fails early when LM Studio says the model cannot see images (unknown models are left to LM Studio). */
-async function checkVision(deps: Deps, model: string, signal: AbortSignal): Promise<void> {
-  const found = findModel(await deps.client.listModels({ signal }), model);
-  if (found && found.capabilities?.vision === false) {
+function checkOpenAiPath(args: {
+  json_schema?: Record<string, unknown> | undefined;
+  reasoning?: string | undefined;
+  context_length?: number | undefined;
+}): void {
+  const why = args.json_schema ? "json_schema" : "ttl";
+  for (const [name, value] of [["context_length", args.context_length], ["reasoning", args.reasoning]]) {
+    if (value === undefined) continue;
     throw new InputError(
-      `${found.key} cannot read images (LM Studio lists it without vision). Use a vision model (marked ` +
-        `"vision" in model_list), or ask without images`,
+      `${name} cannot be combined with ${why}: ${why} goes through LM Studio's OpenAI-compatible endpoint, ` +
+        `which has no per-request ${name}. ` +
+        (name === "context_length"
+          ? "Load the model with model_load context_length instead"
+          : "Drop one of them"),
     );
   }
+  if (args.json_schema) checkSchema(args.json_schema);
 }
 
-function checkSchema(
-  schema: Record<string, unknown>,
-  args: { reasoning?: string | undefined; context_length?: number | undefined },
-): void {
+function checkSchema(schema: Record<string, unknown>): void {
   if (!("type" in schema) && !("properties" in schema) && !("$ref" in schema) && !("anyOf" in schema)) {
     throw new InputError(
       'json_schema must be a JSON Schema object, e.g. {"type":"object","properties":{"name":{"type":"string"}},' +
@@ -168,13 +194,6 @@ function checkSchema(
     );
   }
   if (JSON.stringify(schema).length > 256 * 1024) throw new InputError("json_schema is larger than 256 KiB");
-  if (args.context_length !== undefined) {
-    throw new InputError(
-      "context_length cannot be combined with json_schema: structured output goes through LM Studio's " +
-        "OpenAI-compatible endpoint, which has no per-request context. Load the model with model_load " +
-        "context_length instead",
-    );
-  }
 }
 
 /**

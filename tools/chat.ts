@@ -11,18 +11,21 @@ import { InputError } from "../lib/errors.ts";
 import { formatBytes } from "../lib/models.ts";
 import { iso, sessionJson, sessionMarkdown } from "../lib/session_export.ts";
 import type { SessionStore, SessionSummary } from "../lib/sessions.ts";
-import { ModelKey } from "./fields.ts";
+import { ModelKey, NonBlank } from "./fields.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
-import { textAndStructured } from "./result.ts";
+import { plural, textAndStructured } from "./result.ts";
 import { defineTool, type Deps, type ToolContext } from "./tool.ts";
 import type { CallToolResult } from "./sdk.ts";
 
 const MIB = 1024 * 1024;
 const MAX_EXPORT_CHARS = 4 * MIB;
 
-/** A session id: letters, digits, space and `._:@/-`, up to 256 characters. */
-export const SessionId: z.ZodString = z.string().trim().min(1, "must not be empty").max(256)
-  .regex(/^[\p{L}\p{N}._:@/ -]+$/u, "may only hold letters, digits, spaces and . _ : @ / -");
+/**
+ * A session id: any text of 1 to 256 characters, as mcp-llm-studio accepted, so that every session
+ * imported from it (ids like `bug #12`) can be read, continued and deleted. Ids are only ever bound as
+ * SQL parameters and hashed for lock file names, never used as paths.
+ */
+export const SessionId: z.ZodString = z.string().min(1, "must not be empty").max(256);
 
 const SessionInfoSchema = z.object({
   session_id: z.string(),
@@ -56,7 +59,7 @@ export const chat = defineTool({
     session_id: SessionId.optional().describe("Your name for the conversation, e.g. refactor-plan"),
     action: z.enum(["send", "reset", "list", "history", "delete", "export"]).optional()
       .describe("send (default) | reset | list | history | delete | export"),
-    message: z.string().min(1, "must not be empty").max(MIB).optional().describe("The message (send)"),
+    message: NonBlank.max(MIB).optional().describe("The message (send)"),
     model: ModelKey.optional().describe("Model key (send; default: the session's last model)"),
     system: z.string().max(MIB).optional().describe("System prompt, used only when the session starts"),
     temperature: z.number().min(0).max(2).optional()
@@ -157,7 +160,7 @@ export const chat = defineTool({
       onWaiting: () => context.progress.update(`Waiting for another send to session ${id} to finish`),
     });
     const { result, session } = sent;
-    const notes = [`Session "${id}": ${session.turns} turn${session.turns === 1 ? "" : "s"} stored.`];
+    const notes = [`Session "${id}": ${plural(session.turns, "turn")} stored.`];
     if (sent.omittedTurns > 0) {
       notes.push(
         `The ${sent.omittedTurns} oldest turn${
@@ -226,7 +229,7 @@ function list(store: SessionStore, offset: number, limit: number): CallToolResul
   const sessions = store.list(limit, offset);
   const total = store.count();
   const lines = sessions.map((s) =>
-    `  • ${s.id} — ${s.turns} turn${s.turns === 1 ? "" : "s"}, ${s.model ?? "model unknown"}, ` +
+    `  • ${s.id} — ${plural(s.turns, "turn")}, ${s.model ?? "model unknown"}, ` +
     `${s.chars} characters, last active ${iso(s.updated_at)}`
   );
   const header = total === 0
@@ -250,7 +253,7 @@ function history(store: SessionStore, id: string, offset: number, limit: number)
   const turns = store.turns(id, offset, limit);
   const clip = (text: string) => text.length > 2000 ? `${text.slice(0, 2000)}… (${text.length} chars)` : text;
   const lines = [
-    `Session "${id}" — ${session.turns} turns, model ${session.model ?? "unknown"}` +
+    `Session "${id}" — ${plural(session.turns, "turn")}, model ${session.model ?? "unknown"}` +
     (turns.length ? `; turns ${turns[0]!.seq}–${turns.at(-1)!.seq}:` : "; no turns in this range."),
     ...(offset === 0 && session.system ? [`[system] ${clip(session.system)}`] : []),
     ...turns.flatMap((

@@ -6,7 +6,9 @@
  */
 import { z } from "zod";
 import { embed as embedTexts } from "../lib/embeddings.ts";
-import { ModelKey } from "./fields.ts";
+import { InputError } from "../lib/errors.ts";
+import { unsuitableReason } from "../lib/models.ts";
+import { ModelKey, NonBlank } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
 import { defineTool, READ_ONLY } from "./tool.ts";
 
@@ -14,8 +16,7 @@ const MAX_ITEMS = 1024;
 const MAX_TOTAL = 8 * 1024 * 1024;
 const PREVIEW = 5;
 
-const Text = z.string().min(1, "must not be empty").max(1024 * 1024)
-  .refine((s) => s.trim().length > 0, "must not be only whitespace");
+const Text = NonBlank.max(1024 * 1024);
 
 /** The `embed` tool. */
 export const embed = defineTool({
@@ -27,8 +28,9 @@ export const embed = defineTool({
     "full is true.",
   inputSchema: {
     model: ModelKey.describe("Embedding model key, e.g. text-embedding-nomic-embed-text-v1.5"),
-    input: z.union([Text, z.array(Text).min(1, "must hold at least one text").max(MAX_ITEMS)])
-      .describe(`A text, or a list of up to ${MAX_ITEMS} texts`),
+    input: z.union([Text, z.array(Text).min(1, "must hold at least one text").max(MAX_ITEMS)], {
+      error: `input must be a non-empty string or a list of 1 to ${MAX_ITEMS} non-empty strings`,
+    }).describe(`A text, or a list of up to ${MAX_ITEMS} texts`),
     full: z.boolean().optional().describe("Also print every vector in the text result (default false)"),
   },
   outputSchema: {
@@ -41,6 +43,11 @@ export const embed = defineTool({
   annotations: READ_ONLY,
 }, async (args, deps, context) => {
   const inputs = typeof args.input === "string" ? [args.input] : args.input;
+  const unsuitable = unsuitableReason(await deps.client.catalog({ signal: context.signal }), args.model, {
+    tool: "embed",
+    type: "embedding",
+  });
+  if (unsuitable) throw new InputError(unsuitable);
   const total = inputs.reduce((sum, text) => sum + text.length, 0);
   if (total > MAX_TOTAL) {
     return {

@@ -6,14 +6,17 @@
  */
 import {
   type CallToolResult,
+  ErrorCode,
+  McpError,
   McpServer,
   type RequestHandlerExtra,
+  RESOURCE_NOT_FOUND,
   ResourceTemplate,
   type ServerNotification,
   type ServerRequest,
 } from "./sdk.ts";
 import { LmStudioError } from "../lib/errors.ts";
-import { CancelledError } from "../lib/http.ts";
+import { CancelledError } from "../lib/errors.ts";
 import { type Logger, teeLogger } from "../lib/logger.ts";
 import { ask } from "./ask.ts";
 import { chat, sessionResourceText } from "./chat.ts";
@@ -23,7 +26,7 @@ import { modelList } from "./model_list.ts";
 import { modelLoad } from "./model_load.ts";
 import { modelUnload } from "./model_unload.ts";
 import { ProgressReporter, type SendProgress } from "./progress.ts";
-import { errorResult } from "./result.ts";
+import { errorResult, plural } from "./result.ts";
 import type { Deps, ToolSpec } from "./tool.ts";
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -135,7 +138,7 @@ function registerSessionResources(server: McpServer, deps: Deps): void {
           uri: sessionUri(s.id),
           name: s.id,
           title: `Chat session ${s.id}`,
-          description: `${s.turns} turns with ${s.model ?? "an unknown model"}, last active ` +
+          description: `${plural(s.turns, "turn")} with ${s.model ?? "an unknown model"}, last active ` +
             new Date(s.updated_at).toISOString(),
           mimeType: "text/markdown",
         })),
@@ -152,9 +155,25 @@ function registerSessionResources(server: McpServer, deps: Deps): void {
     },
     (uri: URL, variables: Record<string, string | string[]>) => {
       const raw = variables.id;
-      const id = decodeURIComponent(Array.isArray(raw) ? raw.join("/") : raw ?? "");
+      let id: string;
+      try {
+        id = decodeURIComponent(Array.isArray(raw) ? raw.join("/") : raw ?? "");
+      } catch {
+        throw new McpError(
+          ErrorCode.InvalidParams,
+          `Malformed session URI ${uri.href}: a %-escape is not valid`,
+        );
+      }
       const text = sessionResourceText(deps, id);
-      if (text === undefined) throw new Error(`There is no chat session "${id}"`);
+      if (text === undefined) {
+        throw new McpError(
+          RESOURCE_NOT_FOUND,
+          `There is no chat session "${id}" (resources/list shows them)`,
+          {
+            uri: uri.href,
+          },
+        );
+      }
       return { contents: [{ uri: uri.href, mimeType: "text/markdown", text }] };
     },
   );

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { LmStudioError } from "../lib/errors.ts";
+import { LOAD_OPTIONS } from "../lib/lmstudio.ts";
 import { describeAvailability, findModel } from "../lib/models.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import { textAndStructured } from "./result.ts";
@@ -15,19 +16,21 @@ import { ModelKey } from "./fields.ts";
 export const modelLoad = defineTool({
   name: "model_load",
   title: "Load an LM Studio model",
-  description:
-    "Load a downloaded model into memory so ask/chat/embed answer fast. Waits until the model is " +
-    "ready (large models can take minutes; progress is reported). If the model is already loaded " +
-    "and no options are given, nothing is reloaded. Use model_list to find keys.",
+  description: "Load a downloaded model into memory so ask/chat/embed answer fast. Waits until it is ready " +
+    "(minutes for large models; progress is reported). An already loaded model is not reloaded " +
+    "unless load options are given. Keys: model_list.",
   inputSchema: {
-    model: ModelKey.describe("Model key from model_list, e.g. qwen/qwen3-8b"),
-    context_length: z.number().int().min(256).max(16_777_216).optional()
-      .describe("Context length in tokens (default: LM Studio's setting for the model)"),
-    gpu: z.union([z.number().min(0).max(1), z.enum(["max", "off"])]).optional()
-      .describe("GPU offload: a ratio 0..1, 'max' or 'off' (passed to LM Studio as is)"),
-    flash_attention: z.boolean().optional().describe("Enable flash attention (llama.cpp only)"),
+    model: ModelKey.describe("Model key from model_list"),
+    context_length: z.number().int().min(256).max(16_777_216).optional().describe("Tokens"),
+    eval_batch_size: z.number().int().min(1).max(1_048_576).optional().describe("GGUF only"),
+    flash_attention: z.boolean().optional().describe("GGUF only"),
+    num_experts: z.number().int().min(1).max(1024).optional().describe("Mixture-of-experts GGUF only"),
+    offload_kv_cache_to_gpu: z.boolean().optional().describe("false keeps the KV cache in RAM (GGUF only)"),
+    gpu: z.union([z.number().min(0).max(1), z.enum(["max", "off"])], {
+      error: 'gpu must be a number from 0 to 1, "max" or "off"',
+    }).optional().describe("Not applied: LM Studio's API has no GPU ratio (the result says what to do)"),
     ttl: z.number().int().min(1).max(31_536_000).optional()
-      .describe("Unload automatically after this many idle seconds"),
+      .describe("Not applied: the API has no idle TTL here; pass ttl to ask or chat"),
   },
   outputSchema: {
     instance_id: z.string(),
@@ -44,8 +47,8 @@ export const modelLoad = defineTool({
   },
 }, async (args, deps, context) => {
   const { signal, progress } = context;
-  const hasOptions = args.context_length !== undefined || args.gpu !== undefined ||
-    args.flash_attention !== undefined || args.ttl !== undefined;
+  const hasOptions = LOAD_OPTIONS.some((key) => args[key] !== undefined);
+  const notes = unappliedNotes(args);
   const models = await deps.client.listModels({ signal });
   const model = findModel(models, args.model);
   if (!model) throw new LmStudioError(describeAvailability(models, args.model));
@@ -55,7 +58,7 @@ export const modelLoad = defineTool({
     return textAndStructured(
       `${model.key} is already loaded as ${instance.id}` +
         (context_length ? ` (context ${context_length})` : "") +
-        `. To change its settings, model_unload it and load it again with options.`,
+        `. To change its settings, model_unload it and load it again with options.` + notes,
       {
         instance_id: instance.id,
         type: model.type,
@@ -66,14 +69,15 @@ export const modelLoad = defineTool({
     );
   }
   progress.update(`Loading ${model.key}`);
-  const result = await deps.client.loadModel({ ...args, model: model.key }, { signal });
+  const { gpu: _gpu, ttl: _ttl, ...options } = args; // Never sent: see unappliedNotes.
+  const result = await deps.client.loadModel({ ...options, model: model.key }, { signal });
   const config = result.config;
   const time = result.loadTimeSeconds === undefined
     ? "(LM Studio did not report the load time)"
     : `in ${result.loadTimeSeconds.toFixed(2)} s`;
   return textAndStructured(
     `Loaded ${result.instanceId} (${result.type ?? model.type}) ${time} — ${describeConfig(config)}` +
-      secondInstanceNote(model, result.instanceId),
+      secondInstanceNote(model, result.instanceId) + notes,
     {
       instance_id: result.instanceId,
       type: result.type ?? model.type,
@@ -95,4 +99,28 @@ function secondInstanceNote(model: NativeModel, instanceId: string): string {
     ? `\nNote: ${model.key} was already loaded as ${others.map((i) => i.id).join(", ")}; this is ` +
       `another instance using more memory. model_unload the one you no longer need.`
     : "";
+}
+
+/**
+ * `gpu` and `ttl` are kept for drop-in compatibility with mcp-llm-studio, whose calls pass them; LM
+ * Studio's REST load rejects both (HTTP 400, unrecognized keys), so they are never sent. Say so, and
+ * say what does the job instead.
+ */
+function unappliedNotes(
+  args: { gpu?: number | "max" | "off" | undefined; ttl?: number | undefined },
+): string {
+  const notes: string[] = [];
+  if (args.gpu !== undefined) {
+    notes.push(
+      `gpu=${args.gpu} was not applied: LM Studio's REST API has no GPU offload setting. Set it in LM Studio ` +
+        `(My Models → the model's settings → GPU Offload) or load with \`lms load <model> --gpu ${args.gpu}\`.`,
+    );
+  }
+  if (args.ttl !== undefined) {
+    notes.push(
+      `ttl=${args.ttl} was not applied: LM Studio's REST load has no idle TTL. Pass ttl to ask or chat instead ` +
+        `(it applies when that request loads the model), or load with \`lms load <model> --ttl ${args.ttl}\`.`,
+    );
+  }
+  return notes.length ? `\n${notes.join("\n")}` : "";
 }

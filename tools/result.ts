@@ -35,3 +35,14 @@ export function textAndStructured(
 export function errorResult(message: string): CallToolResult {
   return { content: [{ type: "text", text: message }], isError: true };
 }
+
+/**
+ * A count with its noun, singular or plural: `1 turn`, `3 turns`.
+ *
+ * @param count The number
+ * @param noun The singular noun
+ * @returns The phrase
+ */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

@@ -17,6 +17,8 @@ import { ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 // @ts-types="@modelcontextprotocol/sdk/shared/protocol"
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
 import type {
   CallToolResult,
   ServerNotification,
@@ -24,5 +26,8 @@ import type {
   ToolAnnotations,
 } from "@modelcontextprotocol/sdk/types.js";
 
-export { McpServer, ResourceTemplate, StdioServerTransport };
+export { ErrorCode, McpError, McpServer, ResourceTemplate, StdioServerTransport };
+
+/** MCP's "resource not found" JSON-RPC error code (the spec's -32002; the SDK has no name for it). */
+export const RESOURCE_NOT_FOUND = -32002;
 export type { CallToolResult, RequestHandlerExtra, ServerNotification, ServerRequest, ToolAnnotations };

@@ -280,30 +280,52 @@ Deno.test("ask with images sends data URLs and rejects missing, non-image and re
   const ok = await server.call("ask", {
     model: GEMMA,
     prompt: "What is this?",
-    images: [png, "data:image/jpeg;base64,/9j/AAAA"],
+    images: [png, "data:image/jpeg;base64,/9j/4AAA"],
   });
   assert.equal(ok.isError, undefined, textOf(ok));
   const body = sim.requestsTo("POST /api/v1/chat").at(-1)?.body as { input: unknown };
   assert.deepEqual(body.input, [
-    { type: "message", content: "What is this?" },
+    { type: "text", content: "What is this?" },
     { type: "image", data_url: "data:image/png;base64,iVBORw0KGgoAAAAA" },
-    { type: "image", data_url: "data:image/jpeg;base64,/9j/AAAA" },
+    { type: "image", data_url: "data:image/jpeg;base64,/9j/4AAA" },
   ]);
+  await Deno.writeTextFile(`${dir}/bm.txt`, "BM is how this text file starts");
+  await Deno.writeFile(`${dir}/anim.gif`, new TextEncoder().encode("GIF89a\x01\x00\x01\x00"));
+  const requestsBefore = sim.requests.length;
   for (
     const [image, pattern] of [
-      [`${dir}/missing.png`, /does not exist/],
-      [`${dir}/notes.txt`, /not a PNG, JPEG, GIF, WebP or BMP image/],
+      [`${dir}/missing.png`, /Cannot read an image file at/],
+      [dir, /Cannot read an image file at/],
+      [`${dir}/notes.txt`, /not a JPEG, PNG or WebP image/],
+      [`${dir}/bm.txt`, /not a JPEG, PNG or WebP image/],
+      [`${dir}/anim.gif`, /is a GIF image; LM Studio takes JPEG, PNG and WebP only. Convert it/],
+      ["file:///%zz", /not a valid file:\/\/ URL/],
       ["https://example.com/cat.png", /web URL/],
       ["data:text/plain;base64,AAAA", /must look like data:image/],
+      ["data:image/png;base64,QU0gbm90IGEgcG5n", /data URL is not a JPEG, PNG or WebP image/],
     ] as const
   ) {
     const result = await server.call("ask", { model: GEMMA, prompt: "x", images: [image] });
     assert.equal(result.isError, true, image);
     assert.match(textOf(result), pattern);
   }
-  const blind = await server.call("ask", { model: QWEN, prompt: "x", images: [png] });
+  // Only the model checks reached LM Studio: no bad image was sent.
+  assert.equal(sim.requestsTo("POST /api/v1/chat").length, 1);
+  assert.ok(sim.requests.slice(requestsBefore).every((r) => r.path === "/api/v1/models"));
+  const blind = await server.call("ask", { model: QWEN, prompt: "x", images: [`${dir}/missing.png`] });
   assert.equal(blind.isError, true);
   assert.match(textOf(blind), /qwen\/qwen3-8b cannot read images[\s\S]*vision/);
+  const webp = "data:image/webp;base64,UklGRgAAAABXRUJQVlA4IA==";
+  const structured = await server.call("ask", {
+    model: GEMMA,
+    prompt: "x",
+    images: [webp],
+    json_schema: { type: "object" },
+  });
+  assert.equal(structured.isError, true);
+  assert.match(textOf(structured), /WebP[\s\S]*Convert it to PNG or JPEG/);
+  const native = await server.call("ask", { model: GEMMA, prompt: "x", images: [webp] });
+  assert.equal(native.isError, undefined, textOf(native));
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -368,10 +390,11 @@ Deno.test("embed validates its input and maps LM Studio's errors", async () => {
   for (
     const [input, pattern] of [
       ["", /input/],
-      ["   ", /whitespace/],
+      ["   ", /white space/],
       [[], /at least one/],
       [["ok", ""], /input/],
       [Array.from({ length: 1025 }, () => "x"), /input/],
+      [42, /input must be a non-empty string or a list of 1 to 1024 non-empty strings/],
     ] as const
   ) {
     const result = await server.call("embed", { model: NOMIC, input });
@@ -381,7 +404,8 @@ Deno.test("embed validates its input and maps LM Studio's errors", async () => {
   assert.equal(sim.requestsTo("POST /v1/embeddings").length, 0);
   const llm = await server.call("embed", { model: QWEN, input: "x" });
   assert.equal(llm.isError, true);
-  assert.match(textOf(llm), /not an embedding model/);
+  assert.match(textOf(llm), /qwen\/qwen3-8b is not an embedding model \(type llm\)[\s\S]*text-embedding-nomic/);
+  assert.equal(sim.requestsTo("POST /v1/embeddings").length, 0, "the wrong model was refused before any call");
   const unknown = await server.call("embed", { model: "nobody/embeds", input: "x" });
   assert.match(textOf(unknown), /"nobody\/embeds"[\s\S]*model_list/);
 });

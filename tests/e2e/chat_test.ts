@@ -165,9 +165,10 @@ Deno.test("chat input errors are clear and nothing reaches LM Studio", async () 
       [{ session_id: "s", model: QWEN }, /needs message/],
       [{ session_id: "s", message: "hi" }, /needs a model for the new session "s"/],
       [{ model: QWEN, message: "hi" }, /needs session_id/],
-      [{ session_id: "bad\nid", model: QWEN, message: "hi" }, /session_id/],
       [{ session_id: "x".repeat(300), model: QWEN, message: "hi" }, /session_id/],
       [{ session_id: "s", model: QWEN, message: "" }, /message/],
+      [{ session_id: "s", model: QWEN, message: " \n\t" }, /must not be empty or only white space at message/],
+      [{ session_id: "", model: QWEN, message: "hi" }, /session_id/],
       [{ session_id: "s", model: QWEN, message: "hi", temperature: 3 }, /temperature/],
       [{ session_id: "s", action: "history" }, /There is no session "s"/],
     ] as const

@@ -87,7 +87,7 @@ Deno.test("--check reports a healthy setup and exits 0", async () => {
   assert.equal(code, 0, stdout);
   assert.match(stdout, /✓ LM Studio answers at http:\/\/127\.0\.0\.1:\d+/);
   assert.match(stdout, /✓ Native API \/api\/v1 is available/);
-  assert.match(stdout, /✓ OpenAI-compatible API \/v1 is available \(3 models\)/);
+  assert.match(stdout, /✓ OpenAI-compatible API \/v1 is available \(7 models\)/);
   assert.match(stdout, /✓ Authentication: not required/);
   assert.match(stdout, /✓ Loaded models: qwen\/qwen3-8b \(context 8192\)/);
   assert.match(stdout, /✓ Sessions DB: .*sessions\.db will be created on the first chat/);
@@ -115,7 +115,10 @@ Deno.test("--check fails with the fix when LM Studio is not running", async () =
   listener.close();
   const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: url });
   assert.equal(code, 1);
-  assert.match(stdout, /✗ LM Studio at .* does not answer the native API\n {2}→ .*Start Server/);
+  // The real runtime's error: Deno puts "Connection refused" in error.cause, under "fetch failed".
+  assert.match(stdout, /✗ LM Studio does not answer at .*\n {2}→ LM Studio is not reachable at .* \(Connection refused\) .*Start Server/);
+  assert.ok(!stdout.includes("fetch failed"), stdout);
+  assert.ok(!/update LM Studio/.test(stdout), "one cause, one fix");
   assert.match(stdout, /1 check\(s\) failed\./);
 });
 
@@ -130,7 +133,25 @@ Deno.test("--check flags an old LM Studio and an unwritable sessions DB", async 
   });
   assert.equal(code, 1);
   assert.match(stdout, /0\.4\.0 or newer/);
-  assert.match(stdout, /✗ Sessions DB: .* is not writable/);
+  assert.match(stdout, /✗ Sessions DB: .* cannot be used/);
+});
+
+Deno.test("--check opens the sessions DB as SQLite: a text file there is reported", async () => {
+  await using sim = LmStudioSim.start();
+  const dir = await Deno.makeTempDir();
+  const db = join(dir, "sessions.db");
+  await Deno.writeTextFile(db, "these are my notes, not a database\n".repeat(100));
+  const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: db });
+  await Deno.remove(dir, { recursive: true });
+  assert.equal(code, 1, stdout);
+  assert.match(stdout, /✗ Sessions DB: .*sessions\.db cannot be used \(file is not a database\)/);
+});
+
+Deno.test("--check with an LM Studio outside the network permission names one cause and one fix", async () => {
+  const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: "http://192.0.2.1:1234" });
+  assert.equal(code, 1, stdout);
+  assert.match(stdout, /✗ This server may not connect to http:\/\/192\.0\.2\.1:1234\n {2}→ .*--allow-net=192\.0\.2\.1:1234/);
+  assert.ok(!/update LM Studio|--allow-all/.test(stdout), stdout);
 });
 
 Deno.test("a working-directory .env is ignored, reported once, and --env-file opts in", async () => {

@@ -44,7 +44,11 @@ Deno.test("model_list reports loaded and downloaded models as text and structure
   assert.equal(result.isError, undefined);
   const text = textOf(result);
   assert.match(text, /Loaded \(1\):\n {2}• qwen\/qwen3-8b — llm, 8B, Q4_K_M/);
-  assert.match(text, /Downloaded, not loaded \(2\):/);
+  assert.match(text, /Downloaded, not loaded \(6\):/);
+  // From the catalogue recorded from a real LM Studio: MLX quantization objects, vision, no capabilities
+  // for the embedding model.
+  assert.match(text, / {2}• google\/gemma-3-4b — llm, 4B, 4bit, 3\.03 GB, vision, max context 131072\n/);
+  assert.match(text, / {2}• text-embedding-nomic-embed-text-v1\.5 — embedding, Q4_K_M, 84\.11 MB, max context 2048$/);
   const data = result.structuredContent as {
     models: { key: string; loaded: boolean }[];
     loaded_count: number;
@@ -52,7 +56,11 @@ Deno.test("model_list reports loaded and downloaded models as text and structure
   assert.equal(data.loaded_count, 1);
   assert.deepEqual(data.models.map((m) => [m.key, m.loaded]), [
     ["qwen/qwen3-8b", true],
+    ["qwen/qwen3-4b-2507", false],
+    ["google/gemma-3-1b", false],
     ["google/gemma-3-4b", false],
+    ["google/gemma-3n-e4b", false],
+    ["google/gemma-3-12b", false],
     ["text-embedding-nomic-embed-text-v1.5", false],
   ]);
   const loadedOnly = await server.call("model_list", { loaded_only: true });

@@ -42,7 +42,7 @@ Deno.test("with file access narrowed to the history folder, chat works and other
   assert.equal(image.isError, true);
   assert.match(
     textOf(image),
-    /may not read ".*cat\.png": Deno's --allow-read does not include it[\s\S]*--allow-read=/,
+    /may not read ".*cat\.png": it is outside the folders Deno's --allow-read grants[\s\S]*--allow-read=/,
   );
   await Deno.remove(outside, { recursive: true });
 });

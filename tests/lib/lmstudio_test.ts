@@ -10,7 +10,8 @@ import {
   TooLargeError,
   UnreachableError,
 } from "../../lib/errors.ts";
-import { CancelledError, HttpClient } from "../../lib/http.ts";
+import { CancelledError } from "../../lib/errors.ts";
+import { HttpClient } from "../../lib/http.ts";
 import { LmStudioClient } from "../../lib/lmstudio.ts";
 import { nativeChat } from "../../lib/native_chat.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
@@ -34,7 +35,11 @@ Deno.test("LmStudioClient.listModels() returns the native catalogue", async () =
   const models = await clientFor(sim.url).listModels();
   assert.deepEqual(models.map((m) => m.key), [
     "qwen/qwen3-8b",
+    "qwen/qwen3-4b-2507",
+    "google/gemma-3-1b",
     "google/gemma-3-4b",
+    "google/gemma-3n-e4b",
+    "google/gemma-3-12b",
     "text-embedding-nomic-embed-text-v1.5",
   ]);
   assert.equal(models[0]?.loaded_instances?.[0]?.config?.context_length, 8192);
@@ -81,7 +86,7 @@ Deno.test("LmStudioClient.loadModel() names the load timeout variable", async ()
 Deno.test("LmStudioClient waits out a slow reply within its timeout", async () => {
   await using sim = LmStudioSim.start();
   sim.fault("GET /api/v1/models", { delayMs: 100, times: 1 });
-  assert.equal((await clientFor(sim.url).listModels()).length, 3);
+  assert.equal((await clientFor(sim.url).listModels()).length, 7);
 });
 
 Deno.test("LmStudioClient keeps LM Studio's message for a 500", async () => {
@@ -135,22 +140,24 @@ Deno.test("LmStudioClient aborts the HTTP request when the caller cancels", asyn
   assert.ok(sim.requests[0]?.abortedAt !== undefined, "LM Studio saw the request aborted");
 });
 
-Deno.test("LmStudioClient.loadModel() sends the reference's body and reads the reply", async () => {
+Deno.test("LmStudioClient.loadModel() sends only the fields LM Studio documents and reads the reply", async () => {
   await using sim = LmStudioSim.start();
   const result = await clientFor(sim.url).loadModel({
     model: "google/gemma-3-4b",
     context_length: 16384,
     flash_attention: false,
-    ttl: 600,
-    gpu: "max",
+    eval_batch_size: 256,
+    num_experts: 4,
+    offload_kv_cache_to_gpu: false,
   });
   assert.deepEqual(sim.requests[0]?.body, {
     model: "google/gemma-3-4b",
     echo_load_config: true,
     context_length: 16384,
-    gpu: "max",
+    eval_batch_size: 256,
     flash_attention: false,
-    ttl: 600,
+    num_experts: 4,
+    offload_kv_cache_to_gpu: false,
   });
   assert.equal(result.instanceId, "google/gemma-3-4b");
   assert.equal(result.config.context_length, 16384);

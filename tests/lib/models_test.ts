@@ -31,7 +31,7 @@ Deno.test("resolveUnloadTargets() finds nothing for an unloaded or unknown model
 });
 
 Deno.test("findModel() matches keys, variants and instance ids", () => {
-  assert.equal(findModel(catalogue(), "google/gemma-3-4b@q4_k_m")?.key, "google/gemma-3-4b");
+  assert.equal(findModel(catalogue(), "google/gemma-3-4b@4bit")?.key, "google/gemma-3-4b");
   assert.equal(findModel(catalogue(), "qwen/qwen3-8b:2")?.key, "qwen/qwen3-8b");
   assert.equal(findModel(catalogue(), "QWEN/Qwen3-8B")?.key, "qwen/qwen3-8b");
 });

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { SessionStoreError } from "../../lib/errors.ts";
-import { CancelledError } from "../../lib/http.ts";
+import { CancelledError } from "../../lib/errors.ts";
 import { writeReferenceDb } from "../support/reference_db.ts";
 import { SessionLocks } from "../../lib/session_lock.ts";
 import { lazySessionStore, openSessionStore, SCHEMA_VERSION, TurnConflictError } from "../../lib/sessions.ts";

@@ -1,7 +1,9 @@
 /**
- * A fake LM Studio HTTP server for tests, faithful to shared/lmstudio-api.md: native `/api/v1/*`,
- * OpenAI-compatible `/v1/*`, its error envelopes, API-key auth, and injectable faults (status, hang,
- * delay, dropped connection, raw bodies). Listens on 127.0.0.1, port 0.
+ * A fake LM Studio HTTP server for tests, as strict as the real one: native `/api/v1/*` (bodies
+ * validated like LM Studio validates them, see `sim_strict.ts`), OpenAI-compatible `/v1/*`, its error
+ * envelopes, API-key auth, and injectable faults (status, hang, delay, dropped connection, raw bodies).
+ * Its default catalogue and reply shapes come from replies recorded from real LM Studio servers
+ * (`tests/fixtures/lmstudio/`). Listens on 127.0.0.1, port 0.
  *
  * Routes live in {@linkcode SimRoutes} objects so that feature modules (chat, embeddings) add their
  * own without touching this file.
@@ -9,6 +11,8 @@
  * @module
  */
 import { type ChatScript, INFERENCE_ROUTES, type InferenceSimOptions } from "./sim_inference.ts";
+import { validateNative } from "./sim_strict.ts";
+import noneLoaded from "../fixtures/lmstudio/api-v1-models.none-loaded.json" with { type: "json" };
 
 export type { ChatScript };
 
@@ -32,6 +36,7 @@ export interface SimModel {
   max_context_length?: number;
   format?: string | null;
   capabilities?: Record<string, unknown>;
+  description?: string | null;
   variants?: string[];
   selected_variant?: string;
 }
@@ -120,56 +125,50 @@ export function nativeError(status: number, type: string, message: string, extra
   return json({ error: { type, message, ...extra } }, status);
 }
 
-/** A default catalogue: one LLM loaded, one LLM downloaded, one embedding model. */
-export function defaultModels(): SimModel[] {
-  return [
-    {
-      type: "llm",
-      publisher: "qwen",
-      key: "qwen/qwen3-8b",
-      display_name: "Qwen3 8B",
-      architecture: "qwen3",
-      quantization: { name: "Q4_K_M", bits_per_weight: 4 },
-      size_bytes: 5_030_000_000,
-      params_string: "8B",
-      loaded_instances: [{ id: "qwen/qwen3-8b", config: { context_length: 8192, flash_attention: true } }],
-      max_context_length: 32768,
-      format: "gguf",
-      capabilities: {
-        vision: false,
-        trained_for_tool_use: true,
-        reasoning: { allowed_options: ["off", "on"], default: "on" },
+/**
+ * A GGUF model shaped like the example of LM Studio's REST docs (a loaded instance whose config carries
+ * every llama.cpp field, and reasoning options), next to the MLX models of the recorded catalogue.
+ */
+function ggufReasoningModel(): SimModel {
+  return {
+    type: "llm",
+    publisher: "qwen",
+    key: "qwen/qwen3-8b",
+    display_name: "Qwen3 8B",
+    architecture: "qwen3",
+    quantization: { name: "Q4_K_M", bits_per_weight: 4 },
+    size_bytes: 5_030_000_000,
+    params_string: "8B",
+    loaded_instances: [{
+      id: "qwen/qwen3-8b",
+      config: {
+        context_length: 8192,
+        eval_batch_size: 512,
+        parallel: 4,
+        flash_attention: true,
+        offload_kv_cache_to_gpu: true,
       },
+    }],
+    max_context_length: 32768,
+    format: "gguf",
+    capabilities: {
+      vision: false,
+      trained_for_tool_use: true,
+      reasoning: { allowed_options: ["off", "on"], default: "on" },
     },
-    {
-      type: "llm",
-      publisher: "google",
-      key: "google/gemma-3-4b",
-      display_name: "Gemma 3 4B",
-      architecture: "gemma3",
-      quantization: { name: "Q4_K_M", bits_per_weight: 4 },
-      size_bytes: 3_340_000_000,
-      params_string: "4B",
-      loaded_instances: [],
-      max_context_length: 131072,
-      format: "gguf",
-      capabilities: { vision: true, trained_for_tool_use: false },
-      variants: ["google/gemma-3-4b@q4_k_m"],
-      selected_variant: "google/gemma-3-4b@q4_k_m",
-    },
-    {
-      type: "embedding",
-      publisher: "nomic-ai",
-      key: "text-embedding-nomic-embed-text-v1.5",
-      display_name: "Nomic Embed Text v1.5",
-      quantization: { name: "Q4_K_M", bits_per_weight: 4 },
-      size_bytes: 84_000_000,
-      params_string: null,
-      loaded_instances: [],
-      max_context_length: 2048,
-      format: "gguf",
-    },
-  ];
+    description: null,
+    variants: ["qwen/qwen3-8b@q4_k_m"],
+    selected_variant: "qwen/qwen3-8b@q4_k_m",
+  };
+}
+
+/**
+ * The default catalogue: the recorded catalogue of a real LM Studio with nothing loaded (MLX LLMs,
+ * some with vision, and a GGUF embedding model without `capabilities`), plus one loaded GGUF reasoning
+ * model first.
+ */
+export function defaultModels(): SimModel[] {
+  return [ggufReasoningModel(), ...structuredClone(noneLoaded.models as SimModel[])];
 }
 
 /** The fake server. */
@@ -319,6 +318,8 @@ export class LmStudioSim {
     const key = `${request.method} ${url.pathname}`;
     const faulted = await this.#applyFault(key, request);
     if (faulted) return faulted;
+    const invalid = validateNative(key, body);
+    if (invalid) return json(invalid, 400);
     for (const table of [...(this.options.routes ?? []), BASE_ROUTES, INFERENCE_ROUTES]) {
       const handler = findRoute(table, key);
       if (handler) return await handler(request, body, this, record);
@@ -410,12 +411,16 @@ const BASE_ROUTES: SimRoutes = {
     if (sim.options.loadDelayMs) await sim.wait(sim.options.loadDelayMs, request.signal);
     if (request.signal.aborted) return json({ error: "aborted" }, 499);
     const n = model.loaded_instances.length;
-    const config: Record<string, unknown> = {
-      context_length: field(body, "context_length") ?? 4096,
-      ...(model.type === "llm"
-        ? { eval_batch_size: 512, flash_attention: field(body, "flash_attention") ?? true }
-        : {}),
-    };
+    // As recorded: an MLX (or embedding) instance's config holds only context_length; llama.cpp
+    // (GGUF) LLM instances carry the engine's fields too.
+    const config: Record<string, unknown> = { context_length: field(body, "context_length") ?? 4096 };
+    if (model.type === "llm" && model.format === "gguf") {
+      config.eval_batch_size = field(body, "eval_batch_size") ?? 512;
+      config.parallel = 4;
+      config.flash_attention = field(body, "flash_attention") ?? true;
+      config.offload_kv_cache_to_gpu = field(body, "offload_kv_cache_to_gpu") ?? true;
+      if (field(body, "num_experts") !== undefined) config.num_experts = field(body, "num_experts");
+    }
     const id = n === 0 ? key : `${key}:${n + 1}`;
     model.loaded_instances.push({ id, config });
     const reply: Record<string, unknown> = { type: model.type, instance_id: id, status: "loaded" };

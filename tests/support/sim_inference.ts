@@ -7,6 +7,7 @@
  * @module
  */
 import type { LmStudioSim, RecordedRequest, SimModel, SimRoutes } from "./lmstudio_sim.ts";
+import { imageProblem, validateReasoning } from "./sim_strict.ts";
 
 /** How the simulated model behaves on the next inference requests. */
 export interface ChatScript {
@@ -209,11 +210,25 @@ async function nativeChat(
     );
   }
   const { model, jitLoaded } = found;
+  const allowed = rec(model.capabilities?.reasoning).allowed_options;
+  const badReasoning = validateReasoning(
+    body.reasoning,
+    model.key,
+    Array.isArray(allowed) ? allowed : undefined,
+  );
+  if (badReasoning) return json(badReasoning, 400);
+  const items = Array.isArray(body.input) ? body.input.map(rec) : [];
+  for (const item of items) {
+    const problem = item.type === "image" ? imageProblem(item.data_url, "native") : undefined;
+    if (problem) return nativeError(400, "invalid_request", problem);
+  }
+  if (items.some((item) => item.type === "image") && model.capabilities?.vision !== true) {
+    return nativeError(400, "invalid_request", `Model '${model.key}' does not support image inputs`);
+  }
   const instanceId = model.loaded_instances[0]?.id ?? model.key;
-  const prompt = typeof body.input === "string" ? body.input : (body.input as unknown[]).map((item) => {
-    const r = rec(item);
-    return typeof r.content === "string" ? r.content : typeof r.text === "string" ? r.text : "";
-  }).join("\n");
+  const prompt = typeof body.input === "string"
+    ? body.input
+    : items.filter((item) => item.type === "text").map((item) => String(item.content)).join("\n");
   const inputTokens = estimateTokens(
     prompt + (typeof body.system_prompt === "string" ? body.system_prompt : ""),
   );
@@ -384,6 +399,14 @@ async function chatCompletions(
     return openAiError(404, `Draft model "${body.draft_model}" not found.`, "model_not_found");
   }
   const { model } = found;
+  for (const message of messages) {
+    const content = rec(message).content;
+    for (const part of Array.isArray(content) ? content.map(rec) : []) {
+      if (part.type !== "image_url") continue;
+      const problem = imageProblem(rec(part.image_url).url, "openai");
+      if (problem) return openAiError(400, problem);
+    }
+  }
   const userTurns = messages.filter((m) => rec(m).role === "user");
   const last = messageText(userTurns.at(-1));
   const promptTokens = estimateTokens(messages.map(messageText).join("\n"));
