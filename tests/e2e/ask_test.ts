@@ -7,6 +7,7 @@ import { startServer, textOf } from "../support/mcp.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { tempDir } from "../support/temp.ts";
 
 type Progress = { progress: number; total?: number | undefined; message?: string | undefined };
 type AskData = {
@@ -273,7 +274,8 @@ Deno.test("ask: unknown or unloaded models and bad parameters give clear errors"
 Deno.test("ask with images sends data URLs and rejects missing, non-image and remote inputs", async () => {
   await using sim = LmStudioSim.start();
   await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
-  const dir = await Deno.makeTempDir();
+  await using dirDir = await tempDir("dir");
+  const dir = dirDir.path;
   const png = `${dir}/red.png`;
   await Deno.writeFile(png, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0]));
   await Deno.writeTextFile(`${dir}/notes.txt`, "not an image");
@@ -404,8 +406,15 @@ Deno.test("embed validates its input and maps LM Studio's errors", async () => {
   assert.equal(sim.requestsTo("POST /v1/embeddings").length, 0);
   const llm = await server.call("embed", { model: QWEN, input: "x" });
   assert.equal(llm.isError, true);
-  assert.match(textOf(llm), /qwen\/qwen3-8b is not an embedding model \(type llm\)[\s\S]*text-embedding-nomic/);
-  assert.equal(sim.requestsTo("POST /v1/embeddings").length, 0, "the wrong model was refused before any call");
+  assert.match(
+    textOf(llm),
+    /qwen\/qwen3-8b is not an embedding model \(type llm\)[\s\S]*text-embedding-nomic/,
+  );
+  assert.equal(
+    sim.requestsTo("POST /v1/embeddings").length,
+    0,
+    "the wrong model was refused before any call",
+  );
   const unknown = await server.call("embed", { model: "nobody/embeds", input: "x" });
   assert.match(textOf(unknown), /"nobody\/embeds"[\s\S]*model_list/);
 });

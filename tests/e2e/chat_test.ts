@@ -167,7 +167,10 @@ Deno.test("chat input errors are clear and nothing reaches LM Studio", async () 
       [{ model: QWEN, message: "hi" }, /needs session_id/],
       [{ session_id: "x".repeat(300), model: QWEN, message: "hi" }, /session_id/],
       [{ session_id: "s", model: QWEN, message: "" }, /message/],
-      [{ session_id: "s", model: QWEN, message: " \n\t" }, /must not be empty or only white space at message/],
+      [
+        { session_id: "s", model: QWEN, message: " \n\t" },
+        /must not be empty or only white space at message/,
+      ],
       [{ session_id: "", model: QWEN, message: "hi" }, /session_id/],
       [{ session_id: "s", model: QWEN, message: "hi", temperature: 3 }, /temperature/],
       [{ session_id: "s", action: "history" }, /There is no session "s"/],

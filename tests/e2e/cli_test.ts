@@ -7,6 +7,7 @@ import { join } from "node:path";
 import denoJson from "../../deno.json" with { type: "json" };
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS, startServer, textOf } from "../support/mcp.ts";
+import { tempDir } from "../support/temp.ts";
 
 interface Run {
   code: number;
@@ -15,7 +16,8 @@ interface Run {
 }
 
 async function run(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Run> {
-  const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-cli-" });
+  await using homeDir = await tempDir("cli");
+  const home = homeDir.path;
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, ...args],
     env: await childEnv(home, env),
@@ -79,7 +81,8 @@ Deno.test("an invalid timeout keeps the default and warns once on stderr", async
 
 Deno.test("--check reports a healthy setup and exits 0", async () => {
   await using sim = LmStudioSim.start();
-  const home = await Deno.makeTempDir();
+  await using homeDir = await tempDir("home");
+  const home = homeDir.path;
   const { code, stdout } = await run(["--check"], {
     LM_STUDIO_URL: sim.url,
     MCP_SESSIONS_DB: join(home, "sub", "sessions.db"),
@@ -116,7 +119,10 @@ Deno.test("--check fails with the fix when LM Studio is not running", async () =
   const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: url });
   assert.equal(code, 1);
   // The real runtime's error: Deno puts "Connection refused" in error.cause, under "fetch failed".
-  assert.match(stdout, /✗ LM Studio does not answer at .*\n {2}→ LM Studio is not reachable at .* \(Connection refused\) .*Start Server/);
+  assert.match(
+    stdout,
+    /✗ LM Studio does not answer at .*\n {2}→ LM Studio is not reachable at .* \(Connection refused\) .*Start Server/,
+  );
   assert.ok(!stdout.includes("fetch failed"), stdout);
   assert.ok(!/update LM Studio/.test(stdout), "one cause, one fix");
   assert.match(stdout, /1 check\(s\) failed\./);
@@ -125,7 +131,8 @@ Deno.test("--check fails with the fix when LM Studio is not running", async () =
 Deno.test("--check flags an old LM Studio and an unwritable sessions DB", async () => {
   await using sim = LmStudioSim.start();
   sim.fault("GET /api/v1/models", { raw: '{"error":"Unexpected endpoint or method. (GET /api/v1/models)"}' });
-  const dir = await Deno.makeTempDir();
+  await using dirDir = await tempDir("dir");
+  const dir = dirDir.path;
   await Deno.writeTextFile(join(dir, "file"), "");
   const { code, stdout } = await run(["--check"], {
     LM_STUDIO_URL: sim.url,
@@ -138,7 +145,8 @@ Deno.test("--check flags an old LM Studio and an unwritable sessions DB", async 
 
 Deno.test("--check opens the sessions DB as SQLite: a text file there is reported", async () => {
   await using sim = LmStudioSim.start();
-  const dir = await Deno.makeTempDir();
+  await using dirDir = await tempDir("dir");
+  const dir = dirDir.path;
   const db = join(dir, "sessions.db");
   await Deno.writeTextFile(db, "these are my notes, not a database\n".repeat(100));
   const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: db });
@@ -150,13 +158,17 @@ Deno.test("--check opens the sessions DB as SQLite: a text file there is reporte
 Deno.test("--check with an LM Studio outside the network permission names one cause and one fix", async () => {
   const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: "http://192.0.2.1:1234" });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /✗ This server may not connect to http:\/\/192\.0\.2\.1:1234\n {2}→ .*--allow-net=192\.0\.2\.1:1234/);
+  assert.match(
+    stdout,
+    /✗ This server may not connect to http:\/\/192\.0\.2\.1:1234\n {2}→ .*--allow-net=192\.0\.2\.1:1234/,
+  );
   assert.ok(!/update LM Studio|--allow-all/.test(stdout), stdout);
 });
 
 Deno.test("a working-directory .env is ignored, reported once, and --env-file opts in", async () => {
   await using sim = LmStudioSim.start();
-  const cwd = await Deno.makeTempDir();
+  await using cwdDir = await tempDir("cwd");
+  const cwd = cwdDir.path;
   await Deno.writeTextFile(join(cwd, ".env"), `LM_STUDIO_URL=${sim.url}\n`);
   const ignored = await run(["--check"], {}, cwd);
   assert.match(ignored.stderr, /Ignoring .*\.env: it sets LM_STUDIO_URL/);
@@ -170,7 +182,8 @@ Deno.test("a working-directory .env is ignored, reported once, and --env-file op
 
 Deno.test("the per-user env file is read and the real environment wins over it", async () => {
   await using sim = LmStudioSim.start();
-  const home = await Deno.makeTempDir();
+  await using homeDir = await tempDir("home");
+  const home = homeDir.path;
   const dir = join(home, ".config", "lmstudio-mcp");
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(
@@ -212,8 +225,10 @@ async function spawnRaw(
 
 Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async () => {
   await using sim = LmStudioSim.start();
-  const home = await Deno.makeTempDir();
-  const cwd = await Deno.makeTempDir();
+  await using homeDir = await tempDir("home");
+  const home = homeDir.path;
+  await using cwdDir = await tempDir("cwd");
+  const cwd = cwdDir.path;
   await Deno.writeTextFile(join(cwd, ".env"), "LM_STUDIO_API_KEY=x\n");
   const { child, writer, send } = await spawnRaw(
     { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "bad" },

@@ -48,7 +48,10 @@ Deno.test("model_list reports loaded and downloaded models as text and structure
   // From the catalogue recorded from a real LM Studio: MLX quantization objects, vision, no capabilities
   // for the embedding model.
   assert.match(text, / {2}• google\/gemma-3-4b — llm, 4B, 4bit, 3\.03 GB, vision, max context 131072\n/);
-  assert.match(text, / {2}• text-embedding-nomic-embed-text-v1\.5 — embedding, Q4_K_M, 84\.11 MB, max context 2048$/);
+  assert.match(
+    text,
+    / {2}• text-embedding-nomic-embed-text-v1\.5 — embedding, Q4_K_M, 84\.11 MB, max context 2048$/,
+  );
   const data = result.structuredContent as {
     models: { key: string; loaded: boolean }[];
     loaded_count: number;

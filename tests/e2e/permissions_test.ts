@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { RUN_FLAGS, startServer, textOf } from "../support/mcp.ts";
+import { tempDir } from "../support/temp.ts";
 
 Deno.test("a host outside --allow-net is refused by the sandbox with the flag to add", async () => {
   await using server = await startServer({ env: { LM_STUDIO_URL: "http://10.255.255.1:1234" } });
@@ -18,8 +19,10 @@ Deno.test("a host outside --allow-net is refused by the sandbox with the flag to
 
 Deno.test("with file access narrowed to the history folder, chat works and other files say which flag", async () => {
   await using sim = LmStudioSim.start();
-  const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-narrow-" });
-  const outside = await Deno.makeTempDir({ prefix: "lmstudio-mcp-outside-" });
+  await using homeDir = await tempDir("narrow");
+  const home = homeDir.path;
+  await using outsideDir = await tempDir("outside");
+  const outside = outsideDir.path;
   await Deno.writeFile(
     `${outside}/cat.png`,
     new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),

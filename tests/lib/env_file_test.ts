@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { homeDirectory, resolveEnvironment, userEnvFilePath } from "../../lib/env_file.ts";
 import { ConfigError } from "../../lib/errors.ts";
+import { tempDir } from "../support/temp.ts";
 
 function read(path: string): string | undefined {
   try {
@@ -11,12 +12,9 @@ function read(path: string): string | undefined {
   }
 }
 
-async function tempDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "lmstudio-mcp-env-" });
-}
-
 Deno.test("resolveEnvironment() lets the real environment win over the file", async () => {
-  const dir = await tempDir();
+  await using dirDir = await tempDir("env");
+  const dir = dirDir.path;
   const file = join(dir, "user.env");
   await Deno.writeTextFile(file, "LM_STUDIO_URL=http://file:1\nLM_STUDIO_API_KEY=from-file\n");
   const { env, loadedFile } = resolveEnvironment({
@@ -30,7 +28,8 @@ Deno.test("resolveEnvironment() lets the real environment win over the file", as
 });
 
 Deno.test("resolveEnvironment() reads --env-file instead of the per-user file", async () => {
-  const dir = await tempDir();
+  await using dirDir = await tempDir("env");
+  const dir = dirDir.path;
   await Deno.writeTextFile(join(dir, "user.env"), "LM_STUDIO_TIMEOUT_LOAD_MS=5\n");
   await Deno.writeTextFile(join(dir, "explicit.env"), "export LM_STUDIO_URL='http://explicit:3'\n");
   const { env, loadedFile } = resolveEnvironment({
@@ -45,7 +44,8 @@ Deno.test("resolveEnvironment() reads --env-file instead of the per-user file", 
 });
 
 Deno.test("resolveEnvironment() fails clearly when --env-file is missing", async () => {
-  const dir = await tempDir();
+  await using dirDir = await tempDir("env");
+  const dir = dirDir.path;
   assert.throws(
     () => resolveEnvironment({ processEnv: {}, envFile: join(dir, "nope.env"), readTextFile: read }),
     (error: unknown) =>
@@ -65,7 +65,8 @@ Deno.test("resolveEnvironment() is fine without any env file", () => {
 });
 
 Deno.test("resolveEnvironment() ignores a working-directory .env and says how to opt in", async () => {
-  const cwd = await tempDir();
+  await using cwdDir = await tempDir("env");
+  const cwd = cwdDir.path;
   await Deno.writeTextFile(
     join(cwd, ".env"),
     "LM_STUDIO_URL=http://attacker.example:80\nMCP_SESSIONS_DB=/tmp/stolen.db\nOTHER=1\n",
@@ -84,14 +85,16 @@ Deno.test("resolveEnvironment() ignores a working-directory .env and says how to
 });
 
 Deno.test("resolveEnvironment() says nothing of a working-directory .env without our variables", async () => {
-  const cwd = await tempDir();
+  await using cwdDir = await tempDir("env");
+  const cwd = cwdDir.path;
   await Deno.writeTextFile(join(cwd, ".env"), "DATABASE_URL=postgres://x\n");
   const { notices } = resolveEnvironment({ processEnv: {}, cwd, readTextFile: read });
   assert.deepEqual(notices, []);
 });
 
 Deno.test("resolveEnvironment() loads a working-directory .env when it is the --env-file", async () => {
-  const cwd = await tempDir();
+  await using cwdDir = await tempDir("env");
+  const cwd = cwdDir.path;
   await Deno.writeTextFile(join(cwd, ".env"), "LM_STUDIO_URL=http://chosen:9\n");
   const { env, notices } = resolveEnvironment({
     processEnv: {},

@@ -61,13 +61,19 @@ Deno.test("loadImage() words a missing file, a folder and an unreadable file ali
 });
 
 Deno.test("loadImage() refuses a malformed file:// URL as an input error", async () => {
-  await assert.rejects(loadImage("file:///%zz"), (e: unknown) => e instanceof InputError && /%-escape/.test(e.message));
+  await assert.rejects(
+    loadImage("file:///%zz"),
+    (e: unknown) => e instanceof InputError && /%-escape/.test(e.message),
+  );
 });
 
 Deno.test("loadImage() enforces the size limit for files and data URLs", async () => {
   await using tmp = await tempDir();
   const huge = `data:image/png;base64,${"A".repeat(Math.ceil(MAX_IMAGE_BYTES * 4 / 3) + 8)}`;
-  await assert.rejects(loadImage(huge), (e: unknown) => e instanceof InputError && /limit is 20\.0 MiB/.test(e.message));
+  await assert.rejects(
+    loadImage(huge),
+    (e: unknown) => e instanceof InputError && /limit is 20\.0 MiB/.test(e.message),
+  );
   const big = await Deno.open(`${tmp.path}/big.png`, { create: true, write: true });
   await big.truncate(MAX_IMAGE_BYTES + 1);
   big.close();

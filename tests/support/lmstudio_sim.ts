@@ -10,7 +10,12 @@
  *
  * @module
  */
-import { type ChatScript, INFERENCE_ROUTES, type InferenceSimOptions } from "./sim_inference.ts";
+import {
+  type ChatScript,
+  INFERENCE_ROUTES,
+  type InferenceSimOptions,
+  SIMULATED_DROP,
+} from "./sim_inference.ts";
 import { validateNative } from "./sim_strict.ts";
 import noneLoaded from "../fixtures/lmstudio/api-v1-models.none-loaded.json" with { type: "json" };
 
@@ -372,7 +377,7 @@ export function droppedResponse(contentType = "application/json", first = '{"par
       controller.enqueue(new TextEncoder().encode(first));
     },
     pull(controller) {
-      controller.error(new Error("simulated connection drop"));
+      controller.error(SIMULATED_DROP);
     },
   });
   return new Response(body, { status: 200, headers: { "content-type": contentType } });

@@ -11,6 +11,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult } from "../../tools/sdk.ts";
 import { fileURLToPath } from "node:url";
 import { serverRunFlags } from "../../scripts/permissions.ts";
+import { removeTree } from "./temp.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -120,6 +121,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerHan
   await client.connect(transport);
   const close = async () => {
     await client.close();
+    if (options.home === undefined) await removeTree(home);
   };
   return {
     client,

@@ -39,9 +39,17 @@ export interface InferenceSimOptions {
   jit?: boolean;
   /** How a context overflow looks on a native stream: LM Studio's error, or an empty 200 stream. */
   overflow?: "error" | "empty-stream";
+  /** LM Studio's overflow message: llama.cpp's (default) or MLX's "Context size has been exceeded". */
+  overflowMessage?: string;
   /** Embedding dimension. @default 768 */
   embeddingDimension?: number;
 }
+
+/**
+ * What a dropped body errors with. Deno's HTTP server prints a failed response body; a plain string
+ * (not an Error) prints as this one line instead of a stack trace, so a passing run reads clean.
+ */
+export const SIMULATED_DROP = "[LM Studio simulator] connection dropped on purpose (injected fault)";
 
 const encoder = new TextEncoder();
 
@@ -71,6 +79,10 @@ export function tokens(text: string): string[] {
 /** A rough token estimate: one per four characters. */
 export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
+}
+
+function overflowText(sim: LmStudioSim): string {
+  return (sim.options as InferenceSimOptions).overflowMessage ?? OVERFLOW_MESSAGE;
 }
 
 const OVERFLOW_MESSAGE = "The number of tokens to keep from the initial prompt is greater than the context " +
@@ -138,7 +150,7 @@ function sseResponse(
         if (script.firstEventDelayMs) await sim.wait(script.firstEventDelayMs, stop.signal);
         const outcome = await write(send, stop.signal);
         if (outcome === "drop") {
-          controller.error(new Error("simulated connection drop"));
+          controller.error(SIMULATED_DROP);
           return;
         }
         controller.close();
@@ -259,7 +271,7 @@ async function nativeChat(
     { type: "message", content: answerTokens.join("") },
   ];
   if (body.stream !== true) {
-    if (overflow) return nativeError(400, "invalid_request", OVERFLOW_MESSAGE);
+    if (overflow) return nativeError(400, "invalid_request", overflowText(sim));
     if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs * answerTokens.length, request.signal);
     if (request.signal.aborted) return json({ error: "aborted" }, 499);
     return json({ model_instance_id: instanceId, output, stats: stats(undefined) });
@@ -290,7 +302,7 @@ async function nativeChat(
           },
         });
       } else {
-        await event("error", { error: { type: "invalid_request", message: OVERFLOW_MESSAGE } });
+        await event("error", { error: { type: "invalid_request", message: overflowText(sim) } });
         await event("chat.end", { result: { model_instance_id: instanceId, output: [], stats: {} } });
       }
       return;
@@ -435,7 +447,7 @@ async function chatCompletions(
   const created = Math.floor(Date.now() / 1000);
   const base = { id, created, model: model.key, system_fingerprint: model.key };
   if (body.stream !== true) {
-    if (overflow) return openAiError(400, OVERFLOW_MESSAGE);
+    if (overflow) return openAiError(400, overflowText(sim));
     if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs * answerTokens.length, request.signal);
     if (request.signal.aborted) return json({ error: "aborted" }, 499);
     if (script.fault === "empty") answerTokens.length = 0;
@@ -470,7 +482,7 @@ async function chatCompletions(
     if (overflow) {
       await send(
         `data: ${
-          JSON.stringify({ error: { message: OVERFLOW_MESSAGE, type: "invalid_request_error" } })
+          JSON.stringify({ error: { message: overflowText(sim), type: "invalid_request_error" } })
         }\n\n`,
       );
       return;

@@ -1,0 +1,75 @@
+/**
+ * The server in this process: `createServer` wired to the SDK's in-memory transport pair and a real
+ * SDK `Client`, with the same handle as {@linkcode startServer} so a test can use either. Tools,
+ * resources, progress and cancellation behave exactly as over stdio; what only a process shows
+ * (stdio framing, permissions, CLI, signals) stays in the subprocess tests.
+ *
+ * @module
+ */
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/inMemory"
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { parseConfig } from "../../lib/config.ts";
+import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { createStderrLogger } from "../../lib/logger.ts";
+import { lazySessionStore, type SessionStore } from "../../lib/sessions.ts";
+import { createServer } from "../../tools/mod.ts";
+import type { CallToolResult } from "../../tools/sdk.ts";
+import type { ServerHandle } from "./mcp.ts";
+import { removeTree } from "./temp.ts";
+
+/** Options of {@linkcode startInProcess}. */
+export interface InProcessOptions {
+  /** The environment the server would see (LM_STUDIO_URL, MCP_SESSIONS_DB, …). */
+  readonly env?: Record<string, string>;
+  /** HOME. @default a fresh temp dir, removed on close */
+  readonly home?: string;
+}
+
+/**
+ * Builds the server as main.ts does and connects an SDK client to it in memory.
+ *
+ * @param options Environment and home
+ * @returns The handle; dispose it to close both ends (and remove the temp HOME)
+ */
+export async function startInProcess(options: InProcessOptions = {}): Promise<ServerHandle> {
+  const ownHome = options.home === undefined;
+  const home = options.home ?? await Deno.makeTempDir({ prefix: "lmstudio-mcp-home-" });
+  const { config } = parseConfig({ ...options.env }, { home });
+  let stderr = "";
+  const log = createStderrLogger((line) => (stderr += `${line}\n`));
+  const stores: SessionStore[] = [];
+  const open = lazySessionStore(config.sessionsDb);
+  const sessions = () => {
+    const store = open();
+    if (!stores.includes(store)) stores.push(store);
+    return store;
+  };
+  const server = createServer(
+    { client: new LmStudioClient(config), config, log, sessions },
+    { name: "lmstudio-mcp", version: "test" },
+  );
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverSide);
+  const client = new Client({ name: "lmstudio-mcp-tests", version: "0" });
+  await client.connect(clientSide);
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await client.close();
+    await server.close();
+    for (const store of stores) store.close();
+    if (ownHome) await removeTree(home);
+  };
+  return {
+    client,
+    home,
+    pid: null,
+    stderr: () => stderr,
+    call: async (name, args = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
