@@ -6,7 +6,6 @@
  *
  * @module
  */
-import process from "node:process";
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config.ts";
@@ -17,7 +16,7 @@ import { LmStudioClient } from "./lib/lmstudio.ts";
 import { createStderrLogger, type Logger } from "./lib/logger.ts";
 import { lazySessionStore } from "./lib/sessions.ts";
 import { createServer } from "./tools/mod.ts";
-import { StdioServerTransport } from "./tools/sdk.ts";
+import { StdioTransport } from "./tools/stdio_transport.ts";
 
 /** The version, from deno.json (a JSON import, so `deno compile` embeds it). */
 export const VERSION: string = denoJson.version;
@@ -112,13 +111,9 @@ async function serve(config: Config, log: Logger): Promise<void> {
   const client = new LmStudioClient(config);
   const sessions = lazySessionStore(config.sessionsDb);
   const server = createServer({ client, config, log, sessions }, { name: "lmstudio-mcp", version: VERSION });
-  const transport = new StdioServerTransport();
-  await server.connect(transport);
-  // The client went away (stdin ended, or stdout is a broken pipe): close, which aborts every call in
-  // flight so LM Studio stops generating, and let the process end.
-  const closeOnce = () => void server.close().catch(() => {});
-  process.stdin.once("end", closeOnce);
-  process.stdout.on("error", closeOnce);
+  // When the client goes away (stdin ends, or stdout breaks) the transport closes, which aborts every
+  // call in flight so LM Studio stops generating, and the process ends.
+  await server.connect(new StdioTransport({ log }));
   log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
 }
 

@@ -18,6 +18,9 @@ import type { ContentBlock } from "./result.ts";
 import { defineTool } from "./tool.ts";
 
 const MIB = 1024 * 1024;
+/** Inline images per call, in characters: with the prompt and system prompt this stays under the stdio
+ * transport's 64 MiB message limit. Files given by path have no such bound (20 MiB each). */
+const MAX_IMAGES_CHARS = 48 * MIB;
 /** The reference's default output limit, kept so that answers stay the same length. */
 export const DEFAULT_MAX_TOKENS = 2048;
 
@@ -43,10 +46,12 @@ export const ask = defineTool({
       .describe("Context length for this request, in tokens (may make LM Studio reload the model)"),
     stream: z.boolean().optional()
       .describe("Stream the answer (default true): live progress and instant cancellation"),
-    images: z.array(z.string().min(1).max(30 * MIB)).min(1).max(10).optional()
-      .describe(
-        "Images for vision models: absolute file paths or data:image/...;base64 URLs (≤ 20 MiB each)",
-      ),
+    images: z.array(z.string().min(1).max(MAX_IMAGES_CHARS)).min(1).max(10)
+      .refine((list) => list.reduce((n, item) => n + item.length, 0) <= MAX_IMAGES_CHARS, {
+        error: "images: data URLs may total 48 MiB per call; pass larger images as file paths",
+      })
+      .optional()
+      .describe("Vision models: file paths or data:image/...;base64 URLs (JPEG, PNG, WebP)"),
     ttl: z.number().int().min(1).max(31_536_000).optional()
       .describe("Idle seconds before LM Studio unloads a model this call loads"),
     json_schema: z.record(z.string(), z.unknown()).optional()

@@ -10,8 +10,6 @@
  */
 // @ts-types="@modelcontextprotocol/sdk/server/mcp"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/stdio"
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 // @ts-types="@modelcontextprotocol/sdk/server/mcp"
 import { ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 // @ts-types="@modelcontextprotocol/sdk/shared/protocol"
@@ -26,7 +24,7 @@ import type {
   ToolAnnotations,
 } from "@modelcontextprotocol/sdk/types.js";
 
-export { ErrorCode, McpError, McpServer, ResourceTemplate, StdioServerTransport };
+export { ErrorCode, McpError, McpServer, ResourceTemplate };
 
 /** MCP's "resource not found" JSON-RPC error code (the spec's -32002; the SDK has no name for it). */
 export const RESOURCE_NOT_FOUND = -32002;

@@ -1,0 +1,82 @@
+/**
+ * The stdio transport against what no SDK client sends: every request with an id gets an answer with
+ * the right JSON-RPC code, and the server keeps serving.
+ */
+import assert from "node:assert/strict";
+import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { spawnRawServer } from "../support/raw_stdio.ts";
+
+const listTools = (id: number | string) => ({ jsonrpc: "2.0", id, method: "tools/list" });
+
+Deno.test("an oversized request gets a JSON-RPC error with its id and the server keeps serving", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await spawnRawServer({ LM_STUDIO_URL: sim.url });
+  const big = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 41,
+    method: "tools/call",
+    params: { name: "ask", arguments: { model: "qwen/qwen3-8b", prompt: "x".repeat(70 * 1024 * 1024) } },
+  });
+  await server.write(big + "\n");
+  const refused = await server.reply(41, 30_000);
+  assert.equal(refused.error?.code, -32600);
+  assert.match(refused.error?.message ?? "", /over this server's limit of 64\.0 MiB/);
+  await server.send(listTools(42));
+  assert.equal(((await server.reply(42)).result?.tools as unknown[]).length, 7);
+  const { code, stderr } = await server.close();
+  assert.equal(code, 0);
+  assert.match(stderr, /Refused a 70\.0 MiB message/);
+  assert.deepEqual(server.strayLines, []);
+});
+
+Deno.test("a 20 MiB data-URL request, under the limit, is read and answered", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await spawnRawServer({ LM_STUDIO_URL: sim.url });
+  const png = "iVBORw0KGgo" + "A".repeat(20 * 1024 * 1024);
+  await server.send({
+    jsonrpc: "2.0",
+    id: 7,
+    method: "tools/call",
+    params: {
+      name: "ask",
+      arguments: { model: "google/gemma-3-4b", prompt: "x", images: [`data:image/png;base64,${png}`] },
+    },
+  });
+  const reply = await server.reply(7, 30_000);
+  assert.equal(reply.error, undefined, JSON.stringify(reply).slice(0, 300));
+  assert.equal(
+    (reply.result as { isError?: boolean }).isError,
+    undefined,
+    JSON.stringify(reply).slice(0, 300),
+  );
+});
+
+Deno.test("malformed JSON-RPC gets the spec's error codes, and nothing hangs", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await spawnRawServer({ LM_STUDIO_URL: sim.url });
+  await server.write("{not json\n");
+  assert.equal((await server.reply(null)).error?.code, -32700);
+  await server.write(JSON.stringify([listTools(1), listTools(2)]) + "\n");
+  assert.equal((await server.reply(null)).error?.code, -32600);
+  await server.write('{"jsonrpc":"2.0","id":3,"method":"tools/list","__proto__":{"polluted":true}}\n');
+  assert.equal(((await server.reply(3)).result?.tools as unknown[]).length, 7);
+  await server.send({
+    jsonrpc: "2.0",
+    id: 4,
+    method: "tools/call",
+    params: { name: "ask", arguments: "text" },
+  });
+  assert.equal((await server.reply(4)).error?.code, -32602);
+  await server.send({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "ask", arguments: [1] } });
+  assert.equal((await server.reply(5)).error?.code, -32602);
+  await server.send({ jsonrpc: "1.0", id: 6, method: "tools/list" });
+  assert.equal((await server.reply(6)).error?.code, -32600);
+  await server.send({ jsonrpc: "2.0", id: 8, method: "no/such/method" });
+  assert.equal((await server.reply(8)).error?.code, -32601);
+  await server.write("\n\r\n   \n"); // Blank lines are skipped, not answered.
+  await server.send(listTools(9));
+  assert.ok((await server.reply(9)).result);
+  const { code } = await server.close();
+  assert.equal(code, 0);
+  assert.deepEqual(server.strayLines, []);
+});

@@ -1,0 +1,124 @@
+/**
+ * The real server spawned with raw pipes, for what an SDK client would never send: malformed lines,
+ * batches, oversized messages. Replies are collected line by line and awaited by id, each wait bounded.
+ *
+ * @module
+ */
+import { childEnv, MAIN, ROOT, RUN_FLAGS } from "./mcp.ts";
+import { removeTree } from "./temp.ts";
+
+/** A JSON-RPC reply as it came on stdout. */
+export type Reply = {
+  readonly id?: string | number | null;
+  readonly result?: Record<string, unknown>;
+  readonly error?: { code: number; message: string };
+};
+
+/** A spawned server with raw pipes. */
+export interface RawServer extends AsyncDisposable {
+  /** Writes bytes (a line should end with `\n`). */
+  write(bytes: Uint8Array | string): Promise<void>;
+  /** Writes one message as a line. */
+  send(message: unknown): Promise<void>;
+  /** Waits for the reply whose id is `id` (null: the next reply without an id). */
+  reply(id: string | number | null, timeoutMs?: number): Promise<Reply>;
+  /** Every stdout line so far that is not JSON-RPC (must stay empty). */
+  readonly strayLines: string[];
+  /** Closes stdin and waits for the exit; returns the code and stderr. */
+  close(): Promise<{ code: number; stderr: string }>;
+  /** The process. */
+  readonly child: Deno.ChildProcess;
+}
+
+/**
+ * Spawns `deno run main.ts` with the shipped flags and completes the MCP handshake.
+ *
+ * @param env The server's environment
+ * @returns The handle
+ */
+export async function spawnRawServer(env: Record<string, string>): Promise<RawServer> {
+  const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-raw-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN],
+    env: await childEnv(home, env),
+    clearEnv: true,
+    cwd: home,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const replies: Reply[] = [];
+  const strayLines: string[] = [];
+  let wake: (() => void) | undefined;
+  const stderrText = new Response(child.stderr).text();
+  const reading = (async () => {
+    let buffer = "";
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffer += text;
+      let index;
+      while ((index = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, index);
+        buffer = buffer.slice(index + 1);
+        try {
+          const message = JSON.parse(line);
+          if (message?.jsonrpc === "2.0") replies.push(message);
+          else strayLines.push(line);
+        } catch {
+          strayLines.push(line);
+        }
+        wake?.();
+      }
+    }
+    wake?.();
+  })();
+  const write = (bytes: Uint8Array | string) =>
+    writer.write(typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes);
+  const send = (message: unknown) => write(JSON.stringify(message) + "\n");
+  const reply = async (id: string | number | null, timeoutMs = 10_000): Promise<Reply> => {
+    const deadline = performance.now() + timeoutMs;
+    while (true) {
+      const index = replies.findIndex((
+        r,
+      ) => (id === null ? r.id === null || r.id === undefined : r.id === id));
+      if (index >= 0) return replies.splice(index, 1)[0]!;
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`No reply with id ${id} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  };
+  let closed: Promise<{ code: number; stderr: string }> | undefined;
+  const close = () =>
+    closed ??= (async () => {
+      await writer.close().catch(() => {}); // Already closed when the server exited first.
+      const status = await child.status;
+      await reading;
+      await removeTree(home);
+      return { code: status.code, stderr: await stderrText };
+    })();
+  await send({
+    jsonrpc: "2.0",
+    id: "init",
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+  });
+  await reply("init");
+  await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  return {
+    write,
+    send,
+    reply,
+    strayLines,
+    close,
+    child,
+    [Symbol.asyncDispose]: async () => {
+      await close();
+    },
+  };
+}

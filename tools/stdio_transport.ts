@@ -1,0 +1,225 @@
+/**
+ * MCP over stdio that answers every request, whatever arrives.
+ *
+ * The SDK's stdio transport closes itself, silently, on a line over 10 MiB (the server then exits 0),
+ * copies the buffer on every chunk (quadratic in a line's size), and answers neither invalid JSON nor a
+ * batch nor a request its schemas reject. This one frames lines in linear time ({@linkcode LineFramer}),
+ * answers each of those with the JSON-RPC error the spec names (-32700 parse error, -32600 invalid
+ * request, -32602 invalid params) and its id when it has one, drops `__proto__` keys before anything
+ * reads the message, and logs transport errors and the close on stderr.
+ *
+ * @module
+ */
+import { LineFramer } from "../lib/line_framer.ts";
+import type { Logger } from "../lib/logger.ts";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ClientRequestSchema, ErrorCode, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+// @ts-types="@modelcontextprotocol/sdk/shared/transport"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+
+/**
+ * The largest message accepted, in bytes. Every input limit the tools advertise fits under it (ask's
+ * images, 48 MiB in all, are the largest).
+ */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** Options of {@linkcode StdioTransport}. */
+export interface StdioTransportOptions {
+  /** Where requests come from. @default Deno.stdin.readable */
+  readonly input?: ReadableStream<Uint8Array>;
+  /** Where replies go. @default Deno.stdout.writable */
+  readonly output?: WritableStream<Uint8Array>;
+  /** Transport errors and the close. */
+  readonly log: Logger;
+  /** @default MAX_MESSAGE_BYTES */
+  readonly maxMessageBytes?: number;
+}
+
+type Id = string | number | null;
+
+const KNOWN_METHODS: ReadonlySet<string> = new Set(
+  ClientRequestSchema.options.map((option: { shape: { method: { value: string } } }) =>
+    option.shape.method.value
+  ),
+);
+
+/** A newline-delimited JSON-RPC transport on stdin/stdout. */
+export class StdioTransport implements Transport {
+  /** Set by the SDK. */
+  onclose?: (() => void) | undefined;
+  /** Set by the SDK. */
+  onerror?: ((error: Error) => void) | undefined;
+  /** Set by the SDK. */
+  onmessage?: ((message: JSONRPCMessage) => void) | undefined;
+  readonly #input: ReadableStream<Uint8Array>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #log: Logger;
+  readonly #framer: LineFramer;
+  readonly #decoder = new TextDecoder();
+  readonly #encoder = new TextEncoder();
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #writes: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  /** @param options Streams, logger and the size bound */
+  constructor(options: StdioTransportOptions) {
+    this.#input = options.input ?? Deno.stdin.readable;
+    this.#writer = (options.output ?? Deno.stdout.writable).getWriter();
+    this.#log = options.log;
+    this.#framer = new LineFramer(options.maxMessageBytes ?? MAX_MESSAGE_BYTES);
+  }
+
+  /** Starts reading; resolves at once, reading goes on in the background. */
+  start(): Promise<void> {
+    this.#reader = this.#input.getReader();
+    void this.#readLoop();
+    return Promise.resolve();
+  }
+
+  /**
+   * Writes one message as a line. Writes are kept in order.
+   *
+   * @param message The JSON-RPC message
+   */
+  send(message: JSONRPCMessage): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const bytes = this.#encoder.encode(JSON.stringify(message) + "\n");
+    this.#writes = this.#writes.then(() => this.#writer.write(bytes)).catch((error) => {
+      this.#log.warn(
+        `Could not write to stdout (${error instanceof Error ? error.message : error}); closing`,
+      );
+      void this.close();
+    });
+    return this.#writes;
+  }
+
+  /** Stops reading and tells the SDK. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#reader?.cancel();
+    } catch {
+      // Already released or errored: nothing left to cancel.
+    }
+    this.onclose?.();
+  }
+
+  async #readLoop(): Promise<void> {
+    const reader = this.#reader!;
+    try {
+      while (!this.#closed) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        for (const line of this.#framer.push(value)) {
+          if (line.kind === "oversized") this.#oversized(line.head, line.size);
+          else this.#line(line.bytes);
+        }
+      }
+      if (!this.#closed) this.#log.info("stdin closed by the client; shutting down");
+    } catch (error) {
+      if (!this.#closed) {
+        this.#log.warn(`Reading stdin failed: ${error instanceof Error ? error.message : error}`);
+        this.onerror?.(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    await this.close();
+  }
+
+  #line(bytes: Uint8Array): void {
+    const text = this.#decoder.decode(bytes).replace(/\r$/, "");
+    if (!text.trim()) return;
+    let value: unknown;
+    try {
+      // The reviver drops every "__proto__" key, which would otherwise reach the schemas as an own
+      // property and stall the request.
+      value = JSON.parse(text, (key, v) => (key === "__proto__" ? undefined : v));
+    } catch (error) {
+      this.#reply(
+        null,
+        ErrorCode.ParseError,
+        `Parse error: ${error instanceof Error ? error.message : error}`,
+      );
+      return;
+    }
+    this.#dispatch(value);
+  }
+
+  #dispatch(value: unknown): void {
+    if (Array.isArray(value)) {
+      this.#reply(
+        null,
+        ErrorCode.InvalidRequest,
+        "Invalid Request: JSON-RPC batches are not supported; send one message per line",
+      );
+      return;
+    }
+    const record = typeof value === "object" && value !== null ? value as Record<string, unknown> : undefined;
+    const id = validId(record?.id);
+    const parsed = JSONRPCMessageSchema.safeParse(value);
+    if (!parsed.success) {
+      // A notification (no id) that does not parse gets no reply, as JSON-RPC says; a request does.
+      if (record && "id" in record) {
+        this.#reply(id, ErrorCode.InvalidRequest, `Invalid Request: ${firstIssue(parsed.error)}`);
+      } else if (!record || typeof record.method !== "string") {
+        this.#reply(null, ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message");
+      }
+      return;
+    }
+    const message = parsed.data as JSONRPCMessage;
+    if ("method" in message && "id" in message && KNOWN_METHODS.has(message.method)) {
+      const checked = ClientRequestSchema.safeParse({ method: message.method, params: message.params });
+      if (!checked.success) {
+        this.#reply(
+          message.id,
+          ErrorCode.InvalidParams,
+          `Invalid params for ${message.method}: ${firstIssue(checked.error)}`,
+        );
+        return;
+      }
+    }
+    try {
+      this.onmessage?.(message);
+    } catch (error) {
+      this.#log.error("A message handler threw", error);
+    }
+  }
+
+  #oversized(head: Uint8Array, size: number): void {
+    const start = this.#decoder.decode(head);
+    const id = /"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,16})/.exec(start)?.[1];
+    let parsedId: Id = null;
+    try {
+      parsedId = id === undefined ? null : validId(JSON.parse(id));
+    } catch {
+      parsedId = null; // An id we cannot read: answer with null, as JSON-RPC allows.
+    }
+    const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+    this.#log.warn(`Refused a ${mib(size)} message (the limit is ${mib(MAX_MESSAGE_BYTES)})`);
+    this.#reply(
+      parsedId,
+      ErrorCode.InvalidRequest,
+      `Invalid Request: the message is ${mib(size)}, over this server's limit of ${
+        mib(MAX_MESSAGE_BYTES)
+      }. ` +
+        "Send large inputs as file paths instead of inline data",
+    );
+  }
+
+  #reply(id: Id, code: number, message: string): void {
+    void this.send({ jsonrpc: "2.0", id, error: { code, message } } as unknown as JSONRPCMessage);
+  }
+}
+
+function validId(value: unknown): Id {
+  return typeof value === "string" || (typeof value === "number" && Number.isFinite(value)) ? value : null;
+}
+
+function firstIssue(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+  const issue = error.issues[0];
+  if (!issue) return "it does not match the schema";
+  const where = issue.path.length ? ` at ${issue.path.map(String).join(".")}` : "";
+  return `${issue.message}${where}`;
+}
