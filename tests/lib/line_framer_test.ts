@@ -31,7 +31,7 @@ Deno.test("LineFramer reports a line over the bound with its size and head, then
   assert.equal(first.kind, "oversized");
   if (first.kind === "oversized") {
     assert.equal(first.size, 18 + 100 + 2);
-    assert.match(new TextDecoder().decode(first.head), /^\{"id":7,"params":"x+$/);
+    assert.match(new TextDecoder().decode(first.head), /^\{"id":7,"params":"x+"\}$/);
   }
   assert.equal(decode(out[1]!), '{"ok":1}');
 });
