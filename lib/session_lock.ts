@@ -4,7 +4,9 @@
  *
  * In a process, a promise chain per session id. Across processes, an OS file lock
  * (`Deno.FsFile.tryLock`, flock/LockFileEx) on a small file per session next to the database: the OS
- * drops it when a process dies, even by `kill -9`, so a crash never leaves a session locked.
+ * drops it when a process dies, even by `kill -9`, so a crash never leaves a session locked. The holder
+ * removes the file before unlocking it, and a new holder checks that the file it locked is still the one
+ * at the path, so the folder does not grow with every session id ever used.
  *
  * @module
  */
@@ -67,15 +69,24 @@ export class SessionLocks {
         options.onWait?.();
         await raceAbort(previous, options.signal, options.timeoutMs, id);
       }
-      const file = await this.#lockFile(id, deadline, options, waited);
+      const held = await this.#lockFile(id, deadline, options, waited);
       return () => {
-        if (file) {
+        if (held) {
+          // Unlinked while still locked, so no one can lock this file afterwards and think they hold
+          // the session: a waiter that already opened it sees the path gone and starts over.
+          if (REMOVABLE) {
+            try {
+              Deno.removeSync(held.path);
+            } catch {
+              // Already gone or not removable: the next holder removes it.
+            }
+          }
           try {
-            file.unlockSync();
+            held.file.unlockSync();
           } catch {
             // Closing releases it anyway.
           }
-          file.close();
+          held.file.close();
         }
         cleanup();
       };
@@ -90,30 +101,51 @@ export class SessionLocks {
     deadline: number,
     options: LockOptions,
     waited: boolean,
-  ): Promise<Deno.FsFile | undefined> {
+  ): Promise<{ file: Deno.FsFile; path: string } | undefined> {
     if (!this.#dir) return undefined;
     if (!this.#dirReady) {
       await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
       this.#dirReady = true;
     }
     const path = `${this.#dir}/${await lockName(id)}.lock`;
-    const file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
-    try {
-      let announced = waited;
-      while (!(await file.tryLock(true))) {
-        if (!announced) {
-          announced = true;
-          options.onWait?.();
+    let announced = waited;
+    // Bounded by the deadline: each round either locks the file at the path, or waits 25 ms.
+    while (true) {
+      const file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+      try {
+        if (await file.tryLock(true)) {
+          if (await stillAt(file, path)) return { file, path };
+          file.close(); // The holder removed it after we opened it: lock the new one instead.
+          continue;
         }
-        if (options.signal?.aborted) throw new CancelledError();
-        if (Date.now() > deadline) throw timeout(id, options.timeoutMs);
-        await sleep(25, options.signal);
+        file.close();
+      } catch (error) {
+        file.close();
+        throw error;
       }
-      return file;
-    } catch (error) {
-      file.close();
-      throw error;
+      if (!announced) {
+        announced = true;
+        options.onWait?.();
+      }
+      if (options.signal?.aborted) throw new CancelledError();
+      if (Date.now() > deadline) throw timeout(id, options.timeoutMs);
+      await sleep(25, options.signal);
     }
+  }
+}
+
+/** Lock files are removed on release where the OS lets a file be unlinked while open and locked. */
+const REMOVABLE = Deno.build.os !== "windows";
+
+/** Whether the locked file is still the one at `path` (not unlinked by its last holder). */
+async function stillAt(file: Deno.FsFile, path: string): Promise<boolean> {
+  if (!REMOVABLE) return true;
+  try {
+    const [held, current] = await Promise.all([file.stat(), Deno.stat(path)]);
+    return held.ino === current.ino && held.dev === current.dev;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 

@@ -161,3 +161,35 @@ Deno.test("session locks serialise one session, leave others free, and can be ca
     (await locks.acquire("a", { timeoutMs: 1000 }))();
   }
 });
+
+Deno.test("session lock files are removed on release, and exclusion holds across holders after a removal", async () => {
+  await using tmp = await tempDb();
+  const dir = `${tmp.dir}/locks`;
+  const a = new SessionLocks(dir);
+  for (let i = 0; i < 200; i++) (await a.acquire(`session ${i}`, { timeoutMs: 5000 }))();
+  assert.deepEqual([...Deno.readDirSync(dir)], [], "no lock file outlives its holder");
+  // Three holders, as three processes would be (each opens its own file descriptor).
+  const b = new SessionLocks(dir);
+  const c = new SessionLocks(dir);
+  const order: string[] = [];
+  const waiting = (locks: SessionLocks) => {
+    let onWait!: () => void;
+    const waits = new Promise<void>((resolve) => (onWait = resolve));
+    const got = locks.acquire("x", { timeoutMs: 5000, onWait });
+    return { waits, got };
+  };
+  const releaseA = await a.acquire("x", { timeoutMs: 5000 });
+  const forB = waiting(b);
+  await forB.waits; // b has opened the file and found it locked.
+  releaseA(); // Removes the file b has open; b must notice and lock a fresh one.
+  const releaseB = await forB.got.then((release) => (order.push("b"), release));
+  let cHolds = false;
+  const forC = waiting(c);
+  const gotC = forC.got.then((release) => (cHolds = true, order.push("c"), release));
+  await forC.waits;
+  assert.equal(cHolds, false, "c waits while b holds the session");
+  releaseB();
+  (await gotC)();
+  assert.deepEqual(order, ["b", "c"]);
+  assert.deepEqual([...Deno.readDirSync(dir)], []);
+});
