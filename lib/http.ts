@@ -192,7 +192,7 @@ export class HttpClient {
     }
   }
 
-  #send(path: string, options: RequestOptions, signal: AbortSignal): Promise<Response> {
+  async #send(path: string, options: RequestOptions, signal: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json, text/event-stream" };
     if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
     let body: string | null = null;
@@ -200,12 +200,24 @@ export class HttpClient {
       headers["content-type"] = "application/json";
       body = JSON.stringify(options.body);
     }
-    return this.#fetch(this.baseUrl + path, {
+    // Redirects are never followed: LM Studio does not send them, and following one could carry the
+    // prompt and the API key to another host.
+    const response = await this.#fetch(this.baseUrl + path, {
       method: options.method ?? "GET",
       headers,
       body,
       signal,
+      redirect: "manual",
     });
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel();
+      const location = response.headers.get("location") ?? "(no location)";
+      throw new ProtocolError(
+        `${options.what}: the server at ${this.baseUrl} answered with a redirect (HTTP ${response.status} to ` +
+          `${location.slice(0, 200)}), which is not followed. Set LM_STUDIO_URL to LM Studio's own address`,
+      );
+    }
+    return response;
   }
 
   #replyError(status: number, text: string, options: RequestOptions): LmStudioError {

@@ -56,6 +56,8 @@ export interface Fault {
   raw?: string;
   /** Content type of `raw`. @default "application/json" */
   contentType?: string;
+  /** Extra reply headers (with `status` or `raw`), e.g. a redirect's `location`. */
+  headers?: Record<string, string>;
   /** Wait this long, then run the real route. */
   delayMs?: number;
   /** Never answer (until the client aborts, or 30 s). */
@@ -348,10 +350,14 @@ export class LmStudioSim {
     if (fault.raw !== undefined) {
       return new Response(fault.raw, {
         status: fault.status ?? 200,
-        headers: { "content-type": fault.contentType ?? "application/json" },
+        headers: { "content-type": fault.contentType ?? "application/json", ...fault.headers },
       });
     }
-    if (fault.status !== undefined) return json(fault.body ?? {}, fault.status);
+    if (fault.status !== undefined) {
+      const reply = json(fault.body ?? {}, fault.status);
+      for (const [name, value] of Object.entries(fault.headers ?? {})) reply.headers.set(name, value);
+      return reply;
+    }
     return undefined;
   }
 
