@@ -16,6 +16,7 @@ import { LmStudioClient } from "./lib/lmstudio.ts";
 import { createStderrLogger, type Logger } from "./lib/logger.ts";
 import { lazySessionStore } from "./lib/sessions.ts";
 import { createServer } from "./tools/mod.ts";
+import { guarded } from "./tools/guard.ts";
 import { StdioTransport } from "./tools/stdio_transport.ts";
 
 /** The version, from deno.json (a JSON import, so `deno compile` embeds it). */
@@ -113,7 +114,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
   const server = createServer({ client, config, log, sessions }, { name: "lmstudio-mcp", version: VERSION });
   // When the client goes away (stdin ends, or stdout breaks) the transport closes, which aborts every
   // call in flight so LM Studio stops generating, and the process ends.
-  await server.connect(new StdioTransport({ log }));
+  await server.connect(guarded(new StdioTransport({ log })));
   log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
 }
 

@@ -3,17 +3,17 @@
  *
  * The SDK's stdio transport closes itself, silently, on a line over 10 MiB (the server then exits 0),
  * copies the buffer on every chunk (quadratic in a line's size), and answers neither invalid JSON nor a
- * batch nor a request its schemas reject. This one frames lines in linear time ({@linkcode LineFramer}),
- * answers each of those with the JSON-RPC error the spec names (-32700 parse error, -32600 invalid
- * request, -32602 invalid params) and its id when it has one, drops `__proto__` keys before anything
- * reads the message, and logs transport errors and the close on stderr.
+ * batch. This one frames lines in linear time ({@linkcode LineFramer}), answers an oversized line
+ * (-32600, with its id when it has one), invalid JSON (-32700) and a batch (-32600), drops `__proto__`
+ * keys before anything reads the message, and logs transport errors and the close on stderr. Messages
+ * that parse go to the guard of `tools/guard.ts`, which checks their shape for every transport.
  *
  * @module
  */
 import { LineFramer } from "../lib/line_framer.ts";
 import type { Logger } from "../lib/logger.ts";
 // @ts-types="@modelcontextprotocol/sdk/types"
-import { ClientRequestSchema, ErrorCode, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode } from "@modelcontextprotocol/sdk/types.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 // @ts-types="@modelcontextprotocol/sdk/shared/transport"
@@ -38,12 +38,6 @@ export interface StdioTransportOptions {
 }
 
 type Id = string | number | null;
-
-const KNOWN_METHODS: ReadonlySet<string> = new Set(
-  ClientRequestSchema.options.map((option: { shape: { method: { value: string } } }) =>
-    option.shape.method.value
-  ),
-);
 
 /** A newline-delimited JSON-RPC transport on stdin/stdout. */
 export class StdioTransport implements Transport {
@@ -156,32 +150,9 @@ export class StdioTransport implements Transport {
       );
       return;
     }
-    const record = typeof value === "object" && value !== null ? value as Record<string, unknown> : undefined;
-    const id = validId(record?.id);
-    const parsed = JSONRPCMessageSchema.safeParse(value);
-    if (!parsed.success) {
-      // A notification (no id) that does not parse gets no reply, as JSON-RPC says; a request does.
-      if (record && "id" in record) {
-        this.#reply(id, ErrorCode.InvalidRequest, `Invalid Request: ${firstIssue(parsed.error)}`);
-      } else if (!record || typeof record.method !== "string") {
-        this.#reply(null, ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message");
-      }
-      return;
-    }
-    const message = parsed.data as JSONRPCMessage;
-    if ("method" in message && "id" in message && KNOWN_METHODS.has(message.method)) {
-      const checked = ClientRequestSchema.safeParse({ method: message.method, params: message.params });
-      if (!checked.success) {
-        this.#reply(
-          message.id,
-          ErrorCode.InvalidParams,
-          `Invalid params for ${message.method}: ${firstIssue(checked.error)}`,
-        );
-        return;
-      }
-    }
+    // Shape checks, with their JSON-RPC errors, are the guard's (tools/guard.ts), for every transport.
     try {
-      this.onmessage?.(message);
+      this.onmessage?.(value as JSONRPCMessage);
     } catch (error) {
       this.#log.error("A message handler threw", error);
     }
@@ -215,11 +186,4 @@ export class StdioTransport implements Transport {
 
 function validId(value: unknown): Id {
   return typeof value === "string" || (typeof value === "number" && Number.isFinite(value)) ? value : null;
-}
-
-function firstIssue(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
-  const issue = error.issues[0];
-  if (!issue) return "it does not match the schema";
-  const where = issue.path.length ? ` at ${issue.path.map(String).join(".")}` : "";
-  return `${issue.message}${where}`;
 }

@@ -14,6 +14,7 @@ import { parseConfig } from "../../lib/config.ts";
 import { LmStudioClient } from "../../lib/lmstudio.ts";
 import { createStderrLogger } from "../../lib/logger.ts";
 import { lazySessionStore, type SessionStore } from "../../lib/sessions.ts";
+import { guarded } from "../../tools/guard.ts";
 import { createServer } from "../../tools/mod.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
 import type { ServerHandle } from "./mcp.ts";
@@ -51,7 +52,7 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<Se
     { name: "lmstudio-mcp", version: "test" },
   );
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
+  await server.connect(guarded(serverSide)); // As main.ts connects stdio.
   const client = new Client({ name: "lmstudio-mcp-tests", version: "0" });
   await client.connect(clientSide);
   let closed = false;
