@@ -6,7 +6,7 @@
  */
 import type { z } from "zod";
 import type { Timeouts } from "./config.ts";
-import { LmStudioError, ProtocolError } from "./errors.ts";
+import { InputError, LmStudioError, ProtocolError } from "./errors.ts";
 import { type EventSourceMessage, HttpClient, type RequestOptions } from "./http.ts";
 import {
   type DownloadJob,
@@ -232,6 +232,9 @@ export class LmStudioClient {
    * @throws {LmStudioError} Unknown job, or any mapped HTTP failure
    */
   async downloadStatus(jobId: string, options: CallOptions = {}): Promise<DownloadJob> {
+    if (!jobId.isWellFormed()) {
+      throw new InputError("job_id holds an unpaired surrogate; pass the job_id model_download returned");
+    }
     const json = await this.http.json(
       `/api/v1/models/download/status/${encodeURIComponent(jobId)}`,
       {

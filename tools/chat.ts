@@ -25,7 +25,8 @@ const MAX_EXPORT_CHARS = 4 * MIB;
  * imported from it (ids like `bug #12`) can be read, continued and deleted. Ids are only ever bound as
  * SQL parameters and hashed for lock file names, never used as paths.
  */
-export const SessionId: z.ZodString = z.string().min(1, "must not be empty").max(256);
+export const SessionId: z.ZodString = z.string().min(1, "must not be empty").max(256)
+  .refine((id) => id.isWellFormed(), { error: "must be valid Unicode (it holds an unpaired surrogate)" });
 
 const SessionInfoSchema = z.object({
   session_id: z.string(),
