@@ -69,7 +69,7 @@ const ENV = {
 
 function assertCleanError(text: string, pattern: RegExp, cell: string): void {
   assert.match(text, pattern, `${cell}: ${text}`);
-  assert.doesNotMatch(text, /Internal error|    at /, cell);
+  assert.doesNotMatch(text, /Internal error| {4}at /, cell);
   assert.ok(!text.includes(KEY), `${cell} leaked the API key`);
 }
 

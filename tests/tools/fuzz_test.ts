@@ -138,7 +138,7 @@ Deno.test(`fuzz: ${CALLS} seeded calls over every tool are all answered, none is
   assert.equal(answered, CALLS);
   const grown = (Deno.memoryUsage().rss - rssBefore) / 1048576;
   assert.ok(grown < 300, `RSS grew by ${grown.toFixed(0)} MiB over ${CALLS} calls`);
-  assert.doesNotMatch(server.stderr(), /Unexpected failure|    at /);
+  assert.doesNotMatch(server.stderr(), /Unexpected failure| {4}at /);
 });
 
 Deno.test("fuzz: seeded malformed JSON-RPC lines over stdio are each answered once, and the server lives", async () => {
@@ -177,6 +177,6 @@ Deno.test("fuzz: seeded malformed JSON-RPC lines over stdio are each answered on
   assert.equal((await server.reply(null)).error?.code, -32700);
   const { code, stderr } = await server.close();
   assert.equal(code, 0);
-  assert.doesNotMatch(stderr, /    at /);
+  assert.doesNotMatch(stderr, / {4}at /);
   assert.deepEqual(server.strayLines, []);
 });
