@@ -1,5 +1,5 @@
 /**
- * LM Studio's OpenAI-compatible chat (`POST /v1/chat/completions`, shared/lmstudio-api.md §4.2),
+ * LM Studio's OpenAI-compatible chat (`POST /v1/chat/completions`, https://lmstudio.ai/docs/developer/openai-compat/chat-completions),
  * streamed or not, into one {@linkcode InferenceResult}. Used by `chat` (multi-turn history) and by
  * `ask` when it needs `response_format` (structured output).
  *

@@ -1,5 +1,5 @@
 /**
- * Embeddings through LM Studio's OpenAI-compatible `POST /v1/embeddings` (shared/lmstudio-api.md §4.3).
+ * Embeddings through LM Studio's OpenAI-compatible `POST /v1/embeddings` (https://lmstudio.ai/docs/developer/openai-compat/embeddings).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * LM Studio's native chat (`POST /api/v1/chat`, shared/lmstudio-api.md §3.6–3.7): the request body,
+ * LM Studio's native chat (`POST /api/v1/chat`, https://lmstudio.ai/docs/developer/rest/chat and streaming-events): the request body,
  * the typed union of its stream events, and a collector that turns either a stream or a plain reply
  * into one {@linkcode InferenceResult}.
  *

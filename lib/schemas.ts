@@ -1,5 +1,5 @@
 /**
- * Zod schemas of LM Studio's replies (shared/lmstudio-api.md). Lenient by design: unknown fields are
+ * Zod schemas of LM Studio's replies (https://lmstudio.ai/docs/developer/rest). Lenient by design: unknown fields are
  * dropped, optional fields may be absent or null, so a newer LM Studio never breaks us.
  *
  * @module
