@@ -1,5 +1,5 @@
 /**
- * The simulator's inference routes, faithful to shared/lmstudio-api.md: native `POST /api/v1/chat`
+ * The simulator's inference routes, faithful to LM Studio's REST and OpenAI-compatible docs: native `POST /api/v1/chat`
  * (plain and SSE with every documented event), `POST /v1/chat/completions` (plain and SSE with
  * `[DONE]`, usage, in-band errors) and `POST /v1/embeddings`. What the "model" says and which fault
  * to inject is set per test with `sim.chatScript`.
