@@ -1,5 +1,5 @@
 /**
- * Writes a chat history database in the layout of `mcp-llm-studio` 3.1.5 (shared/reference/seed-notes.md):
+ * Writes a chat history database in the layout of `mcp-llm-studio` 3.1.5 (read from its published npm package):
  * one `sessions` table, one row per message, ordered by rowid.
  *
  * @module
