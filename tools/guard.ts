@@ -13,7 +13,8 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 // @ts-types="@modelcontextprotocol/sdk/shared/transport"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 
-type Id = string | number | null;
+/** A JSON-RPC id, or null when a message has none we can read. */
+export type Id = string | number | null;
 
 const KNOWN_METHODS: ReadonlySet<string> = new Set(
   ClientRequestSchema.options.map((option: { shape: { method: { value: string } } }) =>
@@ -96,7 +97,13 @@ function check(value: unknown): Problem | undefined {
   return undefined;
 }
 
-function validId(value: unknown): Id {
+/**
+ * The message's id when it is one JSON-RPC allows, else null.
+ *
+ * @param value The `id` field as it arrived
+ * @returns The id, or null
+ */
+export function validId(value: unknown): Id {
   return typeof value === "string" || (typeof value === "number" && Number.isFinite(value)) ? value : null;
 }
 

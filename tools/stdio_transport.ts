@@ -11,6 +11,7 @@
  * @module
  */
 import { LineFramer } from "../lib/line_framer.ts";
+import { type Id, validId } from "./guard.ts";
 import type { Logger } from "../lib/logger.ts";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { ErrorCode } from "@modelcontextprotocol/sdk/types.js";
@@ -36,8 +37,6 @@ export interface StdioTransportOptions {
   /** @default MAX_MESSAGE_BYTES */
   readonly maxMessageBytes?: number;
 }
-
-type Id = string | number | null;
 
 /** A newline-delimited JSON-RPC transport on stdin/stdout. */
 export class StdioTransport implements Transport {
@@ -182,8 +181,4 @@ export class StdioTransport implements Transport {
   #reply(id: Id, code: number, message: string): void {
     void this.send({ jsonrpc: "2.0", id, error: { code, message } } as unknown as JSONRPCMessage);
   }
-}
-
-function validId(value: unknown): Id {
-  return typeof value === "string" || (typeof value === "number" && Number.isFinite(value)) ? value : null;
 }
