@@ -6,14 +6,17 @@
  * @module
  */
 import { chatCompletion, type ChatMessage } from "./completions.ts";
-import { ContextOverflowError, InputError, LmStudioError } from "./errors.ts";
-import type { InferenceHooks, InferenceResult } from "./inference.ts";
+import { ContextOverflowError, InputError } from "./errors.ts";
+import { type InferenceHooks, type InferenceResult, requireAnswer } from "./inference.ts";
 import type { LmStudioClient } from "./lmstudio.ts";
 import { findModel } from "./models.ts";
 import { type SessionStore, type SessionSummary, TurnConflictError } from "./sessions.ts";
 
 /** The reference's defaults for `chat`. */
-export const CHAT_DEFAULTS = Object.freeze({ temperature: 0.7, maxTokens: 2048 });
+export const CHAT_DEFAULTS: Readonly<{ temperature: number; maxTokens: number }> = Object.freeze({
+  temperature: 0.7,
+  maxTokens: 2048,
+});
 
 /** Characters per token we assume when trimming (conservative for English and code). */
 const CHARS_PER_TOKEN = 3;
@@ -22,17 +25,23 @@ const UNKNOWN_CONTEXT_CHARS = 10 * 1024 * 1024;
 
 /** What a send needs. */
 export interface ChatSendParams {
+  /** The session to send to. */
   readonly sessionId: string;
+  /** The user's message. */
   readonly message: string;
   /** The model; defaults to the session's last model. */
   readonly model?: string | undefined;
   /** Applied only when the session starts. */
   readonly system?: string | undefined;
+  /** Sampling temperature. */
   readonly temperature?: number | undefined;
+  /** Output limit in tokens. */
   readonly maxTokens?: number | undefined;
+  /** Draft model for speculative decoding. */
   readonly draftModel?: string | undefined;
+  /** Seconds of idleness before LM Studio unloads a JIT-loaded model. */
   readonly ttl?: number | undefined;
-  /** @default true */
+  /** Whether to stream the reply. @default true */
   readonly stream?: boolean | undefined;
 }
 
@@ -50,21 +59,6 @@ export interface ChatSendResult {
   readonly systemIgnored: boolean;
 }
 
-/** Raised when the model produced no text: nothing was stored. */
-export class EmptyReplyError extends LmStudioError {
-  /** The generation, for the reasoning it may hold. */
-  readonly result: InferenceResult;
-
-  /**
-   * @param message What happened
-   * @param result The generation
-   */
-  constructor(message: string, result: InferenceResult) {
-    super(message);
-    this.result = result;
-  }
-}
-
 /** Extra hooks of a send. */
 export interface ChatHooks extends InferenceHooks {
   /** Called when another send to the same session holds it. */
@@ -79,7 +73,7 @@ export interface ChatHooks extends InferenceHooks {
  * @param params The message and options
  * @param hooks Cancellation, progress
  * @returns The reply and the session
- * @throws {EmptyReplyError} When the reply has no text (nothing stored)
+ * @throws {EmptyAnswerError} When the reply has no text (nothing stored)
  * @throws {LmStudioError} Any LM Studio or store failure (nothing stored)
  */
 export async function sendChat(
@@ -167,7 +161,10 @@ async function sendLocked(
       }
       throw error;
     }
-    if (!result.answer.trim()) throw new EmptyReplyError(emptyReplyMessage(model, result), result);
+    requireAnswer(result, {
+      reasoningParameter: false,
+      note: "Nothing was stored; the session is unchanged.",
+    });
     const stored = store.appendTurn(params.sessionId, total, system, {
       user: params.message,
       assistant: result.answer,
@@ -185,16 +182,6 @@ async function sendLocked(
       systemIgnored: session !== undefined && params.system !== undefined && params.system !== session.system,
     };
   }
-}
-
-function emptyReplyMessage(model: string, result: InferenceResult): string {
-  const why = [
-    result.reasoning ? "only reasoning" : "",
-    result.tool_calls.length ? `only tool calls: ${result.tool_calls.join(", ")}` : "",
-  ].filter(Boolean).map((part) => ` (${part})`).join("");
-  const limit = result.stop_reason === "length" ? ", having reached max_tokens" : "";
-  return `${model} returned no text${why}${limit}. Nothing was stored; the session is unchanged. Send again, ` +
-    "raise max_tokens, or rephrase";
 }
 
 /** The context length of the loaded instance of `model`, when LM Studio says. */

@@ -9,17 +9,17 @@
  * @module
  */
 import { z } from "zod";
-import { ContextOverflowError, LmStudioError, ProtocolError, StreamError } from "./errors.ts";
-import { errorFromBody, readErrorBody } from "./http_errors.ts";
+import { ProtocolError } from "./errors.ts";
+import { errorBodyOf } from "./http_errors.ts";
 import {
-  contextOverflow,
-  firstTokenSeconds,
+  endedEarly,
+  GenerationCollector,
   inferenceFailure,
   type InferenceHooks,
   type InferenceResult,
   type InferenceStats,
-  partialNote,
   postInference,
+  reportedError,
   splitThink,
 } from "./inference.ts";
 import { type LmStudioClient, parse } from "./lmstudio.ts";
@@ -31,18 +31,27 @@ export type ContentPart =
 
 /** One chat message. */
 export interface ChatMessage {
+  /** Who speaks. */
   readonly role: "system" | "user" | "assistant";
+  /** Text, or text and image parts. */
   readonly content: string | readonly ContentPart[];
 }
 
 /** The request: OpenAI fields plus LM Studio's `ttl` and `draft_model`. */
 export interface CompletionRequest {
+  /** The model key. */
   readonly model: string;
+  /** The conversation, oldest first. */
   readonly messages: readonly ChatMessage[];
+  /** Sampling temperature. */
   readonly temperature?: number | undefined;
+  /** Output limit in tokens. */
   readonly max_tokens?: number | undefined;
+  /** Draft model for speculative decoding. */
   readonly draft_model?: string | undefined;
+  /** Seconds of idleness before LM Studio unloads a JIT-loaded model. */
   readonly ttl?: number | undefined;
+  /** OpenAI `response_format` (structured output). */
   readonly response_format?: Record<string, unknown> | undefined;
 }
 
@@ -81,72 +90,56 @@ const ChunkSchema = z.object({
 });
 
 /** Accumulates a completion from chunks or a whole reply. */
-class CompletionCollector {
-  content = "";
-  reasoning = "";
+class CompletionCollector extends GenerationCollector {
   model: string | undefined;
   finish: string | undefined;
   usage: z.infer<typeof UsageSchema>;
   stats: z.infer<typeof StatsSchema>;
-  tools: string[] = [];
-  firstTokenAt: number | undefined;
-  lastTokenAt: number | undefined;
-  deltas = 0;
-  readonly startedAt = performance.now();
 
+  /**
+   * Takes one streamed delta, or (with `whole`) the message of a non-streamed reply, which is not a
+   * token on the clock.
+   */
   take(
     message: z.infer<typeof MessageSchema> | null | undefined,
     finish: string | null | undefined,
-    hooks: InferenceHooks,
+    whole = false,
   ): void {
     const reasoning = (message?.reasoning_content ?? "") + (message?.reasoning ?? "");
     const content = message?.content ?? "";
-    if (reasoning || content) {
-      this.firstTokenAt ??= performance.now();
-      this.lastTokenAt = performance.now();
-      this.deltas++;
+    if (whole) {
+      this.reasoningText += reasoning;
+      this.answerText += content;
+    } else {
+      this.delta("reasoning", reasoning);
+      this.delta("answer", content, this.insideThink() ? "reasoning" : "answer");
     }
-    this.reasoning += reasoning;
-    this.content += content;
     for (const call of message?.tool_calls ?? []) {
       if (call.function?.name) this.tools.push(call.function.name);
     }
     if (finish) this.finish = finish;
-    if (reasoning || (content && this.insideThink())) {
-      hooks.onProgress?.({ phase: "reasoning", tokens: this.deltas });
-    } else if (content) hooks.onProgress?.({ phase: "answer", tokens: this.deltas });
   }
 
-  /** The text received so far, for messages about a failed stream. */
-  partial(): string {
-    return (this.content || this.reasoning).trim();
-  }
-
+  /** Whether the answer text so far ends inside an open `<think>` block. */
   insideThink(): boolean {
-    const open = this.content.lastIndexOf("<think>");
-    return open >= 0 && this.content.indexOf("</think>", open) < 0;
+    const open = this.answerText.lastIndexOf("<think>");
+    return open >= 0 && this.answerText.indexOf("</think>", open) < 0;
   }
 
   result(requested: string): InferenceResult {
-    const split = splitThink(this.content);
-    const reasoning = [this.reasoning.trim(), split.reasoning].filter(Boolean).join("\n\n");
+    const split = splitThink(this.answerText);
+    const reasoning = [this.reasoningText.trim(), split.reasoning].filter(Boolean).join("\n\n");
     const output = this.usage?.completion_tokens ?? null;
-    const seconds = this.firstTokenAt !== undefined && this.lastTokenAt !== undefined
-      ? (this.lastTokenAt - this.firstTokenAt) / 1000
-      : 0;
-    const measuredSpeed = output !== null && output > 1 && seconds >= 0.01
-      ? Math.round(((output - 1) / seconds) * 100) / 100
+    const { total, firstToken, generating } = this.timing(this.stats?.time_to_first_token);
+    const measuredSpeed = output !== null && output > 1 && generating >= 0.01
+      ? Math.round(((output - 1) / generating) * 100) / 100
       : null;
-    const total = Math.round(performance.now() - this.startedAt) / 1000;
-    const measuredTtft = this.firstTokenAt === undefined
-      ? null
-      : Math.round(this.firstTokenAt - this.startedAt) / 1000;
     const stats: InferenceStats = {
       input_tokens: this.usage?.prompt_tokens ?? null,
       output_tokens: output,
       reasoning_tokens: this.usage?.completion_tokens_details?.reasoning_tokens ?? null,
       tokens_per_second: this.stats?.tokens_per_second ?? measuredSpeed,
-      time_to_first_token_seconds: firstTokenSeconds(measuredTtft, this.stats?.time_to_first_token, total),
+      time_to_first_token_seconds: firstToken,
       model_load_time_seconds: null,
       total_seconds: total,
     };
@@ -179,11 +172,11 @@ export async function chatCompletion(
   stream: boolean,
   hooks: InferenceHooks = {},
 ): Promise<InferenceResult> {
-  const collector = new CompletionCollector();
+  const collector = new CompletionCollector(hooks);
   const body: Record<string, unknown> = { ...request, stream };
   for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
   const what = `Chatting with ${request.model}`;
-  let endedEarly = false;
+  let stoppedEarly = false;
   try {
     if (stream) {
       body.stream_options = { include_usage: true };
@@ -205,16 +198,8 @@ export async function chatCompletion(
           hooks.onWarning?.(`Ignored a stream chunk that is not JSON: ${event.data.slice(0, 80)}`);
           continue;
         }
-        const error = readErrorBody(JSON.stringify(json));
-        if (error) {
-          const mapped = errorFromBody(200, error, { hadKey: client.hasApiKey, model: request.model });
-          if (mapped instanceof ContextOverflowError) throw mapped;
-          throw new LmStudioError(
-            `LM Studio reported an error while generating: ${mapped.message}` +
-              partialNote(collector.partial()),
-            { cause: mapped },
-          );
-        }
+        const error = errorBodyOf(json);
+        if (error) throw reportedError(error, client, request.model, collector.partial());
         const parsed = ChunkSchema.safeParse(json);
         if (!parsed.success) {
           hooks.onWarning?.(`Ignored a stream chunk of an unexpected shape: ${event.data.slice(0, 80)}`);
@@ -224,9 +209,9 @@ export async function chatCompletion(
         collector.model ??= chunk.model ?? undefined;
         if (chunk.usage) collector.usage = chunk.usage;
         if (chunk.stats) collector.stats = chunk.stats;
-        for (const choice of chunk.choices ?? []) collector.take(choice.delta, choice.finish_reason, hooks);
+        for (const choice of chunk.choices ?? []) collector.take(choice.delta, choice.finish_reason);
       }
-      endedEarly = !done;
+      stoppedEarly = !done;
     } else {
       const json = await postInference(client, "/v1/chat/completions", body, {
         what,
@@ -239,24 +224,20 @@ export async function chatCompletion(
       collector.model = reply.model ?? undefined;
       collector.usage = reply.usage;
       collector.stats = reply.stats;
-      collector.take(choice.message, choice.finish_reason, {});
+      collector.take(choice.message, choice.finish_reason, true);
     }
   } catch (error) {
     throw await inferenceFailure(error, client, request.model, collector.partial(), false);
   }
-  if (endedEarly) {
+  if (stoppedEarly) {
     const partial = collector.partial();
-    if (!partial && !collector.finish) {
-      throw await contextOverflow(
-        client,
-        request.model,
-        "LM Studio's stream ended without producing any text",
-        { perRequestContext: false },
-      );
-    }
-    throw new StreamError(
-      `The reply from ${request.model} was cut off: LM Studio's stream ended before [DONE] ` +
-        `(the model may have crashed or been unloaded)${partialNote(partial)}`,
+    throw await endedEarly(
+      client,
+      request.model,
+      "[DONE]",
+      partial,
+      Boolean(partial || collector.finish),
+      false,
     );
   }
   return collector.result(request.model);

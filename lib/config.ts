@@ -56,7 +56,16 @@ export interface ParseConfigOptions {
 }
 
 /** Every variable we read, with its default; the reference's names and defaults. */
-export const DEFAULTS = Object.freeze({
+export const DEFAULTS: Readonly<{
+  LM_STUDIO_URL: string;
+  LM_STUDIO_TIMEOUT_DEFAULT_MS: number;
+  LM_STUDIO_TIMEOUT_INFERENCE_MS: number;
+  LM_STUDIO_TIMEOUT_LOAD_MS: number;
+  LM_STUDIO_SSE_IDLE_TIMEOUT_MS: number;
+  LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS: number;
+  LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS: number;
+  LM_STUDIO_HEARTBEAT_MS: number;
+}> = Object.freeze({
   LM_STUDIO_URL: "http://localhost:1234",
   LM_STUDIO_TIMEOUT_DEFAULT_MS: 30_000,
   LM_STUDIO_TIMEOUT_INFERENCE_MS: 120_000,

@@ -11,6 +11,8 @@ import { classifyNetFailure, type NetFailureKind } from "./net_failure.ts";
 /** Base class of every expected failure; its message is safe to show to the user. */
 export class LmStudioError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What failed, why, and what to do
    * @param options The underlying cause, if any
    */
@@ -27,6 +29,8 @@ export class UnreachableError extends LmStudioError {
   /** Why: refused (not running), reset (running, but it closed the connection), timeout, dns, … */
   readonly kind: NetFailureKind;
   /**
+   * Creates the error.
+   *
    * @param url The base URL that could not be reached
    * @param options The network error
    */
@@ -58,6 +62,8 @@ function unreachableMessage(url: string, kind: NetFailureKind, reason: string): 
 /** LM Studio asked for an API token, or rejected the one we sent. */
 export class AuthError extends LmStudioError {
   /**
+   * Creates the error.
+   *
    * @param hadKey Whether LM_STUDIO_API_KEY was set
    * @param detail LM Studio's own message
    */
@@ -79,6 +85,8 @@ export class HttpStatusError extends LmStudioError {
   /** LM Studio's error type (`invalid_request`, `internal_error`, …), when it gave one. */
   readonly type: string | undefined;
   /**
+   * Creates the error.
+   *
    * @param status HTTP status
    * @param detail LM Studio's message
    * @param type LM Studio's error type
@@ -95,6 +103,8 @@ export class ModelNotFoundError extends LmStudioError {
   /** The model key or instance id as the caller gave it. */
   readonly model: string;
   /**
+   * Creates the error.
+   *
    * @param model The model name the caller used
    * @param hint What to do (defaults to suggesting `model_list`)
    * @param notLoaded LM Studio knows the model but it is not loaded (and JIT loading is off or failed)
@@ -114,6 +124,8 @@ export class TimeoutError extends LmStudioError {
   /** The configuration variable that controls this bound. */
   readonly variable: string;
   /**
+   * Creates the error.
+   *
    * @param what What was being waited for
    * @param ms The bound in milliseconds
    * @param variable The environment variable that raises it
@@ -136,6 +148,8 @@ export class ContextOverflowError extends LmStudioError {
   readonly detail: string;
 
   /**
+   * Creates the error.
+   *
    * @param message The full message for the user
    * @param detail LM Studio's own words, or what we observed
    */
@@ -156,6 +170,25 @@ export class SessionStoreError extends LmStudioError {}
 
 /** The configuration cannot be used (for example a malformed LM_STUDIO_URL). */
 export class ConfigError extends LmStudioError {}
+
+/**
+ * The model produced no answer text (only reasoning, only tool calls, or nothing). Carries the
+ * reasoning so the result can still show what the model thought.
+ */
+export class EmptyAnswerError extends LmStudioError {
+  /** The reasoning the model produced instead of an answer, if any. */
+  readonly reasoning: string | null;
+  /**
+   * Creates the error.
+   *
+   * @param message What happened and what to do
+   * @param reasoning The reasoning, if any
+   */
+  constructor(message: string, reasoning: string | null) {
+    super(message);
+    this.reasoning = reasoning;
+  }
+}
 
 /** Raised through an abort when the client cancels; never shown, since the SDK drops the reply. */
 export class CancelledError extends LmStudioError {

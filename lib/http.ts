@@ -72,7 +72,11 @@ export class HttpClient {
   #fetch: typeof fetch;
   #maxBody: number;
 
-  /** @param options Base URL, key and fetch */
+  /**
+   * Creates the instance.
+   *
+   * @param options Base URL, key and fetch
+   */
   constructor(options: HttpClientOptions) {
     this.baseUrl = options.baseUrl;
     this.#apiKey = options.apiKey;

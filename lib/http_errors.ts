@@ -62,6 +62,16 @@ export function readErrorBody(text: string): ErrorBody | undefined {
   } catch {
     return undefined; // Not JSON: the caller falls back to the raw text.
   }
+  return errorBodyOf(json);
+}
+
+/**
+ * Extracts LM Studio's error object from an already parsed body or stream chunk.
+ *
+ * @param json The parsed JSON
+ * @returns The error, or undefined when it holds none
+ */
+export function errorBodyOf(json: unknown): ErrorBody | undefined {
   if (!isRecord(json)) return undefined;
   const error = json.error;
   if (typeof error === "string") return { message: error };

@@ -5,7 +5,14 @@
  *
  * @module
  */
-import { ContextOverflowError, StreamError, TimeoutError } from "./errors.ts";
+import {
+  ContextOverflowError,
+  EmptyAnswerError,
+  LmStudioError,
+  StreamError,
+  TimeoutError,
+} from "./errors.ts";
+import { type ErrorBody, errorFromBody } from "./http_errors.ts";
 import type { LmStudioClient } from "./lmstudio.ts";
 import { findModel } from "./models.ts";
 
@@ -228,4 +235,165 @@ export function postInference(
     signal: context.hooks.signal,
     inference: true,
   });
+}
+
+/**
+ * The error for an `error` event (native) or error chunk (OpenAI-compatible) inside a 200 stream. A
+ * context overflow stays a {@linkcode ContextOverflowError}, so {@linkcode inferenceFailure} can add the
+ * loaded-context advice; anything else keeps the text received so far.
+ *
+ * @param body The error LM Studio reported
+ * @param client LM Studio (whether an API key was sent)
+ * @param model The model key the call named
+ * @param partial The text received before the error
+ * @returns The error to throw
+ */
+export function reportedError(
+  body: ErrorBody,
+  client: LmStudioClient,
+  model: string,
+  partial: string,
+): LmStudioError {
+  const mapped = errorFromBody(200, body, { hadKey: client.hasApiKey, model });
+  if (mapped instanceof ContextOverflowError) return mapped;
+  return new LmStudioError(
+    `LM Studio reported an error while generating: ${mapped.message}${partialNote(partial)}`,
+    { cause: mapped },
+  );
+}
+
+/**
+ * The error for a stream that ended before its end marker. A stream that produced nothing at all is
+ * what LM Studio does when the prompt does not fit, so that case gets the overflow advice.
+ *
+ * @param client LM Studio, to look up the loaded context
+ * @param model The model key the call named
+ * @param marker The end marker that never came (`chat.end`, `[DONE]`)
+ * @param partial The text received so far
+ * @param produced Whether anything at all (text, tokens, tool calls, a finish reason) arrived
+ * @param perRequestContext Whether the caller can pass `context_length` per request
+ * @returns The error to throw
+ */
+export async function endedEarly(
+  client: LmStudioClient,
+  model: string,
+  marker: string,
+  partial: string,
+  produced: boolean,
+  perRequestContext: boolean,
+): Promise<LmStudioError> {
+  if (!produced) {
+    return await contextOverflow(client, model, "LM Studio's stream ended without producing any text", {
+      perRequestContext,
+    });
+  }
+  return new StreamError(
+    `The answer from ${model} was cut off: LM Studio's stream ended before ${marker} ` +
+      `(the model may have crashed or been unloaded)${partialNote(partial)}`,
+  );
+}
+
+/**
+ * Throws {@linkcode EmptyAnswerError} when a generation has no answer text; the message says what the
+ * model did instead (only reasoning, only tool calls, nothing) and what to do.
+ *
+ * @param result The generation
+ * @param options Whether the caller can pass `reasoning` (the advice names it), and a note to append
+ *   (e.g. that nothing was stored)
+ * @throws {EmptyAnswerError} When the answer is blank
+ */
+export function requireAnswer(
+  result: InferenceResult,
+  options: { readonly reasoningParameter: boolean; readonly note?: string },
+): void {
+  if (result.answer.trim()) return;
+  let message: string;
+  if (result.tool_calls.length) {
+    message = `${result.model} answered only with tool calls (${result.tool_calls.join(", ")}) and no text.`;
+  } else if (result.reasoning) {
+    const tokens = result.stats.reasoning_tokens ?? result.stats.output_tokens;
+    const size = tokens ? `${tokens} tokens` : `${result.reasoning.length} characters`;
+    message = `${result.model} produced only reasoning (${size}) and no answer` +
+      (result.stop_reason === "length" ? ", because it reached max_tokens while thinking" : "") +
+      (options.reasoningParameter
+        ? `. Raise max_tokens, or set reasoning to "off" or "low".`
+        : ". Raise max_tokens.");
+  } else {
+    message = `${result.model} returned an empty answer. Try again, or rephrase the prompt.`;
+  }
+  throw new EmptyAnswerError(options.note ? `${message} ${options.note}` : message, result.reasoning);
+}
+
+/**
+ * What both inference paths share while collecting a generation: the answer and reasoning text, tool
+ * calls, per-phase delta counts for progress, and one clock for time to first token, generation time
+ * and the call's total.
+ */
+export abstract class GenerationCollector {
+  /** Answer text received as deltas (may hold inline `<think>` blocks). */
+  protected answerText = "";
+  /** Reasoning text received as deltas. */
+  protected reasoningText = "";
+  /** Tool calls, by name. */
+  protected readonly tools: string[] = [];
+  #firstTokenAt: number | undefined;
+  #lastTokenAt: number | undefined;
+  #deltas = { answer: 0, reasoning: 0 };
+  readonly #startedAt: number;
+
+  /**
+   * Creates the instance.
+   *
+   * @param hooks Progress and warnings
+   * @param now Milliseconds clock
+   */
+  constructor(
+    protected readonly hooks: InferenceHooks = {},
+    readonly now: () => number = performance.now.bind(performance),
+  ) {
+    this.#startedAt = now();
+  }
+
+  /**
+   * Records one streamed delta: its time, and a progress update.
+   *
+   * @param kind Which text it extends
+   * @param text The delta
+   * @param phase The phase to report (answer text inside an open `<think>` is reasoning)
+   */
+  protected delta(kind: "answer" | "reasoning", text: string, phase: "answer" | "reasoning" = kind): void {
+    if (!text) return;
+    const now = this.now();
+    this.#firstTokenAt ??= now;
+    this.#lastTokenAt = now;
+    if (kind === "answer") this.answerText += text;
+    else this.reasoningText += text;
+    this.hooks.onProgress?.({ phase, tokens: ++this.#deltas[phase] });
+  }
+
+  /** The text received so far, for messages about a failed stream. */
+  partial(): string {
+    return (this.answerText || this.reasoningText).trim();
+  }
+
+  /**
+   * Timings on this collector's clock.
+   *
+   * @param reportedFirstToken LM Studio's time to first token, used when nothing was streamed
+   * @returns Total seconds, time to first token, and seconds between the first and last delta
+   */
+  protected timing(reportedFirstToken: number | null | undefined): {
+    total: number;
+    firstToken: number | null;
+    generating: number;
+  } {
+    const total = Math.round(this.now() - this.#startedAt) / 1000;
+    const measured = this.#firstTokenAt === undefined
+      ? null
+      : Math.round(this.#firstTokenAt - this.#startedAt) / 1000;
+    const generating = this.#firstTokenAt !== undefined && this.#lastTokenAt !== undefined
+      ? (this.#lastTokenAt - this.#firstTokenAt) / 1000
+      : 0;
+    return { total, firstToken: firstTokenSeconds(measured, reportedFirstToken, total), generating };
+  }
 }

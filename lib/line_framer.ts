@@ -26,7 +26,11 @@ export class LineFramer {
   #skipping = false;
   #head: Uint8Array = new Uint8Array(0);
 
-  /** @param maxLineBytes The largest line kept, newline excluded */
+  /**
+   * Creates the instance.
+   *
+   * @param maxLineBytes The largest line kept, newline excluded
+   */
   constructor(maxLineBytes: number) {
     this.#max = maxLineBytes;
   }

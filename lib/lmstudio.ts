@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { z } from "zod";
 import type { Timeouts } from "./config.ts";
 import { InputError, LmStudioError, ProtocolError } from "./errors.ts";
 import { type EventSourceMessage, HttpClient, type RequestOptions } from "./http.ts";
@@ -15,6 +14,7 @@ import {
   ModelListSchema,
   type NativeModel,
   OpenAiModelListSchema,
+  type Parser,
   UnloadReplySchema,
 } from "./schemas.ts";
 
@@ -85,9 +85,13 @@ export class LmStudioClient {
   /** The configured timeouts. */
   readonly timeouts: Timeouts;
   readonly #hasKey: boolean;
-  #catalog: { at: number; models: NativeModel[] } | undefined;
+  #catalog: { at: number; models: readonly NativeModel[] } | undefined;
 
-  /** @param options Where LM Studio is and how long to wait */
+  /**
+   * Creates the instance.
+   *
+   * @param options Where LM Studio is and how long to wait
+   */
   constructor(options: LmStudioClientOptions) {
     this.http = new HttpClient({
       baseUrl: options.baseUrl,
@@ -110,7 +114,7 @@ export class LmStudioClient {
    * @returns The models
    * @throws {LmStudioError} Any mapped HTTP failure
    */
-  async listModels(options: CallOptions = {}): Promise<NativeModel[]> {
+  async listModels(options: CallOptions = {}): Promise<readonly NativeModel[]> {
     const json = await this.http.json("/api/v1/models", this.#short("Listing models", options));
     return parse(ModelListSchema, json, "GET /api/v1/models").models;
   }
@@ -323,7 +327,7 @@ export class LmStudioClient {
  * @returns The typed reply
  * @throws {ProtocolError} When the reply does not match
  */
-export function parse<T extends z.ZodType>(schema: T, json: unknown, endpoint: string): z.infer<T> {
+export function parse<T>(schema: Parser<T>, json: unknown, endpoint: string): T {
   const result = schema.safeParse(json);
   if (result.success) return result.data;
   const issue = result.error.issues[0];

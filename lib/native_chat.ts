@@ -6,20 +6,22 @@
  * @module
  */
 import { z } from "zod";
-import { ContextOverflowError, LmStudioError, ProtocolError, StreamError } from "./errors.ts";
-import { type ErrorBody, errorFromBody } from "./http_errors.ts";
+import { ProtocolError } from "./errors.ts";
+import type { ErrorBody } from "./http_errors.ts";
 import {
   contextOverflow,
-  firstTokenSeconds,
+  endedEarly,
+  GenerationCollector,
   inferenceFailure,
   type InferenceHooks,
   type InferenceResult,
   type InferenceStats,
-  partialNote,
   postInference,
+  reportedError,
   splitThink,
 } from "./inference.ts";
 import { type LmStudioClient, parse } from "./lmstudio.ts";
+import type { Maybe, Parser } from "./schemas.ts";
 import type { EventSourceMessage } from "./sse.ts";
 
 /** Reasoning effort of the native API. */
@@ -36,13 +38,21 @@ export interface ImageInput {
 
 /** What `ask` sends. */
 export interface NativeChatRequest {
+  /** The model key. */
   readonly model: string;
+  /** The user's prompt. */
   readonly prompt: string;
+  /** System prompt. */
   readonly system?: string | undefined;
+  /** Sampling temperature. */
   readonly temperature?: number | undefined;
+  /** Output limit in tokens. */
   readonly maxTokens?: number | undefined;
+  /** Reasoning effort. */
   readonly reasoning?: ReasoningLevel | undefined;
+  /** Context length to load the model with, when LM Studio loads it for this call. */
   readonly contextLength?: number | undefined;
+  /** Images to send with the prompt. */
   readonly images?: readonly ImageInput[] | undefined;
 }
 
@@ -54,8 +64,27 @@ const OutputItemSchema = z.object({
   tool: z.string().nullish(),
 }).passthrough();
 
-/** The non-streamed reply, also carried by `chat.end` as `result`. */
-export const NativeChatResponseSchema = z.object({
+/** The parsed non-streamed reply, also carried by `chat.end` as `result`. */
+export interface NativeChatResponse {
+  /** The instance that answered. */
+  readonly model_instance_id?: Maybe<string>;
+  /** Reasoning, message and tool-call items, in order. */
+  readonly output?: Maybe<
+    readonly { readonly type: string; readonly content?: Maybe<string>; readonly tool?: Maybe<string> }[]
+  >;
+  /** Token counts and timings. */
+  readonly stats?: Maybe<{
+    readonly input_tokens?: Maybe<number>;
+    readonly total_output_tokens?: Maybe<number>;
+    readonly reasoning_output_tokens?: Maybe<number>;
+    readonly tokens_per_second?: Maybe<number>;
+    readonly time_to_first_token_seconds?: Maybe<number>;
+    readonly model_load_time_seconds?: Maybe<number>;
+  }>;
+}
+
+/** Checks a non-streamed reply or `chat.end`'s `result`. */
+export const NativeChatResponseSchema: Parser<NativeChatResponse> = z.object({
   model_instance_id: z.string().nullish(),
   output: z.array(OutputItemSchema).nullish(),
   stats: z.object({
@@ -67,9 +96,6 @@ export const NativeChatResponseSchema = z.object({
     model_load_time_seconds: nullableNumber,
   }).partial().nullish(),
 });
-
-/** The parsed non-streamed reply. */
-export type NativeChatResponse = z.infer<typeof NativeChatResponseSchema>;
 
 /** The events of a native chat stream, typed. Unknown names map to `unknown` and are ignored. */
 export type NativeChatEvent =
@@ -185,28 +211,11 @@ export function toNativeEvent(message: EventSourceMessage): NativeChatEvent {
 }
 
 /** Turns native events (or a plain reply) into an {@linkcode InferenceResult}. */
-export class NativeChatCollector {
-  #answer = "";
-  #reasoning = "";
-  #answerDeltas = 0;
-  #reasoningDeltas = 0;
-  #tools: string[] = [];
+export class NativeChatCollector extends GenerationCollector {
   #instanceId: string | undefined;
   #loadTime: number | undefined;
-  #firstTokenAt: number | undefined;
   #end: NativeChatResponse | undefined;
   #error: ErrorBody | undefined;
-  #startedAt: number;
-  #hooks: InferenceHooks;
-
-  /**
-   * @param hooks Progress and warnings
-   * @param now Milliseconds clock
-   */
-  constructor(hooks: InferenceHooks = {}, readonly now: () => number = performance.now.bind(performance)) {
-    this.#hooks = hooks;
-    this.#startedAt = now();
-  }
 
   /** Whether `chat.end` arrived. */
   get ended(): boolean {
@@ -220,7 +229,8 @@ export class NativeChatCollector {
 
   /** Whether any text (answer or reasoning) arrived. */
   get hasText(): boolean {
-    return this.#answer.length > 0 || this.#reasoning.length > 0 || this.#outputText(this.#end).length > 0;
+    return this.answerText.length > 0 || this.reasoningText.length > 0 ||
+      this.#outputText(this.#end).length > 0;
   }
 
   /**
@@ -229,7 +239,7 @@ export class NativeChatCollector {
    * @param event The typed event
    */
   add(event: NativeChatEvent): void {
-    const progress = this.#hooks.onProgress;
+    const progress = this.hooks.onProgress;
     switch (event.type) {
       case "chat.start":
         this.#instanceId = event.instanceId;
@@ -251,17 +261,13 @@ export class NativeChatCollector {
         progress?.({ phase: "prompt", fraction: event.progress });
         break;
       case "reasoning.delta":
-        this.#firstTokenAt ??= this.now();
-        this.#reasoning += event.content;
-        progress?.({ phase: "reasoning", tokens: ++this.#reasoningDeltas });
+        this.delta("reasoning", event.content);
         break;
       case "message.delta":
-        this.#firstTokenAt ??= this.now();
-        this.#answer += event.content;
-        progress?.({ phase: "answer", tokens: ++this.#answerDeltas });
+        this.delta("answer", event.content);
         break;
       case "tool_call.start":
-        this.#tools.push(event.tool);
+        this.tools.push(event.tool);
         progress?.({ phase: "tool", tool: event.tool });
         break;
       case "error":
@@ -283,7 +289,7 @@ export class NativeChatCollector {
   addResponse(response: NativeChatResponse): void {
     this.#instanceId = response.model_instance_id ?? undefined;
     for (const item of response.output ?? []) {
-      if (item.type === "tool_call" && item.tool) this.#tools.push(item.tool);
+      if (item.type === "tool_call" && item.tool) this.tools.push(item.tool);
     }
     this.#end = response;
   }
@@ -300,26 +306,23 @@ export class NativeChatCollector {
     const endAnswer = this.#outputText(end, "message");
     const endReasoning = this.#outputText(end, "reasoning");
     // chat.end's output is authoritative when it holds text; the streamed deltas stand in otherwise.
-    const rawAnswer = endAnswer || this.#answer;
+    const rawAnswer = endAnswer || this.answerText;
     const split = splitThink(rawAnswer);
-    const reasoning = [endReasoning || this.#reasoning, split.reasoning]
+    const reasoning = [endReasoning || this.reasoningText, split.reasoning]
       .map((r) => r.trim()).filter(Boolean).join("\n\n");
     const s = end?.stats ?? {};
     const output = s.total_output_tokens ?? null;
-    const measuredTtft = this.#firstTokenAt === undefined
-      ? null
-      : Math.round(this.#firstTokenAt - this.#startedAt) / 1000;
-    const total = Math.round(this.now() - this.#startedAt) / 1000;
+    const { total, firstToken } = this.timing(s.time_to_first_token_seconds);
     const stats: InferenceStats = {
       input_tokens: s.input_tokens ?? null,
       output_tokens: output,
       reasoning_tokens: s.reasoning_output_tokens ?? null,
       tokens_per_second: s.tokens_per_second ?? null,
-      time_to_first_token_seconds: firstTokenSeconds(measuredTtft, s.time_to_first_token_seconds, total),
+      time_to_first_token_seconds: firstToken,
       model_load_time_seconds: s.model_load_time_seconds ?? this.#loadTime ?? null,
       total_seconds: total,
     };
-    const stop = this.#tools.length && !split.answer
+    const stop = this.tools.length && !split.answer
       ? "tool_calls"
       : maxTokens !== undefined && output !== null && output >= maxTokens
       ? "length"
@@ -330,13 +333,8 @@ export class NativeChatCollector {
       model: end?.model_instance_id ?? this.#instanceId ?? model,
       stop_reason: stop,
       stats,
-      tool_calls: [...this.#tools],
+      tool_calls: [...this.tools],
     };
-  }
-
-  /** The text received so far, for messages about a failed stream. */
-  partial(): string {
-    return (this.#answer || this.#reasoning).trim();
   }
 
   #outputText(end: NativeChatResponse | undefined, type?: string): string {
@@ -384,6 +382,7 @@ export async function nativeChat(
           continue;
         }
         collector.add(event);
+        if (collector.error) throw reportedError(collector.error, client, request.model, collector.partial());
         if (event.type === "chat.end") break;
       }
     } else {
@@ -393,34 +392,20 @@ export async function nativeChat(
   } catch (error) {
     throw await inferenceFailure(error, client, request.model, collector.partial(), true);
   }
-  if (collector.error) {
-    const mapped = errorFromBody(200, collector.error, { hadKey: client.hasApiKey, model: request.model });
-    if (mapped instanceof ContextOverflowError) {
-      throw await contextOverflow(client, request.model, `LM Studio: ${collector.error.message}`, {
-        perRequestContext: true,
-      });
-    }
-    throw new LmStudioError(
-      `LM Studio reported an error while generating: ${mapped.message}${partialNote(collector.partial())}`,
-      { cause: mapped },
-    );
-  }
   const result = collector.result(request.model, request.maxTokens);
-  const produced = collector.hasText || result.tool_calls.length > 0 || (result.stats.output_tokens ?? 0) > 0;
-  if (!produced) {
+  if (!collector.ended) {
+    const produced = collector.hasText || result.tool_calls.length > 0 ||
+      (result.stats.output_tokens ?? 0) > 0;
+    throw await endedEarly(client, request.model, "chat.end", collector.partial(), produced, true);
+  }
+  if (!collector.hasText && result.tool_calls.length === 0 && !result.stats.output_tokens) {
     throw await contextOverflow(
       client,
       request.model,
-      collector.ended
-        ? "LM Studio answered with an empty generation: no tokens at all"
-        : "LM Studio's stream ended without producing any text",
-      { perRequestContext: true },
-    );
-  }
-  if (!collector.ended) {
-    throw new StreamError(
-      `The answer from ${request.model} was cut off: LM Studio's stream ended before chat.end ` +
-        `(the model may have crashed or been unloaded)${partialNote(collector.partial())}`,
+      "LM Studio answered with an empty generation: no tokens at all",
+      {
+        perRequestContext: true,
+      },
     );
   }
   return result;

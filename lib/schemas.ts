@@ -6,11 +6,120 @@
  */
 import { z } from "zod";
 
+/**
+ * What the client needs of a schema: a `safeParse` that says what did not match. Zod schemas satisfy it;
+ * the reply types below are written out so the public API does not expose zod's types.
+ */
+export interface Parser<T> {
+  /** Checks `data`, returning the typed value or the issues. */
+  safeParse(data: unknown):
+    | { readonly success: true; readonly data: T }
+    | {
+      readonly success: false;
+      readonly error: { readonly issues: readonly { message: string; path: readonly PropertyKey[] }[] };
+    };
+}
+
+/** A field LM Studio may omit or send as null. */
+export type Maybe<T> = T | null | undefined;
+
+/** `loaded_instances[]` of `GET /api/v1/models`. */
+export interface LoadedInstance {
+  /** The instance id (the model key, or `key:2` for a second instance). */
+  readonly id: string;
+  /** The load configuration LM Studio reports. */
+  readonly config?: Maybe<{
+    readonly context_length?: Maybe<number>;
+    readonly eval_batch_size?: Maybe<number>;
+    readonly parallel?: Maybe<number>;
+    readonly flash_attention?: Maybe<boolean>;
+    readonly num_experts?: Maybe<number>;
+    readonly offload_kv_cache_to_gpu?: Maybe<boolean>;
+  }>;
+}
+
+/** A model as LM Studio lists it (`GET /api/v1/models`). */
+export interface NativeModel {
+  /** `llm` or `embedding`. */
+  readonly type: string;
+  /** Publisher, e.g. `qwen`. */
+  readonly publisher?: Maybe<string>;
+  /** The model key to pass to every tool. */
+  readonly key: string;
+  /** Human name. */
+  readonly display_name?: Maybe<string>;
+  /** Architecture, e.g. `qwen3`. */
+  readonly architecture?: Maybe<string>;
+  /** Quantization name and bits per weight. */
+  readonly quantization?: Maybe<{ readonly name?: Maybe<string>; readonly bits_per_weight?: Maybe<number> }>;
+  /** Size on disk. */
+  readonly size_bytes?: Maybe<number>;
+  /** Parameter count as text, e.g. `8B`. */
+  readonly params_string?: Maybe<string>;
+  /** Loaded instances; empty when not loaded. */
+  readonly loaded_instances?: Maybe<readonly LoadedInstance[]>;
+  /** The largest context the model supports. */
+  readonly max_context_length?: Maybe<number>;
+  /** `gguf` or `mlx`. */
+  readonly format?: Maybe<string>;
+  /** What the model can do. */
+  readonly capabilities?: Maybe<{
+    readonly vision?: Maybe<boolean>;
+    readonly trained_for_tool_use?: Maybe<boolean>;
+    readonly reasoning?: Maybe<
+      { readonly allowed_options?: Maybe<readonly string[]>; readonly default?: Maybe<string> }
+    >;
+  }>;
+  /** Description. */
+  readonly description?: Maybe<string>;
+  /** Variant keys. */
+  readonly variants?: Maybe<readonly string[]>;
+  /** The selected variant. */
+  readonly selected_variant?: Maybe<string>;
+}
+
+/** `POST /api/v1/models/load`'s reply: the 0.4 flat shape or the pre-release nested one. */
+export interface LoadReply {
+  /** Reply type. */
+  readonly type?: Maybe<string>;
+  /** The new instance (0.4). */
+  readonly instance_id?: Maybe<string>;
+  /** The new instance (pre-release). */
+  readonly model_instance_id?: Maybe<string>;
+  /** Seconds the load took. */
+  readonly load_time_seconds?: Maybe<number>;
+  /** Status, e.g. `loaded`. */
+  readonly status?: Maybe<string>;
+  /** The applied load configuration (0.4). */
+  readonly load_config?: Maybe<Record<string, unknown>>;
+  /** The applied load configuration (pre-release). */
+  readonly config?: Maybe<Record<string, unknown>>;
+}
+
+/** A download job's state (`/api/v1/models/download` and its status endpoint). */
+export interface DownloadJob {
+  /** The job id; absent when the model was already downloaded. */
+  readonly job_id?: Maybe<string>;
+  /** `downloading`, `paused`, `completed`, `failed` or `already_downloaded`. */
+  readonly status: string;
+  /** Total bytes. */
+  readonly total_size_bytes?: Maybe<number>;
+  /** Bytes so far. */
+  readonly downloaded_bytes?: Maybe<number>;
+  /** Current speed. */
+  readonly bytes_per_second?: Maybe<number>;
+  /** ISO time of the expected completion. */
+  readonly estimated_completion?: Maybe<string>;
+  /** ISO start time. */
+  readonly started_at?: Maybe<string>;
+  /** ISO completion time. */
+  readonly completed_at?: Maybe<string>;
+}
+
 const nullableNumber = z.number().nullish();
 const nullableString = z.string().nullish();
 
-/** `loaded_instances[]` of `GET /api/v1/models`. */
-export const LoadedInstanceSchema = z.object({
+const LoadedInstanceSchema = z.object({
   id: z.string(),
   config: z.object({
     context_length: nullableNumber,
@@ -22,8 +131,7 @@ export const LoadedInstanceSchema = z.object({
   }).partial().nullish(),
 });
 
-/** One model of `GET /api/v1/models`. */
-export const NativeModelSchema = z.object({
+const NativeModelSchema = z.object({
   type: z.string(),
   publisher: nullableString,
   key: z.string(),
@@ -48,19 +156,18 @@ export const NativeModelSchema = z.object({
   selected_variant: nullableString,
 });
 
-/** A model as LM Studio lists it. */
-export type NativeModel = z.infer<typeof NativeModelSchema>;
-
 /** `GET /api/v1/models`. */
-export const ModelListSchema = z.object({ models: z.array(NativeModelSchema) });
+export const ModelListSchema: Parser<{ readonly models: readonly NativeModel[] }> = z.object({
+  models: z.array(NativeModelSchema),
+});
 
 /** `GET /v1/models` (OpenAI-compatible). */
-export const OpenAiModelListSchema = z.object({
+export const OpenAiModelListSchema: Parser<{ readonly data: readonly { readonly id: string }[] }> = z.object({
   data: z.array(z.object({ id: z.string() })),
 });
 
 /** `POST /api/v1/models/load`. Both the 0.4 flat shape and the pre-release nested one. */
-export const LoadReplySchema = z.object({
+export const LoadReplySchema: Parser<LoadReply> = z.object({
   type: nullableString,
   instance_id: nullableString,
   model_instance_id: nullableString,
@@ -71,10 +178,12 @@ export const LoadReplySchema = z.object({
 });
 
 /** `POST /api/v1/models/unload`. */
-export const UnloadReplySchema = z.object({ instance_id: nullableString });
+export const UnloadReplySchema: Parser<{ readonly instance_id?: Maybe<string> }> = z.object({
+  instance_id: nullableString,
+});
 
 /** Download job (`/api/v1/models/download` and its status endpoint). */
-export const DownloadJobSchema = z.object({
+export const DownloadJobSchema: Parser<DownloadJob> = z.object({
   job_id: nullableString,
   status: z.string(),
   total_size_bytes: nullableNumber,
@@ -84,6 +193,3 @@ export const DownloadJobSchema = z.object({
   started_at: nullableString,
   completed_at: nullableString,
 });
-
-/** A download job's state. */
-export type DownloadJob = z.infer<typeof DownloadJobSchema>;

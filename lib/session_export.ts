@@ -7,7 +7,9 @@ import type { SessionSummary, Turn } from "./sessions.ts";
 
 /** A session with all its turns. */
 export interface SessionDocument {
+  /** The session. */
   readonly session: SessionSummary;
+  /** Its turns, oldest first. */
   readonly turns: readonly Turn[];
 }
 

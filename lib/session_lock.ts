@@ -32,7 +32,11 @@ export class SessionLocks {
   #chains = new Map<string, Promise<void>>();
   #dirReady = false;
 
-  /** @param dir Where lock files live, or undefined for in-process locking only (`:memory:`) */
+  /**
+   * Creates the instance.
+   *
+   * @param dir Where lock files live, or undefined for in-process locking only (`:memory:`)
+   */
   constructor(dir: string | undefined) {
     this.#dir = dir;
   }

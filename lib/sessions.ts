@@ -19,6 +19,7 @@ import { type LockOptions, type Release, SessionLocks } from "./session_lock.ts"
 
 /** One session, as listed. */
 export interface SessionSummary {
+  /** The session id. */
   readonly id: string;
   /** The model of the last turn. */
   readonly model: string | null;
@@ -38,11 +39,17 @@ export interface SessionSummary {
 export interface Turn {
   /** 1-based position in the session. */
   readonly seq: number;
+  /** The user's message. */
   readonly user: string;
+  /** The model's reply. */
   readonly assistant: string;
+  /** The model's reasoning, if any. */
   readonly reasoning: string | null;
+  /** The model that answered. */
   readonly model: string | null;
+  /** Prompt tokens LM Studio reported. */
   readonly prompt_tokens: number | null;
+  /** Generated tokens LM Studio reported. */
   readonly completion_tokens: number | null;
   /** Epoch ms. */
   readonly created_at: number;
@@ -50,11 +57,17 @@ export interface Turn {
 
 /** A turn to append. */
 export interface NewTurn {
+  /** The user's message. */
   readonly user: string;
+  /** The model's reply. */
   readonly assistant: string;
+  /** The model's reasoning, if any. */
   readonly reasoning: string | null;
+  /** The model that answered. */
   readonly model: string;
+  /** Prompt tokens LM Studio reported. */
   readonly prompt_tokens: number | null;
+  /** Generated tokens LM Studio reported. */
   readonly completion_tokens: number | null;
 }
 

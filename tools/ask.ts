@@ -10,12 +10,11 @@ import { chatCompletion, type ContentPart } from "../lib/completions.ts";
 import { InputError, LmStudioError } from "../lib/errors.ts";
 import { loadImage } from "../lib/images.ts";
 import { unsuitableReason } from "../lib/models.ts";
-import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
+import { type InferenceHooks, type InferenceResult, requireAnswer } from "../lib/inference.ts";
 import { nativeChat, REASONING_LEVELS } from "../lib/native_chat.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
-import { emptyAnswerMessage, inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
-import type { ContentBlock } from "./result.ts";
-import { defineTool } from "./tool.ts";
+import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
+import { defineTool, type ToolSpec } from "./tool.ts";
 
 const MIB = 1024 * 1024;
 /** Inline images per call, in characters: with the prompt and system prompt this stays under the stdio
@@ -25,7 +24,7 @@ const MAX_IMAGES_CHARS = 48 * MIB;
 export const DEFAULT_MAX_TOKENS = 2048;
 
 /** The `ask` tool. */
-export const ask = defineTool({
+export const ask: ToolSpec = defineTool({
   name: "ask",
   title: "Ask a local model",
   description: "Ask a local LM Studio model one question and get its answer, its reasoning (kept " +
@@ -152,11 +151,7 @@ export const ask = defineTool({
       hooks,
     );
   }
-  if (!result.answer.trim()) {
-    const blocks: ContentBlock[] = [{ type: "text", text: emptyAnswerMessage(result) }];
-    if (result.reasoning) blocks.push({ type: "text", text: `Reasoning:\n${result.reasoning}` });
-    return { content: blocks, isError: true };
-  }
+  requireAnswer(result, { reasoningParameter: true });
   return {
     content: inferenceBlocks(result),
     structuredContent: {

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { CHAT_DEFAULTS, EmptyReplyError, sendChat } from "../lib/chat.ts";
+import { CHAT_DEFAULTS, sendChat } from "../lib/chat.ts";
 import { InputError } from "../lib/errors.ts";
 import { formatBytes } from "../lib/models.ts";
 import { iso, sessionJson, sessionMarkdown } from "../lib/session_export.ts";
@@ -14,7 +14,7 @@ import type { SessionStore, SessionSummary } from "../lib/sessions.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import { plural, textAndStructured } from "./result.ts";
-import { defineTool, type Deps, type ToolContext } from "./tool.ts";
+import { defineTool, type Deps, type ToolContext, type ToolSpec } from "./tool.ts";
 import type { CallToolResult } from "./sdk.ts";
 
 const MIB = 1024 * 1024;
@@ -49,7 +49,7 @@ function info(session: SessionSummary): z.infer<typeof SessionInfoSchema> {
 }
 
 /** The `chat` tool. */
-export const chat = defineTool({
+export const chat: ToolSpec = defineTool({
   name: "chat",
   title: "Chat with a local model (kept sessions)",
   description: "Multi-turn conversation with a local LM Studio model; the history is stored on disk " +
@@ -143,59 +143,50 @@ export const chat = defineTool({
   }
   const label = args.model ?? store.get(id)?.model ?? "the model";
   context.progress.update(`Sending to ${label} in session ${id}`);
-  try {
-    const sent = await sendChat(deps.client, store, {
-      sessionId: id,
-      message: args.message,
-      model: args.model,
-      system: args.system,
-      temperature: args.temperature,
-      maxTokens: args.max_tokens,
-      draftModel: args.draft_model,
-      ttl: args.ttl,
-      stream: args.stream,
-    }, {
-      signal: context.signal,
-      onProgress: progressHook(context.progress, label, args.max_tokens ?? CHAT_DEFAULTS.maxTokens),
-      onWarning: (message) => deps.log.warn(message),
-      onWaiting: () => context.progress.update(`Waiting for another send to session ${id} to finish`),
-    });
-    const { result, session } = sent;
-    const notes = [`Session "${id}": ${plural(session.turns, "turn")} stored.`];
-    if (sent.omittedTurns > 0) {
-      notes.push(
-        `The ${sent.omittedTurns} oldest turn${
-          sent.omittedTurns === 1 ? " was" : "s were"
-        } not sent because ` +
-          `${sent.trimReason}; they remain stored.`,
-      );
-    }
-    if (sent.systemIgnored) {
-      notes.push(
-        "system was ignored: it only applies when a session starts. Reset the session to change it.",
-      );
-    }
-    return {
-      content: inferenceBlocks(result, notes),
-      structuredContent: {
-        action,
-        session_id: id,
-        reply: result.answer,
-        reasoning: result.reasoning,
-        model: result.model,
-        turns: session.turns,
-        omitted_turns: sent.omittedTurns,
-        stop_reason: result.stop_reason,
-        usage: { prompt_tokens: result.stats.input_tokens, completion_tokens: result.stats.output_tokens },
-        stats: { ...result.stats },
-      },
-    };
-  } catch (error) {
-    if (!(error instanceof EmptyReplyError)) throw error;
-    const blocks: CallToolResult["content"] = [{ type: "text", text: error.message }];
-    if (error.result.reasoning) blocks.push({ type: "text", text: `Reasoning:\n${error.result.reasoning}` });
-    return { content: blocks, isError: true };
+  const sent = await sendChat(deps.client, store, {
+    sessionId: id,
+    message: args.message,
+    model: args.model,
+    system: args.system,
+    temperature: args.temperature,
+    maxTokens: args.max_tokens,
+    draftModel: args.draft_model,
+    ttl: args.ttl,
+    stream: args.stream,
+  }, {
+    signal: context.signal,
+    onProgress: progressHook(context.progress, label, args.max_tokens ?? CHAT_DEFAULTS.maxTokens),
+    onWarning: (message) => deps.log.warn(message),
+    onWaiting: () => context.progress.update(`Waiting for another send to session ${id} to finish`),
+  });
+  const { result, session } = sent;
+  const notes = [`Session "${id}": ${plural(session.turns, "turn")} stored.`];
+  if (sent.omittedTurns > 0) {
+    notes.push(
+      `The ${sent.omittedTurns} oldest turn${sent.omittedTurns === 1 ? " was" : "s were"} not sent because ` +
+        `${sent.trimReason}; they remain stored.`,
+    );
   }
+  if (sent.systemIgnored) {
+    notes.push(
+      "system was ignored: it only applies when a session starts. Reset the session to change it.",
+    );
+  }
+  return {
+    content: inferenceBlocks(result, notes),
+    structuredContent: {
+      action,
+      session_id: id,
+      reply: result.answer,
+      reasoning: result.reasoning,
+      model: result.model,
+      turns: session.turns,
+      omitted_turns: sent.omittedTurns,
+      stop_reason: result.stop_reason,
+      usage: { prompt_tokens: result.stats.input_tokens, completion_tokens: result.stats.output_tokens },
+      stats: { ...result.stats },
+    },
+  };
 });
 
 /** Deletes a session once no send to it is running (a send in flight finishes first). */

@@ -10,7 +10,7 @@ import { InputError } from "../lib/errors.ts";
 import { unsuitableReason } from "../lib/models.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool, READ_ONLY } from "./tool.ts";
+import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 
 const MAX_ITEMS = 1024;
 const MAX_TOTAL = 8 * 1024 * 1024;
@@ -19,7 +19,7 @@ const PREVIEW = 5;
 const Text = NonBlank.max(1024 * 1024);
 
 /** The `embed` tool. */
-export const embed = defineTool({
+export const embed: ToolSpec = defineTool({
   name: "embed",
   title: "Embed text",
   description: "Turn text into embedding vectors with a local LM Studio embedding model (type " +
@@ -50,14 +50,10 @@ export const embed = defineTool({
   if (unsuitable) throw new InputError(unsuitable);
   const total = inputs.reduce((sum, text) => sum + text.length, 0);
   if (total > MAX_TOTAL) {
-    return {
-      content: [{
-        type: "text",
-        text: `The inputs total ${total} characters; the limit per call is ${MAX_TOTAL}. Split them ` +
-          `into several embed calls`,
-      }],
-      isError: true,
-    };
+    throw new InputError(
+      `The inputs total ${total} characters; the limit per call is ${MAX_TOTAL}. Split them into several ` +
+        `embed calls`,
+    );
   }
   context.progress.update(`Embedding ${inputs.length} text${inputs.length === 1 ? "" : "s"}`);
   const result = await embedTexts(deps.client, args.model, inputs, context.signal);

@@ -10,7 +10,7 @@ import type { ProgressReporter } from "./progress.ts";
 import type { ContentBlock } from "./result.ts";
 
 /** `structuredContent.stats`. */
-export const StatsSchema = z.object({
+export const StatsSchema: z.ZodType<InferenceStats> = z.object({
   input_tokens: z.number().nullable(),
   output_tokens: z.number().nullable(),
   reasoning_tokens: z.number().nullable(),
@@ -105,24 +105,4 @@ export function inferenceBlocks(result: InferenceResult, extra: readonly string[
     text: [statsLine(result.stats, result.model, result.stop_reason), ...notes].join("\n"),
   });
   return blocks;
-}
-
-/**
- * The message for a generation that produced no answer text.
- *
- * @param result The generation
- * @returns What happened and what to do
- */
-export function emptyAnswerMessage(result: InferenceResult): string {
-  if (result.tool_calls.length) {
-    return `${result.model} answered only with tool calls (${result.tool_calls.join(", ")}) and no text.`;
-  }
-  if (result.reasoning) {
-    const tokens = result.stats.reasoning_tokens ?? result.stats.output_tokens;
-    const size = tokens ? `${tokens} tokens` : `${result.reasoning.length} characters`;
-    return `${result.model} produced only reasoning (${size}) and no answer` +
-      (result.stop_reason === "length" ? ", because it reached max_tokens while thinking" : "") +
-      `. Raise max_tokens, or set reasoning to "off" or "low". The reasoning follows.`;
-  }
-  return `${result.model} returned an empty answer. Try again, or rephrase the prompt.`;
 }

@@ -5,7 +5,6 @@
  * @module
  */
 import {
-  type CallToolResult,
   ErrorCode,
   McpError,
   McpServer,
@@ -15,9 +14,7 @@ import {
   type ServerNotification,
   type ServerRequest,
 } from "./sdk.ts";
-import { LmStudioError } from "../lib/errors.ts";
-import { CancelledError } from "../lib/errors.ts";
-import { type Logger, teeLogger } from "../lib/logger.ts";
+import { teeLogger } from "../lib/logger.ts";
 import { ask } from "./ask.ts";
 import { chat, sessionResourceText } from "./chat.ts";
 import { embed } from "./embed.ts";
@@ -106,7 +103,7 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
           const signal = AbortSignal.any([extra.signal, shutdown.signal]);
           return await tool.run(args, deps, { signal, progress });
         } catch (error) {
-          return toToolResult(error, tool.name, deps.log);
+          return errorResult(error, tool.name, deps.log);
         } finally {
           progress.close();
         }
@@ -177,21 +174,4 @@ function registerSessionResources(server: McpServer, deps: Deps): void {
       return { contents: [{ uri: uri.href, mimeType: "text/markdown", text }] };
     },
   );
-}
-
-/**
- * Maps any failure of a tool to an MCP error result. Our typed errors carry a message written for
- * the user; anything else is a bug, logged with its stack.
- *
- * @param error What the handler threw
- * @param tool The tool's name
- * @param log Where bugs are logged
- * @returns The `isError` result
- */
-export function toToolResult(error: unknown, tool: string, log: Logger): CallToolResult {
-  if (error instanceof CancelledError) return errorResult(error.message);
-  if (error instanceof LmStudioError) return errorResult(error.message);
-  log.error(`Unexpected failure in ${tool}`, error);
-  const detail = error instanceof Error ? error.message : String(error);
-  return errorResult(`Internal error in ${tool}: ${detail}. The server log (stderr) has the details`);
 }

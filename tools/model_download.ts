@@ -8,7 +8,7 @@ import { type DownloadState, toDownloadState, waitForDownload } from "../lib/dow
 import { InputError, LmStudioError } from "../lib/errors.ts";
 import { formatBytes } from "../lib/models.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool } from "./tool.ts";
+import { defineTool, type ToolSpec } from "./tool.ts";
 
 function describeState(name: string, state: DownloadState): string {
   const parts: string[] = [];
@@ -21,7 +21,7 @@ function describeState(name: string, state: DownloadState): string {
 }
 
 /** The `model_download` tool. */
-export const modelDownload = defineTool({
+export const modelDownload: ToolSpec = defineTool({
   name: "model_download",
   title: "Download a model into LM Studio",
   description:

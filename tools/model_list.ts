@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { formatBytes, type ModelSummary, summarizeModel } from "../lib/models.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool, READ_ONLY } from "./tool.ts";
+import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 
 const ModelSummarySchema = z.object({
   key: z.string(),
@@ -40,7 +40,7 @@ function describe(model: ModelSummary): string {
 }
 
 /** The `model_list` tool. */
-export const modelList = defineTool({
+export const modelList: ToolSpec = defineTool({
   name: "model_list",
   title: "List LM Studio models",
   description: "List the models LM Studio has: which are loaded (ready to answer now) and which are only " +

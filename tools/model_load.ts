@@ -9,11 +9,11 @@ import { LOAD_OPTIONS } from "../lib/lmstudio.ts";
 import { describeAvailability, findModel } from "../lib/models.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool } from "./tool.ts";
+import { defineTool, type ToolSpec } from "./tool.ts";
 import { ModelKey } from "./fields.ts";
 
 /** The `model_load` tool. */
-export const modelLoad = defineTool({
+export const modelLoad: ToolSpec = defineTool({
   name: "model_load",
   title: "Load an LM Studio model",
   description: "Load a downloaded model into memory so ask/chat/embed answer fast. Waits until it is ready " +

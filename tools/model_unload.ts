@@ -8,10 +8,10 @@ import { LmStudioError } from "../lib/errors.ts";
 import { loadedInstances, resolveUnloadTargets } from "../lib/models.ts";
 import { ModelKey } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool } from "./tool.ts";
+import { defineTool, type ToolSpec } from "./tool.ts";
 
 /** The `model_unload` tool. */
-export const modelUnload = defineTool({
+export const modelUnload: ToolSpec = defineTool({
   name: "model_unload",
   title: "Unload an LM Studio model",
   description:

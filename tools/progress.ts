@@ -49,6 +49,8 @@ export class ProgressReporter {
   #options: Required<Omit<ProgressReporterOptions, "onError">> & ProgressReporterOptions;
 
   /**
+   * Creates the instance.
+   *
    * @param send Sends a notification, or undefined when the client gave no progressToken
    * @param options Heartbeat and throttle
    */

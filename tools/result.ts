@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { CancelledError, EmptyAnswerError, LmStudioError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
 import type { CallToolResult } from "./sdk.ts";
 
 /** A content block of a tool result. */
@@ -27,13 +29,29 @@ export function textAndStructured(
 }
 
 /**
- * A failed result.
+ * The one place a failure becomes an MCP `isError` result. Our typed errors carry a message written
+ * for the user (an empty answer also shows the model's reasoning); anything else is a bug, logged with
+ * its stack and reported without it.
  *
- * @param message What failed, why, and what to do
+ * @param error What the tool threw
+ * @param tool The tool's name
+ * @param log Where bugs are logged
  * @returns The result with `isError: true`
  */
-export function errorResult(message: string): CallToolResult {
-  return { content: [{ type: "text", text: message }], isError: true };
+export function errorResult(error: unknown, tool: string, log: Logger): CallToolResult {
+  let text: string;
+  if (error instanceof CancelledError || error instanceof LmStudioError) {
+    text = error.message;
+  } else {
+    log.error(`Unexpected failure in ${tool}`, error);
+    const detail = error instanceof Error ? error.message : String(error);
+    text = `Internal error in ${tool}: ${detail}. The server log (stderr) has the details`;
+  }
+  const content: ContentBlock[] = [{ type: "text", text }];
+  if (error instanceof EmptyAnswerError && error.reasoning) {
+    content.push({ type: "text", text: `Reasoning:\n${error.reasoning}` });
+  }
+  return { content, isError: true };
 }
 
 /**

@@ -34,7 +34,7 @@ export interface StdioTransportOptions {
   readonly output?: WritableStream<Uint8Array>;
   /** Transport errors and the close. */
   readonly log: Logger;
-  /** @default MAX_MESSAGE_BYTES */
+  /** Largest accepted message in bytes. @default MAX_MESSAGE_BYTES */
   readonly maxMessageBytes?: number;
 }
 
@@ -56,7 +56,11 @@ export class StdioTransport implements Transport {
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
 
-  /** @param options Streams, logger and the size bound */
+  /**
+   * Creates the instance.
+   *
+   * @param options Streams, logger and the size bound
+   */
   constructor(options: StdioTransportOptions) {
     this.#input = options.input ?? Deno.stdin.readable;
     this.#writer = (options.output ?? Deno.stdout.writable).getWriter();

@@ -8,6 +8,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS, startServer, textOf } from "../support/mcp.ts";
 import { tempDir } from "../support/temp.ts";
+import { until } from "../support/wait.ts";
 
 interface Run {
   code: number;
@@ -275,11 +276,7 @@ Deno.test("when the client closes stdin mid-answer, LM Studio's request is abort
     method: "tools/call",
     params: { name: "ask", arguments: { model: "qwen/qwen3-8b", prompt: "long" } },
   });
-  for (let i = 0; i < 100 && sim.requestsTo("POST /api/v1/chat").length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await new Promise((r) => setTimeout(r, 200));
-  const closedAt = performance.now();
+  await until(() => (sim.requestsTo("POST /api/v1/chat")[0]?.deltas ?? 0) >= 2, "the answer to stream");
   await writer.close();
   const exited = await Promise.race([
     child.status.then(() => true),
@@ -289,9 +286,6 @@ Deno.test("when the client closes stdin mid-answer, LM Studio's request is abort
   await child.stdout.cancel();
   const request = sim.requestsTo("POST /api/v1/chat")[0]!;
   assert.ok(exited, "the server exits after stdin closes");
-  assert.ok(
-    request.abortedAt !== undefined && request.abortedAt - closedAt < 1000,
-    "LM Studio's request was aborted",
-  );
+  await until(() => request.abortedAt !== undefined, "LM Studio's request to be aborted");
   await Deno.remove(home, { recursive: true });
 });

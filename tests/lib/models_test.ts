@@ -11,7 +11,14 @@ import { defaultModels } from "../support/lmstudio_sim.ts";
 
 function catalogue(): NativeModel[] {
   const models = defaultModels() as NativeModel[];
-  models[0]?.loaded_instances?.push({ id: "qwen/qwen3-8b:2", config: { context_length: 4096 } });
+  const first = models[0]!;
+  models[0] = {
+    ...first,
+    loaded_instances: [...first.loaded_instances ?? [], {
+      id: "qwen/qwen3-8b:2",
+      config: { context_length: 4096 },
+    }],
+  };
   return models;
 }
 
@@ -21,7 +28,10 @@ Deno.test("resolveUnloadTargets() unloads one instance when given its id", () =>
 
 Deno.test("resolveUnloadTargets() unloads every instance of a model key", () => {
   const models = catalogue();
-  models[0]!.loaded_instances = [{ id: "custom-a", config: {} }, { id: "custom-b", config: {} }];
+  models[0] = {
+    ...models[0]!,
+    loaded_instances: [{ id: "custom-a", config: {} }, { id: "custom-b", config: {} }],
+  };
   assert.deepEqual(resolveUnloadTargets(models, "qwen/qwen3-8b"), ["custom-a", "custom-b"]);
 });
 

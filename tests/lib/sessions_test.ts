@@ -6,6 +6,7 @@ import { DatabaseSync } from "node:sqlite";
 import { SessionStoreError } from "../../lib/errors.ts";
 import { CancelledError } from "../../lib/errors.ts";
 import { writeReferenceDb } from "../support/reference_db.ts";
+import { until } from "../support/wait.ts";
 import { SessionLocks } from "../../lib/session_lock.ts";
 import { lazySessionStore, openSessionStore, SCHEMA_VERSION, TurnConflictError } from "../../lib/sessions.ts";
 
@@ -146,7 +147,7 @@ Deno.test("session locks serialise one session, leave others free, and can be ca
       secondHeld = true;
       return release;
     });
-    await new Promise((r) => setTimeout(r, 80));
+    await until(() => waited === 1, "the second acquire to find the lock busy");
     assert.equal(secondHeld, false, "the second send waits");
     assert.equal(waited, 1);
     first();

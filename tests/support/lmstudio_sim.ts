@@ -78,6 +78,10 @@ export interface RecordedRequest {
   startedAt: number;
   /** `performance.now()` when the client went away before the reply finished, if it did. */
   abortedAt?: number;
+  /** Streamed answer and reasoning deltas sent so far. */
+  deltas?: number;
+  /** `performance.now()` when a streamed reply was completely written. */
+  endedAt?: number;
 }
 
 /** A download job in progress. */

@@ -31,6 +31,10 @@ export interface ChatScript {
   json?: unknown;
   /** Prompt-processing progress steps. @default 2 */
   promptSteps?: number;
+  /** Called after each streamed delta is written (a test can act at an exact point of a stream). */
+  onDelta?: (record: RecordedRequest) => void;
+  /** Called when a streamed reply has been completely written. */
+  onEnd?: (record: RecordedRequest) => void;
 }
 
 /** Options the inference routes read from `SimOptions`. */
@@ -127,6 +131,12 @@ function canReason(model: SimModel, requested: unknown): boolean {
 }
 
 /** A streamed SSE response whose body is written by `write`; records an early client abort. */
+/** Counts one streamed delta and tells the script. */
+function delta(record: RecordedRequest, script: ChatScript): void {
+  record.deltas = (record.deltas ?? 0) + 1;
+  script.onDelta?.(record);
+}
+
 function sseResponse(
   sim: LmStudioSim,
   request: Request,
@@ -149,6 +159,10 @@ function sseResponse(
       try {
         if (script.firstEventDelayMs) await sim.wait(script.firstEventDelayMs, stop.signal);
         const outcome = await write(send, stop.signal);
+        if (outcome !== "drop") {
+          record.endedAt = performance.now();
+          script.onEnd?.(record);
+        }
         if (outcome === "drop") {
           controller.error(SIMULATED_DROP);
           return;
@@ -317,6 +331,7 @@ async function nativeChat(
       for (const piece of reasoningTokens) {
         firstTokenAt ??= performance.now();
         await event("reasoning.delta", { content: piece });
+        delta(record, script);
         if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
       }
       await event("reasoning.end");
@@ -339,6 +354,7 @@ async function nativeChat(
       }
       firstTokenAt ??= performance.now();
       await event("message.delta", { content: piece });
+      delta(record, script);
       sent++;
       if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
       if (signal.aborted) throw new Error("client went away");
@@ -495,6 +511,7 @@ async function chatCompletions(
     }
     for (const piece of reasoningTokens) {
       await chunk({ reasoning_content: piece });
+      delta(record, script);
       if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
     }
     let sent = 0;
@@ -507,6 +524,7 @@ async function chatCompletions(
         if (outcome !== "continue") return outcome;
       }
       await chunk({ content: piece });
+      delta(record, script);
       sent++;
       if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
       if (signal.aborted) throw new Error("client went away");

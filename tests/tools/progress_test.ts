@@ -57,6 +57,6 @@ Deno.test("ProgressReporter sends a heartbeat while nothing happens", async () =
   const count = sent.length;
   assert.ok(count >= 3);
   assert.match(sent[1]?.message ?? "", /^Loading model \(still working, \d+ s\)$/);
-  await new Promise((resolve) => setTimeout(resolve, 120));
-  assert.equal(sent.length, count, "nothing is sent after close()");
+  // close() clears the heartbeat timer: a live one would fail this test's op sanitizer.
+  assert.equal(sent.length, count, "nothing is sent by close() itself");
 });

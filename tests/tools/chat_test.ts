@@ -1,13 +1,14 @@
 /**
- * End-to-end `chat`: stored sessions over real HTTP and temp-dir SQLite files, across restarts,
- * crashes (kill -9) and two server processes on one file.
+ * `chat` in process: stored sessions over real HTTP to the simulator and temp-dir SQLite files, across
+ * restarts. Crashes (kill -9) and several processes on one file are in `tests/e2e/durability_test.ts`.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { writeReferenceDb } from "../support/reference_db.ts";
-import { startServer, textOf } from "../support/mcp.ts";
-import type { CallToolResult } from "../../tools/sdk.ts";
+import { startInProcess } from "../support/in_process.ts";
+import { textOf } from "../support/mcp.ts";
+import { until } from "../support/wait.ts";
 
 const QWEN = "qwen/qwen3-8b";
 const GEMMA = "google/gemma-3-4b";
@@ -45,7 +46,7 @@ function dbTurns(path: string, id: string): number {
 Deno.test("chat sends the whole history in order, the system prompt only at the start, and stores each turn", async () => {
   await using tmp = await tempDir();
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
   const first = await server.call("chat", {
     session_id: "plan",
     action: "send",
@@ -98,7 +99,7 @@ Deno.test("chat sends the whole history in order, the system prompt only at the 
 Deno.test("chat reset, list, history, export, delete and the session resources", async () => {
   await using tmp = await tempDir();
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
   const empty = await server.call("chat", { action: "list" });
   assert.match(textOf(empty), /No chat sessions are stored yet/);
   for (let i = 1; i <= 3; i++) {
@@ -159,7 +160,7 @@ Deno.test("chat reset, list, history, export, delete and the session resources",
 
 Deno.test("chat input errors are clear and nothing reaches LM Studio", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" } });
   for (
     const [args, pattern] of [
       [{ session_id: "s", model: QWEN }, /needs message/],
@@ -186,7 +187,7 @@ Deno.test("chat input errors are clear and nothing reaches LM Studio", async () 
 Deno.test("a failed, cancelled or empty reply stores nothing and the session stays usable", async () => {
   await using tmp = await tempDir();
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
   const send = (message: string) => server.call("chat", { session_id: "s", model: QWEN, message });
   assert.equal((await send("one")).isError, undefined);
   sim.fault("POST /v1/chat/completions", {
@@ -202,10 +203,16 @@ Deno.test("a failed, cancelled or empty reply stores nothing and the session sta
   sim.chatScript = { fault: "empty" };
   const empty = await send("four");
   assert.equal(empty.isError, true);
-  assert.match(textOf(empty), /returned no text\. Nothing was stored; the session is unchanged/);
+  assert.match(
+    textOf(empty),
+    /returned an empty answer\. Try again, or rephrase the prompt\. Nothing was stored; the session is unchanged/,
+  );
   sim.chatScript = { answer: "", reasoning: "only thinking here" };
   const thinking = await send("five");
-  assert.match(textOf(thinking), /returned no text \(only reasoning\)/);
+  assert.match(
+    textOf(thinking),
+    /produced only reasoning \(3 tokens\) and no answer\. Raise max_tokens\. Nothing was stored/,
+  );
   assert.match(JSON.stringify(thinking.content), /Reasoning:\\nonly thinking here/);
   sim.chatScript = { tokenDelayMs: 50, answer: "word ".repeat(100), reasoning: null };
   const controller = new AbortController();
@@ -214,10 +221,15 @@ Deno.test("a failed, cancelled or empty reply stores nothing and the session sta
     undefined,
     { signal: controller.signal },
   );
-  await new Promise((r) => setTimeout(r, 300));
+  const completions = () => sim.requestsTo("POST /v1/chat/completions");
+  const before = completions().length;
+  await until(
+    () => completions().length > before && (completions().at(-1)!.deltas ?? 0) >= 2,
+    "the reply to stream",
+  );
   controller.abort();
   await assert.rejects(call);
-  await new Promise((r) => setTimeout(r, 100));
+  await until(() => completions().at(-1)!.abortedAt !== undefined, "LM Studio's request to be aborted");
   assert.equal(dbTurns(tmp.db, "s"), 1, "only the first turn is stored");
   sim.chatScript = {};
   const ok = await send("seven");
@@ -229,82 +241,19 @@ Deno.test("sessions survive a restart of the server", async () => {
   await using tmp = await tempDir();
   await using sim = LmStudioSim.start();
   {
-    await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+    await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
     await server.call("chat", { session_id: "keep", model: QWEN, system: "S", message: "first" });
   }
-  await using again = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+  await using again = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
   const reply = await again.call("chat", { session_id: "keep", message: "second" });
   assert.equal(textOf(reply), "Reply #2 to: second");
   assert.equal(sentMessages(sim).at(-1)?.length, 4);
 });
 
-Deno.test("kill -9 during a send leaves the database consistent and the session usable at once", async () => {
-  await using tmp = await tempDir();
-  await using sim = LmStudioSim.start();
-  const env = { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db };
-  const server = await startServer({ env });
-  await server.call("chat", { session_id: "crash", model: QWEN, message: "committed" });
-  sim.chatScript = { tokenDelayMs: 40, answer: "word ".repeat(200), reasoning: null };
-  const pending = server.call("chat", { session_id: "crash", message: "in flight" }).catch(() => undefined);
-  for (let i = 0; i < 100 && sim.requestsTo("POST /v1/chat/completions").length < 2; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await new Promise((r) => setTimeout(r, 100));
-  Deno.kill(server.pid!, "SIGKILL");
-  await pending;
-  await server.close().catch(() => {});
-  const db = new DatabaseSync(tmp.db);
-  assert.equal(
-    (db.prepare("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check,
-    "ok",
-  );
-  db.close();
-  assert.equal(dbTurns(tmp.db, "crash"), 1);
-  sim.chatScript = {};
-  await using next = await startServer({ env });
-  const started = performance.now();
-  const reply = await next.call("chat", { session_id: "crash", message: "after the crash" });
-  assert.equal(textOf(reply), "Reply #2 to: after the crash");
-  assert.ok(performance.now() - started < 5000, "the dead process's lock did not block the session");
-  assert.equal(dbTurns(tmp.db, "crash"), 2);
-});
-
-Deno.test("two server processes on one file: different sessions in parallel, one session serialised", async () => {
-  await using tmp = await tempDir();
-  await using sim = LmStudioSim.start();
-  const env = { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db };
-  await using a = await startServer({ env });
-  await using b = await startServer({ env });
-  sim.chatScript = { tokenDelayMs: 25, answer: "one two three four five six seven eight", reasoning: null };
-  const results = await Promise.all([
-    a.call("chat", { session_id: "left", model: QWEN, message: "L" }),
-    b.call("chat", { session_id: "right", model: QWEN, message: "R" }),
-  ]);
-  for (const r of results) assert.equal(r.isError, undefined, textOf(r));
-  sim.chatScript = { tokenDelayMs: 25, reasoning: null };
-  const same = await Promise.all([
-    a.call("chat", { session_id: "shared", model: QWEN, system: "S", message: "from A" }),
-    b.call("chat", { session_id: "shared", model: QWEN, system: "S", message: "from B" }),
-    a.call("chat", { session_id: "shared", model: QWEN, system: "S", message: "from A again" }),
-  ]) as CallToolResult[];
-  for (const r of same) assert.equal(r.isError, undefined, textOf(r));
-  const replies = same.map(textOf).sort();
-  assert.deepEqual(replies.map((r) => r.slice(0, 9)), ["Reply #1 ", "Reply #2 ", "Reply #3 "]);
-  const shared = sentMessages(sim).filter((m) => m[0]?.content === "S");
-  assert.deepEqual(shared.map((m) => m.length), [2, 4, 6], "each send saw every earlier exchange");
-  assert.equal(dbTurns(tmp.db, "shared"), 3);
-  const db = new DatabaseSync(tmp.db, { readOnly: true });
-  const rows = db.prepare("SELECT count(*) AS n FROM chat_sessions WHERE id = 'shared'").get() as {
-    n: number;
-  };
-  db.close();
-  assert.equal(rows.n, 1, "the session and its system prompt are stored once");
-});
-
 Deno.test("chat trims the oldest turns to fit the context, keeps them stored, and says so", async () => {
   await using tmp = await tempDir();
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
   const big = (tag: string) => `${tag} ${"x".repeat(5000)}`;
   for (const tag of ["t1", "t2"]) {
     await server.call("chat", { session_id: "long", model: QWEN, system: "S", message: big(tag) });
@@ -334,7 +283,7 @@ Deno.test("an unusable MCP_SESSIONS_DB fails chat clearly and leaves the other t
   await using tmp = await tempDir();
   await Deno.writeTextFile(`${tmp.dir}/not-a-dir`, "x");
   await using sim = LmStudioSim.start();
-  await using server = await startServer({
+  await using server = await startInProcess({
     env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: `${tmp.dir}/not-a-dir/sessions.db` },
   });
   const result = await server.call("chat", { session_id: "s", model: QWEN, message: "hi" });
@@ -356,7 +305,7 @@ Deno.test("history written by mcp-llm-studio is read and continued", async () =>
     ["refactor-plan", "assistant", "src/tools/ask.ts", 1_700_000_000_002],
   ]);
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
   assert.match(textOf(await server.call("chat", { action: "list" })), /refactor-plan — 1 turn/);
   const reply = await server.call("chat", {
     session_id: "refactor-plan",
@@ -374,12 +323,10 @@ Deno.test("history written by mcp-llm-studio is read and continued", async () =>
 Deno.test("reset waits for a send in flight to the same session, then clears it", async () => {
   await using tmp = await tempDir();
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: tmp.db } });
   sim.chatScript = { tokenDelayMs: 40, answer: "one two three four five six", reasoning: null };
   const sending = server.call("chat", { session_id: "r", model: QWEN, message: "slow" });
-  for (let i = 0; i < 100 && sim.requestsTo("POST /v1/chat/completions").length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await until(() => sim.requestsTo("POST /v1/chat/completions").length > 0, "the send to reach LM Studio");
   const reset = await server.call("chat", { session_id: "r", action: "reset" });
   const sent = await sending;
   assert.equal(sent.isError, undefined, textOf(sent));

@@ -3,7 +3,8 @@
  */
 import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { startServer, textOf } from "../support/mcp.ts";
+import { startInProcess } from "../support/in_process.ts";
+import { textOf } from "../support/mcp.ts";
 
 const FAST = { LM_STUDIO_HEARTBEAT_MS: "100", LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS: "150" };
 
@@ -11,7 +12,7 @@ type Progress = { progress: number; total?: number | undefined; message?: string
 
 Deno.test("tools/list shows the seven tools with schemas and annotations", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const { tools } = await server.client.listTools();
   const names = tools.map((t) => t.name);
   assert.deepEqual(names, [
@@ -39,7 +40,7 @@ Deno.test("tools/list shows the seven tools with schemas and annotations", async
 
 Deno.test("model_list reports loaded and downloaded models as text and structured data", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const result = await server.call("model_list");
   assert.equal(result.isError, undefined);
   const text = textOf(result);
@@ -75,7 +76,7 @@ Deno.test("model_list reports loaded and downloaded models as text and structure
 
 Deno.test("model_load loads, reports time and config, and sends progress while waiting", async () => {
   await using sim = LmStudioSim.start({ loadDelayMs: 500 });
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, ...FAST } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, ...FAST } });
   const progress: Progress[] = [];
   const result = await server.client.callTool(
     { name: "model_load", arguments: { model: "google/gemma-3-4b", context_length: 16384 } },
@@ -97,7 +98,7 @@ Deno.test("model_load loads, reports time and config, and sends progress while w
 
 Deno.test("model_load does not reload an already loaded model", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const result = await server.call("model_load", { model: "qwen/qwen3-8b" });
   assert.match(textOf(result), /already loaded as qwen\/qwen3-8b \(context 8192\)/);
   assert.equal(sim.requestsTo("POST /api/v1/models/load").length, 0);
@@ -105,7 +106,7 @@ Deno.test("model_load does not reload an already loaded model", async () => {
 
 Deno.test("model_load reports success when LM Studio omits the load time", async () => {
   await using sim = LmStudioSim.start({ reportLoadTime: false });
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const result = await server.call("model_load", { model: "google/gemma-3-4b" });
   assert.equal(result.isError, undefined);
   assert.match(textOf(result), /did not report the load time/);
@@ -113,7 +114,7 @@ Deno.test("model_load reports success when LM Studio omits the load time", async
 
 Deno.test("model_load explains an unknown model and a bad argument", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const unknown = await server.call("model_load", { model: "nope/nope" });
   assert.equal(unknown.isError, true);
   assert.match(textOf(unknown), /"nope\/nope" is not a model LM Studio has downloaded.*model_download/);
@@ -125,7 +126,7 @@ Deno.test("model_load explains an unknown model and a bad argument", async () =>
 Deno.test("model_load names LM_STUDIO_TIMEOUT_LOAD_MS when a load hangs", async () => {
   await using sim = LmStudioSim.start();
   sim.fault("POST /api/v1/models/load", { hang: true });
-  await using server = await startServer({
+  await using server = await startInProcess({
     env: { LM_STUDIO_URL: sim.url, LM_STUDIO_TIMEOUT_LOAD_MS: "300" },
   });
   const result = await server.call("model_load", { model: "google/gemma-3-4b" });
@@ -137,7 +138,7 @@ Deno.test("model_load names LM_STUDIO_TIMEOUT_LOAD_MS when a load hangs", async 
 Deno.test("model_unload unloads by key or instance id and lists what is left", async () => {
   await using sim = LmStudioSim.start();
   sim.model("qwen/qwen3-8b")?.loaded_instances.push({ id: "qwen/qwen3-8b:2", config: {} });
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const one = await server.call("model_unload", { model: "qwen/qwen3-8b:2" });
   assert.match(textOf(one), /^Unloaded qwen\/qwen3-8b:2\. Still loaded: qwen\/qwen3-8b\./);
   const all = await server.call("model_unload", { model: "qwen/qwen3-8b" });
@@ -153,7 +154,7 @@ Deno.test("model_unload unloads by key or instance id and lists what is left", a
 
 Deno.test("model_unload lists the loaded models when the name matches none", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const result = await server.call("model_unload", { model: "google/gemma-3-4b" });
   assert.equal(result.isError, true);
   assert.match(textOf(result), /Loaded now: qwen\/qwen3-8b/);
@@ -164,7 +165,7 @@ Deno.test("model_download follows the job to completion with byte progress", asy
     catalog: { "ibm/granite-4-micro": 2_000_000_000 },
     downloadSteps: 4,
   });
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, ...FAST } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, ...FAST } });
   const progress: Progress[] = [];
   const result = await server.client.callTool(
     { name: "model_download", arguments: { model: "ibm/granite-4-micro" } },
@@ -188,7 +189,7 @@ Deno.test("model_download follows the job to completion with byte progress", asy
 
 Deno.test("model_download returns the job id when the poll budget runs out, and resumes with it", async () => {
   await using sim = LmStudioSim.start({ catalog: { "big/model": 1000 }, downloadSteps: 3 });
-  await using server = await startServer({
+  await using server = await startInProcess({
     env: {
       LM_STUDIO_URL: sim.url,
       LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS: "10000",
@@ -210,7 +211,7 @@ Deno.test("model_download returns the job id when the poll budget runs out, and 
 
 Deno.test("model_download treats an already downloaded model as success", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const result = await server.call("model_download", { model: "qwen/qwen3-8b" });
   assert.equal(result.isError, undefined);
   assert.match(textOf(result), /already downloaded/);
@@ -219,7 +220,7 @@ Deno.test("model_download treats an already downloaded model as success", async 
 
 Deno.test("model_download explains unknown models, unknown jobs and missing arguments", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const unknown = await server.call("model_download", { model: "no/such-model" });
   assert.equal(unknown.isError, true);
   assert.match(textOf(unknown), /cannot find "no\/such-model" to download/);
@@ -233,7 +234,7 @@ Deno.test("model_download explains unknown models, unknown jobs and missing argu
 
 Deno.test("every lifecycle tool turns LM Studio faults into clear errors and the server survives", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({
+  await using server = await startInProcess({
     env: { LM_STUDIO_URL: sim.url, LM_STUDIO_TIMEOUT_DEFAULT_MS: "300" },
   });
   const calls: [string, Record<string, unknown>][] = [
@@ -273,7 +274,7 @@ Deno.test("tools say how to start LM Studio when it is not running", async () =>
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
   listener.close();
-  await using server = await startServer({ env: { LM_STUDIO_URL: url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: url } });
   for (const name of ["model_list", "model_unload"]) {
     const result = await server.call(name, name === "model_list" ? {} : { model: "x" });
     assert.equal(result.isError, true);
@@ -284,12 +285,12 @@ Deno.test("tools say how to start LM Studio when it is not running", async () =>
 Deno.test("tools explain a missing or rejected API key", async () => {
   await using sim = LmStudioSim.start({ apiKey: "sk-lm-right" });
   {
-    await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+    await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
     const result = await server.call("model_list");
     assert.match(textOf(result), /requires an API token.*set LM_STUDIO_API_KEY/);
   }
   {
-    await using server = await startServer({
+    await using server = await startInProcess({
       env: { LM_STUDIO_URL: sim.url, LM_STUDIO_API_KEY: "sk-lm-wrong" },
     });
     const result = await server.call("model_list");
@@ -298,7 +299,7 @@ Deno.test("tools explain a missing or rejected API key", async () => {
     assert.ok(!textOf(result).includes("sk-lm-wrong"), "the key is never echoed");
   }
   {
-    await using server = await startServer({
+    await using server = await startInProcess({
       env: { LM_STUDIO_URL: sim.url, LM_STUDIO_API_KEY: "sk-lm-right" },
     });
     assert.equal((await server.call("model_list")).isError, undefined);

@@ -3,11 +3,13 @@
  */
 import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { startServer, textOf } from "../support/mcp.ts";
+import { startInProcess } from "../support/in_process.ts";
+import { textOf } from "../support/mcp.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { tempDir } from "../support/temp.ts";
+import { until } from "../support/wait.ts";
 
 type Progress = { progress: number; total?: number | undefined; message?: string | undefined };
 type AskData = {
@@ -30,7 +32,7 @@ function texts(result: CallToolResult): string[] {
 
 Deno.test("ask streams an answer with reasoning kept apart, stats in text and structuredContent", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const result = await server.call("ask", { model: QWEN, prompt: "What is 2+2?", system: "Be brief" });
   assert.equal(result.isError, undefined, textOf(result));
   const [answer, reasoning, stats] = texts(result);
@@ -59,7 +61,7 @@ Deno.test("ask streams an answer with reasoning kept apart, stats in text and st
 
 Deno.test("ask without streaming, reasoning off, and every parameter passed through", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const result = await server.call("ask", {
     model: QWEN,
     prompt: "Hi",
@@ -86,7 +88,7 @@ Deno.test("ask without streaming, reasoning off, and every parameter passed thro
 
 Deno.test("ask separates inline <think> reasoning, and says so when there is only reasoning", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   sim.chatScript = { inlineThink: true, reasoning: "private thoughts", answer: "Public answer." };
   for (const stream of [true, false]) {
     const result = await server.call("ask", { model: QWEN, prompt: "x", stream });
@@ -106,7 +108,9 @@ Deno.test("ask separates inline <think> reasoning, and says so when there is onl
 
 Deno.test("ask reports JIT model loading and prompt processing as progress, and the load time", async () => {
   await using sim = LmStudioSim.start({ loadDelayMs: 450 });
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "100" } });
+  await using server = await startInProcess({
+    env: { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "100" },
+  });
   sim.chatScript = { tokenDelayMs: 30, answer: "one two three four five six seven eight" };
   const progress: Progress[] = [];
   const result = await server.client.callTool(
@@ -126,7 +130,9 @@ Deno.test("ask reports JIT model loading and prompt processing as progress, and 
 
 Deno.test("ask sends heartbeats while the model is silent before its first token", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "100" } });
+  await using server = await startInProcess({
+    env: { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "100" },
+  });
   sim.chatScript = { firstEventDelayMs: 700 };
   const progress: Progress[] = [];
   await server.client.callTool({ name: "ask", arguments: { model: QWEN, prompt: "x" } }, undefined, {
@@ -135,35 +141,25 @@ Deno.test("ask sends heartbeats while the model is silent before its first token
   assert.ok(progress.some((p) => /still working/.test(p.message ?? "")), JSON.stringify(progress));
 });
 
-Deno.test("ask: cancelling the call aborts LM Studio's request within 200 ms", async () => {
+Deno.test("ask: cancelling the call aborts LM Studio's request, streamed or not", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   sim.chatScript = { tokenDelayMs: 50, answer: "word ".repeat(400) };
   for (const stream of [true, false]) {
     const controller = new AbortController();
-    let cancelledAt = 0;
     const call = server.client.callTool(
       { name: "ask", arguments: { model: QWEN, prompt: "long", stream } },
       undefined,
       { signal: controller.signal, onprogress: () => {} },
     );
     const before = sim.requestsTo("POST /api/v1/chat").length;
-    for (let i = 0; i < 100 && sim.requestsTo("POST /api/v1/chat").length === before; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await new Promise((r) => setTimeout(r, 150));
-    cancelledAt = performance.now();
+    await until(() => sim.requestsTo("POST /api/v1/chat").length > before, "the request to reach LM Studio");
+    const request = sim.requestsTo("POST /api/v1/chat").at(-1)!;
+    if (stream) await until(() => (request.deltas ?? 0) >= 2, "the answer to start streaming");
     controller.abort("user pressed stop");
     await assert.rejects(call);
-    const request = sim.requestsTo("POST /api/v1/chat").at(-1)!;
-    for (let i = 0; i < 50 && request.abortedAt === undefined; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.ok(request.abortedAt !== undefined, `stream=${stream}: LM Studio's request was not aborted`);
-    assert.ok(
-      request.abortedAt - cancelledAt < 200,
-      `stream=${stream}: aborted after ${request.abortedAt - cancelledAt} ms`,
-    );
+    // Bounded, not timed: how fast the abort lands is measured by `deno task bench`.
+    await until(() => request.abortedAt !== undefined, `stream=${stream}: LM Studio's request to be aborted`);
   }
   // The server is still fine.
   sim.chatScript = {};
@@ -175,7 +171,7 @@ Deno.test("ask: cancelling the call aborts LM Studio's request within 200 ms", a
 
 Deno.test("ask: each stream fault is a clear error, partial text is kept, and the server stays up", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({
+  await using server = await startInProcess({
     env: { LM_STUDIO_URL: sim.url, LM_STUDIO_SSE_IDLE_TIMEOUT_MS: "300" },
   });
   const answer = "alpha beta gamma delta epsilon";
@@ -209,7 +205,7 @@ Deno.test("ask: each stream fault is a clear error, partial text is kept, and th
 
 Deno.test("ask: a stream sent one byte per chunk over HTTP gives the same answer", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   sim.chatScript = { byteChunks: true, answer: "Ünïcödé ✓ works", reasoning: "🤔 hm" };
   const result = await server.call("ask", { model: QWEN, prompt: "x" });
   assert.equal(textOf(result), "Ünïcödé ✓ works");
@@ -218,7 +214,7 @@ Deno.test("ask: a stream sent one byte per chunk over HTTP gives the same answer
 
 Deno.test("ask: the inference timeout names its variable", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({
+  await using server = await startInProcess({
     env: { LM_STUDIO_URL: sim.url, LM_STUDIO_TIMEOUT_INFERENCE_MS: "300" },
   });
   sim.chatScript = { tokenDelayMs: 100, answer: "a b c d e f g h" };
@@ -230,7 +226,7 @@ Deno.test("ask: the inference timeout names its variable", async () => {
 Deno.test("ask: context overflow, as an error or as an empty stream, names the loaded context", async () => {
   for (const overflow of ["error", "empty-stream"] as const) {
     await using sim = LmStudioSim.start({ overflow });
-    await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+    await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
     for (const stream of [true, false]) {
       const result = await server.call("ask", { model: QWEN, prompt: "word ".repeat(8000), stream });
       assert.equal(result.isError, true);
@@ -245,7 +241,7 @@ Deno.test("ask: context overflow, as an error or as an empty stream, names the l
 
 Deno.test("ask: unknown or unloaded models and bad parameters give clear errors", async () => {
   await using sim = LmStudioSim.start({ jit: false });
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const unknown = await server.call("ask", { model: "nobody/nothing", prompt: "x" });
   assert.equal(unknown.isError, true);
   assert.match(textOf(unknown), /"nobody\/nothing"[\s\S]*model_list/);
@@ -273,7 +269,7 @@ Deno.test("ask: unknown or unloaded models and bad parameters give clear errors"
 
 Deno.test("ask with images sends data URLs and rejects missing, non-image and remote inputs", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   await using dirDir = await tempDir("dir");
   const dir = dirDir.path;
   const png = `${dir}/red.png`;
@@ -333,7 +329,7 @@ Deno.test("ask with images sends data URLs and rejects missing, non-image and re
 
 Deno.test("ask with json_schema uses response_format and returns the parsed JSON", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const schema = {
     type: "object",
     properties: { city: { type: "string" }, population: { type: "integer" } },
@@ -361,7 +357,7 @@ Deno.test("ask with json_schema uses response_format and returns the parsed JSON
 
 Deno.test("embed returns vectors in input order with a short summary", async () => {
   await using sim = LmStudioSim.start({ embeddingDimension: 16 });
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const one = await server.call("embed", { model: NOMIC, input: "hello" });
   assert.equal(one.isError, undefined, textOf(one));
   assert.match(textOf(one), /^1 embedding of dimension 16 from text-embedding-nomic-embed-text-v1\.5/);
@@ -388,7 +384,7 @@ Deno.test("embed returns vectors in input order with a short summary", async () 
 
 Deno.test("embed validates its input and maps LM Studio's errors", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   for (
     const [input, pattern] of [
       ["", /input/],
@@ -421,7 +417,7 @@ Deno.test("embed validates its input and maps LM Studio's errors", async () => {
 
 Deno.test("warnings reach the client as MCP log messages at the level it asked for", async () => {
   await using sim = LmStudioSim.start();
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const logs: { level: string; data: unknown }[] = [];
   server.client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
     logs.push({ level: notification.params.level, data: notification.params.data });
@@ -429,11 +425,10 @@ Deno.test("warnings reach the client as MCP log messages at the level it asked f
   await server.client.setLoggingLevel("warning");
   sim.chatScript = { fault: "malformed", answer: "a b c d", reasoning: null };
   assert.equal(textOf(await server.call("ask", { model: QWEN, prompt: "x" })), "a b c d");
-  for (let i = 0; i < 50 && logs.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(logs.some((l) => l.level === "warning" && /not JSON/.test(String(l.data))), JSON.stringify(logs));
   await server.client.setLoggingLevel("error");
   logs.length = 0;
   await server.call("ask", { model: QWEN, prompt: "x" });
-  await new Promise((r) => setTimeout(r, 50));
+  // Notifications of a call arrive before its result (one ordered transport), so nothing is pending.
   assert.deepEqual(logs, [], "below the requested level nothing is sent");
 });

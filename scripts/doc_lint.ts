@@ -1,0 +1,59 @@
+// deno-lint-ignore-file no-console -- a check script reports what it found
+/**
+ * `deno doc --lint` over the whole public surface: main.ts, lib/ and tools/ (all but tools/sdk.ts, which
+ * only re-exports the MCP SDK and would lint the SDK's own declarations).
+ *
+ * Every diagnostic fails the run, except one kind we cannot fix from here: a public signature that names
+ * a type exported by a dependency (zod's `ZodString`, the SDK's `Transport`, …). Deno's doc linter does
+ * not follow npm packages, so it calls those types private. A referenced type declared in our own code
+ * is always an error.
+ *
+ * Run: `deno run --allow-read --allow-run scripts/doc_lint.ts`
+ *
+ * @module
+ */
+
+const ROOT = new URL("../", import.meta.url);
+
+async function sources(): Promise<string[]> {
+  const files = ["main.ts"];
+  for (const dir of ["lib", "tools"]) {
+    for await (const entry of Deno.readDir(new URL(`${dir}/`, ROOT))) {
+      if (entry.isFile && entry.name.endsWith(".ts") && `${dir}/${entry.name}` !== "tools/sdk.ts") {
+        files.push(`${dir}/${entry.name}`);
+      }
+    }
+  }
+  return files.sort();
+}
+
+const files = await sources();
+const ours = (await Promise.all(files.map((f) => Deno.readTextFile(new URL(f, ROOT))))).join("\n");
+const declaredHere = (name: string) =>
+  new RegExp(`\\b(?:type|interface|class|enum)\\s+${name}\\b`).test(ours);
+
+const run = await new Deno.Command(Deno.execPath(), {
+  args: ["doc", "--lint", ...files],
+  cwd: ROOT,
+  env: { NO_COLOR: "1" },
+  stdout: "piped",
+  stderr: "piped",
+}).output();
+const text = new TextDecoder().decode(run.stdout) + new TextDecoder().decode(run.stderr);
+const blocks = text.split(/\n(?=error\[)/).filter((b) => b.startsWith("error["));
+let allowed = 0;
+const errors: string[] = [];
+for (const block of blocks) {
+  const privateRef = block.match(/^error\[private-type-ref\]: .* references private type '([\w$]+)'/);
+  if (privateRef && !declaredHere(privateRef[1]!)) allowed++;
+  else errors.push(block.split("\n  info:")[0]!.trim());
+}
+for (const error of errors) console.error(`${error}\n`);
+console.log(
+  `doc lint: ${files.length} files, ${errors.length} errors` +
+    (allowed ? ` (${allowed} references to types of npm dependencies allowed)` : ""),
+);
+if (errors.length || (!run.success && blocks.length === 0)) {
+  if (!blocks.length) console.error(text);
+  Deno.exit(1);
+}
