@@ -14,6 +14,7 @@ import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/env_fi
 import { LmStudioError } from "./lib/errors.ts";
 import { LmStudioClient } from "./lib/lmstudio.ts";
 import { createStderrLogger, type Logger } from "./lib/logger.ts";
+import { redactingLogger, redactor } from "./lib/redact.ts";
 import { lazySessionStore } from "./lib/sessions.ts";
 import { createServer } from "./tools/mod.ts";
 import { guarded } from "./tools/guard.ts";
@@ -88,27 +89,54 @@ function loadConfig(envFile: string | undefined, log: Logger): Config {
     cwd: cwdOrUndefined(),
     readTextFile,
   });
-  for (const notice of resolved.notices) log.warn(notice);
-  const { config, warnings } = parseConfig(resolved.env, {
-    home: homeDirectory(Deno.build.os, processEnv),
-  });
-  for (const warning of warnings) log.warn(warning);
-  return config;
+  // Everything said about the configuration is redacted: a bad value may hold the API key.
+  const redact = redactor([resolved.env.LM_STUDIO_API_KEY?.trim()]);
+  const safe = redactingLogger(log, redact);
+  for (const notice of resolved.notices) safe.warn(notice);
+  try {
+    const { config, warnings } = parseConfig(resolved.env, {
+      home: homeDirectory(Deno.build.os, processEnv),
+    });
+    for (const warning of warnings) safe.warn(warning);
+    return config;
+  } catch (error) {
+    if (error instanceof LmStudioError) error.message = redact(error.message);
+    throw error;
+  }
 }
 
 async function check(config: Config): Promise<number> {
-  print(`lmstudio-mcp ${VERSION} — checking ${config.baseUrl}`);
+  const redact = redactor([config.apiKey]);
+  const say = (line: string) => print(redact(line));
+  say(`lmstudio-mcp ${VERSION} — checking ${config.baseUrl}`);
   const results = await runDoctor(config);
   for (const result of results) {
-    print(`${result.ok ? "✓" : "✗"} ${result.message}`);
-    if (result.fix) print(`  → ${result.fix}`);
+    say(`${result.ok ? "✓" : "✗"} ${result.message}`);
+    if (result.fix) say(`  → ${result.fix}`);
   }
   const failed = results.filter((r) => !r.ok).length;
-  print(failed ? `${failed} check(s) failed.` : "All checks passed.");
+  say(failed ? `${failed} check(s) failed.` : "All checks passed.");
   return failed ? 1 : 0;
 }
 
-async function serve(config: Config, log: Logger): Promise<void> {
+/**
+ * A failure nobody awaited is a bug, but it must not end a server that clients depend on: it is logged
+ * (redacted, like every line) and the server keeps serving.
+ */
+function keepServingOnStrayErrors(log: Logger): void {
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    log.error("A promise failed with nobody waiting for it (the server keeps running)", event.reason);
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    log.error("An uncaught error (the server keeps running)", event.error);
+  });
+}
+
+async function serve(config: Config, given: Logger): Promise<void> {
+  const log = redactingLogger(given, redactor([config.apiKey]));
+  keepServingOnStrayErrors(log);
   const client = new LmStudioClient(config);
   const sessions = lazySessionStore(config.sessionsDb);
   const server = createServer({ client, config, log, sessions }, { name: "lmstudio-mcp", version: VERSION });

@@ -17,8 +17,9 @@ export const TARGETS: readonly string[] = [
 ];
 
 /**
- * The run flags of `deno task start`: `--no-prompt`, every `--allow-*`, and `--v8-flags` (a small
- * young generation: about 20 MB less resident memory, no measurable cost per call).
+ * The run flags of `deno task start`: `--no-prompt`, every `--allow-*`, and `--v8-flags` (a small young
+ * generation and V8's optimize-for-size mode: under 10,000 fuzzed calls the resident memory goes from
+ * 65 to 77 MB and stays there, instead of climbing to 177 MB without flags).
  *
  * @returns The flags, in order
  */

@@ -15,6 +15,7 @@ import {
   type ServerRequest,
 } from "./sdk.ts";
 import { teeLogger } from "../lib/logger.ts";
+import { redactingLogger, redactor } from "../lib/redact.ts";
 import { ask } from "./ask.ts";
 import { chat, sessionResourceText } from "./chat.ts";
 import { embed } from "./embed.ts";
@@ -69,12 +70,18 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
   const shutdown = new AbortController();
   server.server.onclose = () => shutdown.abort();
   // Warnings also reach the client as MCP log messages (at the level it asked for with logging/setLevel).
+  // The API key never leaves the process: redacted from error results and from every log line, on
+  // stderr and to the client.
+  const redact = redactor([given.config.apiKey]);
   const deps: Deps = {
     ...given,
-    log: teeLogger(given.log, (level, data) => {
-      if (!server.isConnected()) return;
-      server.sendLoggingMessage({ level, logger: "lmstudio-mcp", data }).catch(() => {});
-    }),
+    log: redactingLogger(
+      teeLogger(given.log, (level, data) => {
+        if (!server.isConnected()) return;
+        server.sendLoggingMessage({ level, logger: "lmstudio-mcp", data }).catch(() => {});
+      }),
+      redact,
+    ),
   };
   for (const tool of TOOLS) {
     server.registerTool(
@@ -103,7 +110,7 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
           const signal = AbortSignal.any([extra.signal, shutdown.signal]);
           return await tool.run(args, deps, { signal, progress });
         } catch (error) {
-          return errorResult(error, tool.name, deps.log);
+          return errorResult(error, tool.name, deps.log, redact);
         } finally {
           progress.close();
         }

@@ -36,9 +36,15 @@ export function textAndStructured(
  * @param error What the tool threw
  * @param tool The tool's name
  * @param log Where bugs are logged
+ * @param redact Removes secrets (the API key) from the text, whatever put them there
  * @returns The result with `isError: true`
  */
-export function errorResult(error: unknown, tool: string, log: Logger): CallToolResult {
+export function errorResult(
+  error: unknown,
+  tool: string,
+  log: Logger,
+  redact: (text: string) => string = (text) => text,
+): CallToolResult {
   let text: string;
   if (error instanceof CancelledError || error instanceof LmStudioError) {
     text = error.message;
@@ -47,9 +53,9 @@ export function errorResult(error: unknown, tool: string, log: Logger): CallTool
     const detail = error instanceof Error ? error.message : String(error);
     text = `Internal error in ${tool}: ${detail}. The server log (stderr) has the details`;
   }
-  const content: ContentBlock[] = [{ type: "text", text }];
+  const content: ContentBlock[] = [{ type: "text", text: redact(text) }];
   if (error instanceof EmptyAnswerError && error.reasoning) {
-    content.push({ type: "text", text: `Reasoning:\n${error.reasoning}` });
+    content.push({ type: "text", text: redact(`Reasoning:\n${error.reasoning}`) });
   }
   return { content, isError: true };
 }
