@@ -43,6 +43,11 @@ export interface ChatSendParams {
   readonly ttl?: number | undefined;
   /** Whether to stream the reply. @default true */
   readonly stream?: boolean | undefined;
+  /**
+   * Files sent with this message: `text` goes to LM Studio after the message; the stored turn keeps only
+   * `note` (paths and digests), so history stays small and later turns still fit the context.
+   */
+  readonly attachment?: { readonly text: string; readonly note: string } | undefined;
 }
 
 /** What a send returns. */
@@ -117,7 +122,8 @@ async function sendLocked(
   const system = session ? session.system : params.system ?? null;
   const maxTokens = params.maxTokens ?? CHAT_DEFAULTS.maxTokens;
   const contextTokens = await loadedContext(client, model, hooks.signal);
-  const fixedChars = (system?.length ?? 0) + params.message.length;
+  const sent = params.attachment ? `${params.message}\n\n${params.attachment.text}` : params.message;
+  const fixedChars = (system?.length ?? 0) + sent.length;
   let budget = contextTokens === undefined
     ? UNKNOWN_CONTEXT_CHARS
     : Math.max(0, (contextTokens - maxTokens - 64) * CHARS_PER_TOKEN - fixedChars);
@@ -134,7 +140,7 @@ async function sendLocked(
         { role: "user" as const, content: turn.user },
         { role: "assistant" as const, content: turn.assistant },
       ]),
-      { role: "user", content: params.message },
+      { role: "user", content: sent },
     ];
     let result: InferenceResult;
     try {
@@ -166,7 +172,7 @@ async function sendLocked(
       note: "Nothing was stored; the session is unchanged.",
     });
     const stored = store.appendTurn(params.sessionId, total, system, {
-      user: params.message,
+      user: params.attachment ? `${params.message}\n\n${params.attachment.note}` : params.message,
       assistant: result.answer,
       reasoning: result.reasoning,
       model,

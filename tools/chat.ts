@@ -7,6 +7,16 @@
  */
 import { z } from "zod";
 import { CHAT_DEFAULTS, sendChat } from "../lib/chat.ts";
+import { type FileSet, frameFiles } from "../lib/files.ts";
+import {
+  contextOf,
+  fileBudget,
+  FilesField,
+  filesLine,
+  filesReport,
+  FilesReportSchema,
+  readFilesFor,
+} from "./file_input.ts";
 import { InputError } from "../lib/errors.ts";
 import { formatBytes } from "../lib/models.ts";
 import { iso, sessionJson, sessionMarkdown } from "../lib/session_export.ts";
@@ -71,6 +81,7 @@ export const chat: ToolSpec = defineTool({
     ttl: z.number().int().min(1).max(31_536_000).optional()
       .describe("Seconds of inactivity before LM Studio unloads a model this call loads"),
     stream: z.boolean().optional().describe("Stream the reply (default true): progress and cancellation"),
+    files: FilesField.optional().describe("send: paths, folders or globs to attach (text files)"),
     offset: z.number().int().min(0).optional().describe("history/list: items to skip (default 0)"),
     limit: z.number().int().min(1).max(500).optional().describe("history/list: items per page (default 20)"),
     format: z.enum(["markdown", "json"]).optional().describe("export: markdown (default) or json"),
@@ -87,6 +98,7 @@ export const chat: ToolSpec = defineTool({
     usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() })
       .optional(),
     stats: StatsSchema.optional(),
+    files: FilesReportSchema.optional(),
     sessions: z.array(SessionInfoSchema).optional(),
     total: z.number().int().optional(),
     history: z.array(z.object({
@@ -142,6 +154,7 @@ export const chat: ToolSpec = defineTool({
     throw new InputError('chat send needs message (the text to send). To clear a session use action "reset"');
   }
   const label = args.model ?? store.get(id)?.model ?? "the model";
+  const files = args.files ? await attachFiles(args.files, args, label, deps, context) : undefined;
   context.progress.update(`Sending to ${label} in session ${id}`);
   const sent = await sendChat(deps.client, store, {
     sessionId: id,
@@ -153,6 +166,7 @@ export const chat: ToolSpec = defineTool({
     draftModel: args.draft_model,
     ttl: args.ttl,
     stream: args.stream,
+    attachment: files && { text: frameFiles(files.files), note: await filesNote(files) },
   }, {
     signal: context.signal,
     onProgress: progressHook(context.progress, label, args.max_tokens ?? CHAT_DEFAULTS.maxTokens),
@@ -161,6 +175,7 @@ export const chat: ToolSpec = defineTool({
   });
   const { result, session } = sent;
   const notes = [`Session "${id}": ${plural(session.turns, "turn")} stored.`];
+  if (files) notes.push(`${filesLine(files)} The turn stores their paths and digests, not their text.`);
   if (sent.omittedTurns > 0) {
     notes.push(
       `The ${sent.omittedTurns} oldest turn${sent.omittedTurns === 1 ? " was" : "s were"} not sent because ` +
@@ -185,9 +200,38 @@ export const chat: ToolSpec = defineTool({
       stop_reason: result.stop_reason,
       usage: { prompt_tokens: result.stats.input_tokens, completion_tokens: result.stats.output_tokens },
       stats: { ...result.stats },
+      ...(files ? { files: filesReport(files) } : {}),
     },
   };
 });
+
+/** Reads a send's files, sized to what the model's context leaves after the message and the reply. */
+async function attachFiles(
+  patterns: readonly string[],
+  args: { message?: string | undefined; system?: string | undefined; max_tokens?: number | undefined },
+  model: string,
+  deps: Deps,
+  context: ToolContext,
+): Promise<FileSet> {
+  const window = contextOf(await deps.client.catalog({ signal: context.signal }), model);
+  const maxTokens = args.max_tokens ?? CHAT_DEFAULTS.maxTokens;
+  const room = fileBudget(window, maxTokens, (args.message?.length ?? 0) + (args.system?.length ?? 0));
+  return await readFilesFor(patterns, deps, context, {
+    perFile: room,
+    total: room,
+    why: `${window} tokens of context, ${maxTokens} kept for the reply`,
+  });
+}
+
+/** What a stored turn keeps of its files: paths, sizes and short SHA-256 digests. */
+async function filesNote(set: FileSet): Promise<string> {
+  const parts = await Promise.all(set.files.map(async (file) => {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(file.text)));
+    const hex = [...digest.slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    return `${file.path} (${file.chars} characters, sha256 ${hex})`;
+  }));
+  return `[files sent with this message: ${parts.join(", ")}]`;
+}
 
 /** Deletes a session once no send to it is running (a send in flight finishes first). */
 async function deleteSession(

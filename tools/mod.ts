@@ -11,9 +11,12 @@ import {
   type RequestHandlerExtra,
   RESOURCE_NOT_FOUND,
   ResourceTemplate,
+  RootsListChangedNotificationSchema,
   type ServerNotification,
   type ServerRequest,
 } from "./sdk.ts";
+import { fileURLToPath } from "node:url";
+import { InputError } from "../lib/errors.ts";
 import { teeLogger } from "../lib/logger.ts";
 import { redactingLogger, redactor } from "../lib/redact.ts";
 import { ask } from "./ask.ts";
@@ -24,6 +27,7 @@ import { modelList } from "./model_list.ts";
 import { modelLoad } from "./model_load.ts";
 import { modelUnload } from "./model_unload.ts";
 import { ProgressReporter, type SendProgress } from "./progress.ts";
+import { registerPrompts } from "./prompts.ts";
 import { errorResult, plural } from "./result.ts";
 import type { Deps, ToolSpec } from "./tool.ts";
 
@@ -75,6 +79,7 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
   const redact = redactor([given.config.apiKey]);
   const deps: Deps = {
     ...given,
+    redact,
     log: redactingLogger(
       teeLogger(given.log, (level, data) => {
         if (!server.isConnected()) return;
@@ -83,6 +88,7 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
       redact,
     ),
   };
+  const roots = clientRoots(server);
   for (const tool of TOOLS) {
     server.registerTool(
       tool.name,
@@ -108,7 +114,7 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
         });
         try {
           const signal = AbortSignal.any([extra.signal, shutdown.signal]);
-          return await tool.run(args, deps, { signal, progress });
+          return await tool.run(args, deps, { signal, progress, roots });
         } catch (error) {
           return errorResult(error, tool.name, deps.log, redact);
         } finally {
@@ -118,7 +124,35 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
     );
   }
   registerSessionResources(server, deps);
+  registerPrompts(server, deps);
   return server;
+}
+
+/**
+ * The client's MCP roots as absolute folders, asked once and cached until the client says they changed.
+ * Undefined when the client declared no roots capability.
+ */
+function clientRoots(server: McpServer): () => Promise<readonly string[] | undefined> {
+  let cached: Promise<readonly string[] | undefined> | undefined;
+  server.server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
+    cached = undefined;
+  });
+  return () => {
+    if (!server.server.getClientCapabilities()?.roots) return Promise.resolve(undefined);
+    cached ??= server.server.listRoots(undefined, { timeout: 10_000 }).then(
+      ({ roots }) =>
+        roots.filter((root) => root.uri.startsWith("file:")).map((root) => fileURLToPath(root.uri)),
+      (error) => {
+        cached = undefined;
+        throw new InputError(
+          `files: the client declares MCP roots but did not list them (${
+            error instanceof Error ? error.message : error
+          }). Try again, or check the client's workspace folders`,
+        );
+      },
+    );
+    return cached;
+  };
 }
 
 /** The URI of a session resource. */

@@ -95,6 +95,15 @@ export class ProgressReporter {
     this.#emit(message, progress);
   }
 
+  /** Sends a throttled update now, e.g. the final count just before the result. */
+  flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (pending) this.#emit(pending.message, pending.progress);
+  }
+
   /** Stops all timers; nothing is sent after this (the result is on its way). */
   close(): void {
     this.#closed = true;

@@ -45,19 +45,28 @@ export function errorResult(
   log: Logger,
   redact: (text: string) => string = (text) => text,
 ): CallToolResult {
-  let text: string;
-  if (error instanceof CancelledError || error instanceof LmStudioError) {
-    text = error.message;
-  } else {
-    log.error(`Unexpected failure in ${tool}`, error);
-    const detail = error instanceof Error ? error.message : String(error);
-    text = `Internal error in ${tool}: ${detail}. The server log (stderr) has the details`;
-  }
+  const text = errorText(error, tool, log);
   const content: ContentBlock[] = [{ type: "text", text: redact(text) }];
   if (error instanceof EmptyAnswerError && error.reasoning) {
     content.push({ type: "text", text: redact(`Reasoning:\n${error.reasoning}`) });
   }
   return { content, isError: true };
+}
+
+/**
+ * The words for a failure: our typed errors' own message, or (for a bug, logged with its stack) an
+ * "Internal error" line. Also used for the per-item errors of a batch.
+ *
+ * @param error What was thrown
+ * @param tool The tool's name
+ * @param log Where bugs are logged
+ * @returns The message
+ */
+export function errorText(error: unknown, tool: string, log: Logger): string {
+  if (error instanceof CancelledError || error instanceof LmStudioError) return error.message;
+  log.error(`Unexpected failure in ${tool}`, error);
+  const detail = error instanceof Error ? error.message : String(error);
+  return `Internal error in ${tool}: ${detail}. The server log (stderr) has the details`;
 }
 
 /**

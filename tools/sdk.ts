@@ -15,7 +15,9 @@ import { ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 // @ts-types="@modelcontextprotocol/sdk/shared/protocol"
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
-import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, McpError, RootsListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+// @ts-types="@modelcontextprotocol/sdk/server/completable"
+import { completable } from "@modelcontextprotocol/sdk/server/completable.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import type {
   CallToolResult,
@@ -24,7 +26,7 @@ import type {
   ToolAnnotations,
 } from "@modelcontextprotocol/sdk/types.js";
 
-export { ErrorCode, McpError, McpServer, ResourceTemplate };
+export { completable, ErrorCode, McpError, McpServer, ResourceTemplate, RootsListChangedNotificationSchema };
 
 /** MCP's "resource not found" JSON-RPC error code (the spec's -32002; the SDK has no name for it). */
 export const RESOURCE_NOT_FOUND = -32002;

@@ -22,6 +22,8 @@ export interface Deps {
   readonly log: Logger;
   /** The chat history store, opened on first use. */
   readonly sessions: () => SessionStore;
+  /** Removes secrets (the API key) from text the server returns; set by createServer. */
+  readonly redact?: ((text: string) => string) | undefined;
 }
 
 /** Per-call context. */
@@ -30,6 +32,11 @@ export interface ToolContext {
   readonly signal: AbortSignal;
   /** Progress notifications (no-ops when the client gave no progressToken). */
   readonly progress: ProgressReporter;
+  /**
+   * The folders the client allows files to be read from (its MCP roots, as absolute paths), or
+   * undefined when it declared none. Cached; re-read after `notifications/roots/list_changed`.
+   */
+  readonly roots: () => Promise<readonly string[] | undefined>;
 }
 
 /** The annotations every tool must set, truthfully. */

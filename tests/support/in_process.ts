@@ -17,6 +17,8 @@ import { lazySessionStore, type SessionStore } from "../../lib/sessions.ts";
 import { guarded } from "../../tools/guard.ts";
 import { createServer } from "../../tools/mod.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ListRootsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { ServerHandle } from "./mcp.ts";
 import { removeTree } from "./temp.ts";
 
@@ -26,6 +28,8 @@ export interface InProcessOptions {
   readonly env?: Record<string, string>;
   /** HOME. @default a fresh temp dir, removed on close */
   readonly home?: string;
+  /** When set, the client declares MCP roots and answers `roots/list` with these (re-read each time). */
+  readonly roots?: () => readonly { uri: string; name?: string }[];
 }
 
 /**
@@ -53,7 +57,12 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<Se
   );
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(guarded(serverSide)); // As main.ts connects stdio.
-  const client = new Client({ name: "lmstudio-mcp-tests", version: "0" });
+  const client = new Client(
+    { name: "lmstudio-mcp-tests", version: "0" },
+    options.roots ? { capabilities: { roots: { listChanged: true } } } : {},
+  );
+  const roots = options.roots;
+  if (roots) client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [...roots()] }));
   await client.connect(clientSide);
   let closed = false;
   const close = async () => {

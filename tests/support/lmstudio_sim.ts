@@ -66,6 +66,8 @@ export interface Fault {
   drop?: boolean;
   /** Apply to this many requests, then expire. @default Infinity */
   times?: number;
+  /** Apply only to requests whose body's JSON text contains this. */
+  bodyIncludes?: string;
 }
 
 /** One request as the simulator saw it. */
@@ -196,6 +198,9 @@ export class LmStudioSim {
   readonly options: SimOptions;
   /** How the simulated model answers the next inference requests. */
   chatScript: ChatScript = {};
+  /** The most inference requests each model served at once (its parallel slots cap this). */
+  readonly peakInFlight: Map<string, number> = new Map();
+  #slots = new Map<string, { busy: number; queue: (() => void)[] }>();
   #server: Deno.HttpServer<Deno.NetAddr>;
   #faults: { route: string; fault: Fault }[] = [];
   #pending = new Set<Promise<unknown>>();
@@ -260,6 +265,38 @@ export class LmStudioSim {
       signal?.addEventListener("abort", done, { once: true });
       this.#closing.signal.addEventListener("abort", done, { once: true });
     });
+  }
+
+  /**
+   * Takes one of a model's parallel slots (its loaded instance's `config.parallel`, default 4), waiting
+   * in line when all are busy, as LM Studio's continuous batching does.
+   *
+   * @param key The model key or instance id of the request
+   * @param signal Gives up the place in line when the client goes away
+   * @returns Releases the slot
+   */
+  async acquireSlot(key: string, signal: AbortSignal): Promise<() => void> {
+    const model = this.models.find((m) => m.key === key || m.loaded_instances.some((i) => i.id === key));
+    const name = model?.key ?? key;
+    const parallel = Number(model?.loaded_instances[0]?.config?.parallel ?? 4) || 4;
+    const slot = this.#slots.get(name) ?? { busy: 0, queue: [] };
+    this.#slots.set(name, slot);
+    while (slot.busy >= parallel) {
+      if (signal.aborted) throw new Error("client went away while queued");
+      await new Promise<void>((resolve) => {
+        slot.queue.push(resolve);
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    }
+    slot.busy++;
+    this.peakInFlight.set(name, Math.max(this.peakInFlight.get(name) ?? 0, slot.busy));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      slot.busy--;
+      slot.queue.shift()?.();
+    };
   }
 
   /** Stops the server and waits for open requests to end. */
@@ -327,7 +364,7 @@ export class LmStudioSim {
       }
     }
     const key = `${request.method} ${url.pathname}`;
-    const faulted = await this.#applyFault(key, request);
+    const faulted = await this.#applyFault(key, request, text);
     if (faulted) return faulted;
     const invalid = validateNative(key, body);
     if (invalid) return json(invalid, 400);
@@ -338,8 +375,10 @@ export class LmStudioSim {
     return json({ error: `Unexpected endpoint or method. (${key})` });
   }
 
-  async #applyFault(key: string, request: Request): Promise<Response | undefined> {
-    const entry = this.#faults.find((f) => key.startsWith(f.route));
+  async #applyFault(key: string, request: Request, text: string): Promise<Response | undefined> {
+    const entry = this.#faults.find((f) =>
+      key.startsWith(f.route) && (f.fault.bodyIncludes === undefined || text.includes(f.fault.bodyIncludes))
+    );
     if (!entry) return undefined;
     const fault = entry.fault;
     if (fault.times !== undefined && --fault.times <= 0) {

@@ -578,9 +578,53 @@ function embeddings(_request: Request, raw: unknown, sim: LmStudioSim): Response
   });
 }
 
+type Route = (request: Request, raw: unknown, sim: LmStudioSim, record: RecordedRequest) => Promise<Response>;
+
+/**
+ * Holds one of the model's parallel slots from the request until its reply is fully sent (or the client
+ * leaves), so requests beyond the slots queue as they do in LM Studio.
+ */
+function withSlot(route: Route): Route {
+  return async (request, raw, sim, record) => {
+    const model = rec(raw).model;
+    const release = await sim.acquireSlot(typeof model === "string" ? model : "", request.signal);
+    let response: Response;
+    try {
+      response = await route(request, raw, sim, record);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (!response.body) {
+      release();
+      return response;
+    }
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            release();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (error) {
+          release();
+          controller.error(error);
+        }
+      },
+      cancel(reason) {
+        release();
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+}
+
 /** The inference routes; the simulator tries them after the model routes. */
 export const INFERENCE_ROUTES: SimRoutes = {
-  "POST /api/v1/chat": nativeChat,
-  "POST /v1/chat/completions": chatCompletions,
+  "POST /api/v1/chat": withSlot(nativeChat),
+  "POST /v1/chat/completions": withSlot(chatCompletions),
   "POST /v1/embeddings": embeddings,
 };

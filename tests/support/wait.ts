@@ -13,9 +13,13 @@
  * @param limitMs The bound
  * @throws {Error} When the condition does not hold within the bound
  */
-export async function until(predicate: () => boolean, what: string, limitMs = 10_000): Promise<void> {
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  what: string,
+  limitMs = 10_000,
+): Promise<void> {
   const deadline = performance.now() + limitMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (performance.now() > deadline) throw new Error(`Timed out after ${limitMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
