@@ -30,7 +30,10 @@ async function sources(): Promise<string[]> {
 const files = await sources();
 const ours = (await Promise.all(files.map((f) => Deno.readTextFile(new URL(f, ROOT))))).join("\n");
 const declaredHere = (name: string) =>
-  new RegExp(`\\b(?:type|interface|class|enum)\\s+${name}\\b`).test(ours);
+  new RegExp(
+    `^\\s*(?:export\\s+)?(?:declare\\s+)?(?:abstract\\s+)?(?:type|interface|class|enum)\\s+${name}\\b`,
+    "m",
+  ).test(ours);
 
 const run = await new Deno.Command(Deno.execPath(), {
   args: ["doc", "--lint", ...files],

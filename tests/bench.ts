@@ -14,6 +14,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { tokens } from "./support/sim_inference.ts";
+import { startInProcess } from "./support/in_process.ts";
 import { eventStream } from "../lib/sse.ts";
 import { openSessionStore } from "../lib/sessions.ts";
 
@@ -185,7 +186,66 @@ async function chatSends(sim: LmStudioSim): Promise<void> {
   await Deno.remove(dir, { recursive: true });
 }
 
-if (import.meta.main) {
+/**
+ * `ask` with `prompts`: 16 items on the simulator's 4 parallel slots against the same 16 on 1 slot (what
+ * sending them one by one costs); and what delegating a folder saves the orchestrator's context.
+ */
+async function delegation(sim: LmStudioSim): Promise<void> {
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+  const qwen = sim.model("qwen/qwen3-8b")!;
+  const config = qwen.loaded_instances[0]!.config as Record<string, unknown>;
+  sim.chatScript = {
+    reasoning: null,
+    tokenDelayMs: 10,
+    answer: "one two three four five six seven eight nine ten",
+  };
+  const prompts = Array.from({ length: 16 }, (_, i) => `item ${i}`);
+  const run = async (slots: number) => {
+    config.parallel = slots;
+    const started = performance.now();
+    const result = await server.call("ask", { model: "qwen/qwen3-8b", prompt: "Classify", prompts });
+    if (result.isError) throw new Error(JSON.stringify(result.content));
+    return performance.now() - started;
+  };
+  const single = await (async () => {
+    const started = performance.now();
+    await server.call("ask", { model: "qwen/qwen3-8b", prompt: "Classify item 0" });
+    return performance.now() - started;
+  })();
+  const one = await run(1);
+  const four = await run(4);
+  config.parallel = 4;
+  console.log(
+    `ask prompts × 16: ${ms(four)} on 4 slots vs ${ms(one)} on 1 slot (${
+      (one / four).toFixed(2)
+    }× faster); ` +
+      `one request alone: ${ms(single)}, so 16 on 4 slots ≈ ${(four / single).toFixed(1)} single requests`,
+  );
+  sim.chatScript = { reasoning: null, answer: "A short summary of the folder." };
+  const folder = await server.call("ask", {
+    model: "qwen/qwen3-8b",
+    prompt: "Summarise",
+    files: [`${ROOT}lib`],
+    each: true,
+    combine: "Merge",
+  });
+  const data = folder.structuredContent as {
+    answer: string;
+    files: { chars: number; estimated_tokens: number };
+  };
+  const returned = JSON.stringify(folder.content).length;
+  console.log(
+    `context saved on lib/ (${data.files.chars.toLocaleString("en-US")} characters, ~${
+      data.files.estimated_tokens.toLocaleString("en-US")
+    } tokens read by the server): the orchestrator got ${returned.toLocaleString("en-US")} characters back`,
+  );
+  sim.chatScript = {};
+}
+
+if (import.meta.main && Deno.env.get("BENCH_ONLY") === "delegation") {
+  await using sim = LmStudioSim.start();
+  await delegation(sim);
+} else if (import.meta.main) {
   await using sim = LmStudioSim.start();
   console.log(`lmstudio-mcp benchmark (simulator on ${sim.url}, Deno ${Deno.version.deno})`);
   await startup(sim);
@@ -193,4 +253,5 @@ if (import.meta.main) {
   sim.chatScript = {};
   await smallCalls(sim);
   await chatSends(sim);
+  await delegation(sim);
 }
