@@ -69,6 +69,8 @@ export class HttpClient {
   /** The base URL requests go to. */
   readonly baseUrl: string;
   #apiKey: string | undefined;
+  /** The only origin this client talks to: LM_STUDIO_URL's. */
+  readonly #origin: string;
   #fetch: typeof fetch;
   #maxBody: number;
 
@@ -79,6 +81,7 @@ export class HttpClient {
    */
   constructor(options: HttpClientOptions) {
     this.baseUrl = options.baseUrl;
+    this.#origin = new URL(options.baseUrl).origin;
     this.#apiKey = options.apiKey;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
@@ -204,9 +207,18 @@ export class HttpClient {
       headers["content-type"] = "application/json";
       body = JSON.stringify(options.body);
     }
+    // The network permission of the release binary is wide (LM Studio may be on another machine), so the
+    // boundary is here: requests go to LM_STUDIO_URL's origin and nowhere else, whatever the path holds.
+    const url = new URL(this.baseUrl + path);
+    if (url.origin !== this.#origin) {
+      throw new ProtocolError(
+        `${options.what}: refused to send a request to ${url.origin}; this server only talks to LM Studio at ` +
+          `${this.#origin} (LM_STUDIO_URL)`,
+      );
+    }
     // Redirects are never followed: LM Studio does not send them, and following one could carry the
     // prompt and the API key to another host.
-    const response = await this.#fetch(this.baseUrl + path, {
+    const response = await this.#fetch(url, {
       method: options.method ?? "GET",
       headers,
       body,

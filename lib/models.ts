@@ -17,7 +17,7 @@ export interface ModelSummary {
   /** Whether at least one instance is loaded. */
   readonly loaded: boolean;
   /** Loaded instances with their context length. */
-  readonly loaded_instances: readonly { id: string; context_length: number | null }[];
+  readonly loaded_instances: readonly { id: string; context_length: number | null; device?: string }[];
   /** Quantization name, e.g. `Q4_K_M`. */
   readonly quantization: string | null;
   /** Size on disk in bytes. */
@@ -34,6 +34,12 @@ export interface ModelSummary {
   readonly reasoning_options: readonly string[];
 }
 
+/** A device's name from LM Studio's `device` field (LM Link), whatever its shape. */
+function deviceName(device: NativeModel["device"]): string | undefined {
+  if (typeof device === "string") return device || undefined;
+  return device?.name ?? device?.identifier ?? undefined;
+}
+
 /**
  * Summarises one model of `GET /api/v1/models`.
  *
@@ -47,10 +53,10 @@ export function summarizeModel(model: NativeModel): ModelSummary {
     display_name: model.display_name ?? model.key,
     type: model.type,
     loaded: instances.length > 0,
-    loaded_instances: instances.map((i) => ({
-      id: i.id,
-      context_length: i.config?.context_length ?? null,
-    })),
+    loaded_instances: instances.map((i) => {
+      const device = deviceName(i.device) ?? deviceName(model.device);
+      return { id: i.id, context_length: i.config?.context_length ?? null, ...(device ? { device } : {}) };
+    }),
     quantization: model.quantization?.name ?? null,
     size_bytes: model.size_bytes ?? null,
     max_context_length: model.max_context_length ?? null,

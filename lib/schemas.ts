@@ -27,6 +27,8 @@ export type Maybe<T> = T | null | undefined;
 export interface LoadedInstance {
   /** The instance id (the model key, or `key:2` for a second instance). */
   readonly id: string;
+  /** The device serving it, when LM Studio says (LM Link): a name, or an object with one. */
+  readonly device?: Maybe<string | { readonly name?: Maybe<string>; readonly identifier?: Maybe<string> }>;
   /** The load configuration LM Studio reports. */
   readonly config?: Maybe<{
     readonly context_length?: Maybe<number>;
@@ -76,6 +78,8 @@ export interface NativeModel {
   readonly variants?: Maybe<readonly string[]>;
   /** The selected variant. */
   readonly selected_variant?: Maybe<string>;
+  /** The device that has the model, when LM Studio says (LM Link). */
+  readonly device?: Maybe<string | { readonly name?: Maybe<string>; readonly identifier?: Maybe<string> }>;
 }
 
 /** `POST /api/v1/models/load`'s reply: the 0.4 flat shape or the pre-release nested one. */
@@ -119,8 +123,14 @@ export interface DownloadJob {
 const nullableNumber = z.number().nullish();
 const nullableString = z.string().nullish();
 
+const DeviceSchema = z.union([
+  z.string(),
+  z.object({ name: nullableString, identifier: nullableString }).partial(),
+]).nullish().catch(undefined);
+
 const LoadedInstanceSchema = z.object({
   id: z.string(),
+  device: DeviceSchema,
   config: z.object({
     context_length: nullableNumber,
     eval_batch_size: nullableNumber,
@@ -154,6 +164,7 @@ const NativeModelSchema = z.object({
   description: nullableString,
   variants: z.array(z.string()).nullish(),
   selected_variant: nullableString,
+  device: DeviceSchema,
 });
 
 /** `GET /api/v1/models`. */

@@ -13,7 +13,9 @@ const ModelSummarySchema = z.object({
   display_name: z.string(),
   type: z.string(),
   loaded: z.boolean(),
-  loaded_instances: z.array(z.object({ id: z.string(), context_length: z.number().nullable() })),
+  loaded_instances: z.array(
+    z.object({ id: z.string(), context_length: z.number().nullable(), device: z.string().optional() }),
+  ),
   quantization: z.string().nullable(),
   size_bytes: z.number().nullable(),
   max_context_length: z.number().nullable(),
@@ -34,7 +36,9 @@ function describe(model: ModelSummary): string {
   ].filter((p) => p);
   const max = model.max_context_length ? `max context ${model.max_context_length}` : null;
   const instances = model.loaded_instances.map((i) =>
-    `instance ${i.id}${i.context_length ? ` at context ${i.context_length}` : ""}`
+    `instance ${i.id}${i.context_length ? ` at context ${i.context_length}` : ""}${
+      i.device ? ` on ${i.device}` : ""
+    }`
   );
   return `  • ${model.key} — ${[...parts, max, ...instances].filter((p) => p).join(", ")}`;
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import denoJson from "../../deno.json" with { type: "json" };
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { childEnv, MAIN, ROOT, RUN_FLAGS, startServer, textOf } from "../support/mcp.ts";
+import { childEnv, LOOPBACK_FLAGS, MAIN, ROOT, RUN_FLAGS, startServer, textOf } from "../support/mcp.ts";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
 
@@ -16,11 +16,16 @@ interface Run {
   stderr: string;
 }
 
-async function run(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Run> {
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+  flags: readonly string[] = RUN_FLAGS,
+): Promise<Run> {
   await using homeDir = await tempDir("cli");
   const home = homeDir.path;
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, ...args],
+    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...flags, MAIN, ...args],
     env: await childEnv(home, env),
     clearEnv: true,
     cwd: cwd ?? home,
@@ -156,8 +161,14 @@ Deno.test("--check opens the sessions DB as SQLite: a text file there is reporte
   assert.match(stdout, /✗ Sessions DB: .*sessions\.db cannot be used \(file is not a database\)/);
 });
 
-Deno.test("--check with an LM Studio outside the network permission names one cause and one fix", async () => {
-  const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: "http://192.0.2.1:1234" });
+Deno.test("--check with an LM Studio outside a narrowed network permission names one cause and one fix", async () => {
+  // Narrowed as the README shows `deno run` users: the sandbox refuses before any packet is sent.
+  const { code, stdout } = await run(
+    ["--check"],
+    { LM_STUDIO_URL: "http://192.0.2.1:1234" },
+    undefined,
+    LOOPBACK_FLAGS,
+  );
   assert.equal(code, 1, stdout);
   assert.match(
     stdout,

@@ -4,11 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { RUN_FLAGS, startServer, textOf } from "../support/mcp.ts";
+import { LOOPBACK_FLAGS, RUN_FLAGS, startServer, textOf } from "../support/mcp.ts";
 import { tempDir } from "../support/temp.ts";
 
-Deno.test("a host outside --allow-net is refused by the sandbox with the flag to add", async () => {
-  await using server = await startServer({ env: { LM_STUDIO_URL: "http://10.255.255.1:1234" } });
+Deno.test("with --allow-net narrowed to loopback, another host is refused by the sandbox with the flag to add", async () => {
+  await using server = await startServer({
+    runFlags: LOOPBACK_FLAGS,
+    env: { LM_STUDIO_URL: "http://10.255.255.1:1234" },
+  });
   const result = await server.call("model_list");
   assert.equal(result.isError, true);
   assert.match(

@@ -19,6 +19,13 @@ export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 export const MAIN: string = ROOT + "main.ts";
 /** The permission flags of `deno task start` (what ships), so the tests run with what users run. */
 export const RUN_FLAGS: readonly string[] = serverRunFlags();
+/**
+ * The shipped flags with the network narrowed to this machine, as the README shows `deno run` users: the
+ * sandbox then refuses any other host before a packet is sent, so tests can name one safely.
+ */
+export const LOOPBACK_FLAGS: readonly string[] = RUN_FLAGS.map((flag) =>
+  flag.startsWith("--allow-net") ? "--allow-net=127.0.0.1,localhost,[::1]" : flag
+);
 
 let denoDir: string | undefined;
 

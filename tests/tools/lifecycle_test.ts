@@ -305,3 +305,18 @@ Deno.test("tools explain a missing or rejected API key", async () => {
     assert.equal((await server.call("model_list")).isError, undefined);
   }
 });
+
+Deno.test("model_list shows the device serving an instance when LM Studio names it (LM Link)", async () => {
+  await using sim = LmStudioSim.start();
+  const qwen = sim.model("qwen/qwen3-8b")!;
+  (qwen.loaded_instances[0] as unknown as Record<string, unknown>).device = { name: "gpu-box" };
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+  const result = await server.call("model_list");
+  assert.match(textOf(result), /instance qwen\/qwen3-8b at context 8192 on gpu-box/);
+  const models =
+    (result.structuredContent as { models: { loaded_instances: { device?: string }[] }[] }).models;
+  assert.equal(models[0]!.loaded_instances[0]!.device, "gpu-box");
+  // A device field of a shape we do not know is ignored, not an error.
+  (qwen.loaded_instances[0] as unknown as Record<string, unknown>).device = 42;
+  assert.equal((await server.call("model_list", { loaded_only: true })).isError, undefined);
+});
