@@ -15,7 +15,9 @@ import { LmStudioError } from "./lib/errors.ts";
 import { LmStudioClient } from "./lib/lmstudio.ts";
 import { createStderrLogger, type Logger } from "./lib/logger.ts";
 import { redactingLogger, redactor } from "./lib/redact.ts";
-import { lazySessionStore } from "./lib/sessions.ts";
+import { lazySessionStore, type SessionStore } from "./lib/sessions.ts";
+import { type HttpSettings, httpSettings } from "./lib/http_listen.ts";
+import { serveHttp } from "./tools/http_server.ts";
 import { createServer } from "./tools/mod.ts";
 import { guarded } from "./tools/guard.ts";
 import { StdioTransport } from "./tools/stdio_transport.ts";
@@ -28,6 +30,9 @@ function helpText(): string {
 
 Usage:
   lmstudio-mcp                  Run the MCP server on stdio (what MCP clients start)
+  lmstudio-mcp --http [HOST:]PORT
+                                Serve MCP over Streamable HTTP at /mcp (default host 127.0.0.1;
+                                another host needs LMSTUDIO_MCP_TOKEN). GET /health for monitors
   lmstudio-mcp --check          Check LM Studio, auth and the sessions DB, then exit (0 = healthy)
   lmstudio-mcp --version        Print the version
   lmstudio-mcp --help           Print this help
@@ -80,7 +85,10 @@ function cwdOrUndefined(): string | undefined {
   }
 }
 
-function loadConfig(envFile: string | undefined, log: Logger): Config {
+function loadConfig(
+  envFile: string | undefined,
+  log: Logger,
+): { config: Config; env: Readonly<Record<string, string | undefined>> } {
   const processEnv = readProcessEnv();
   const resolved = resolveEnvironment({
     processEnv,
@@ -98,7 +106,7 @@ function loadConfig(envFile: string | undefined, log: Logger): Config {
       home: homeDirectory(Deno.build.os, processEnv),
     });
     for (const warning of warnings) safe.warn(warning);
-    return config;
+    return { config, env: resolved.env };
   } catch (error) {
     if (error instanceof LmStudioError) error.message = redact(error.message);
     throw error;
@@ -134,6 +142,36 @@ function keepServingOnStrayErrors(log: Logger): void {
   });
 }
 
+function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): void {
+  const log = redactingLogger(given, redactor([config.apiKey, settings.token]));
+  keepServingOnStrayErrors(log);
+  const client = new LmStudioClient(config);
+  let store: SessionStore | undefined;
+  const open = lazySessionStore(config.sessionsDb);
+  const sessions = () => store ??= open();
+  const handle = serveHttp(settings, { client, config, log, sessions }, {
+    name: "lmstudio-mcp",
+    version: VERSION,
+  });
+  log.info(
+    `${VERSION} serving MCP at ${handle.url}` + (settings.token ? " (bearer token required)" : "") +
+      `, LM Studio at ${config.baseUrl}`,
+  );
+  // SIGINT/SIGTERM: end every session (aborting LM Studio calls in flight), stop listening, close the DB.
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info("Shutting down");
+    await handle.shutdown();
+    store?.close();
+    Deno.exit(0);
+  };
+  for (const signal of Deno.build.os === "windows" ? ["SIGINT"] as const : ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => void stop());
+  }
+}
+
 async function serve(config: Config, given: Logger): Promise<void> {
   const log = redactingLogger(given, redactor([config.apiKey]));
   keepServingOnStrayErrors(log);
@@ -162,6 +200,7 @@ export async function main(args: readonly string[]): Promise<number | undefined>
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
         check: { type: "boolean" },
+        http: { type: "string" },
         "env-file": { type: "string" },
       },
       strict: true,
@@ -180,14 +219,24 @@ export async function main(args: readonly string[]): Promise<number | undefined>
     return 0;
   }
   let config: Config;
+  let http: HttpSettings | undefined;
   try {
-    config = loadConfig(flags["env-file"], log);
+    const loaded = loadConfig(flags["env-file"], log);
+    config = loaded.config;
+    const listen = flags.http ?? loaded.env.LMSTUDIO_MCP_HTTP?.trim();
+    if (listen && !flags.check) {
+      http = httpSettings(listen, loaded.env, (path) => Deno.readTextFileSync(path));
+    }
   } catch (error) {
     if (!(error instanceof LmStudioError)) throw error;
     log.error(error.message);
     return 1;
   }
   if (flags.check) return await check(config);
+  if (http) {
+    serveOverHttp(config, http, log);
+    return undefined;
+  }
   await serve(config, log);
   return undefined;
 }

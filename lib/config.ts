@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { HTTP_VARIABLES } from "./http_listen.ts";
 import { join } from "node:path";
 import { ConfigError } from "./errors.ts";
 
@@ -88,6 +89,7 @@ export const CONFIG_VARIABLES: readonly string[] = Object.freeze([
   "LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS",
   "LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS",
   "LM_STUDIO_HEARTBEAT_MS",
+  ...HTTP_VARIABLES,
 ]);
 
 type MsVariable = Exclude<keyof typeof DEFAULTS, "LM_STUDIO_URL">;

@@ -160,9 +160,13 @@ class SqliteSessionStore implements SessionStore {
       if (!memory) prepareFile(location);
       this.#db = new DatabaseSync(location);
       this.#db.exec("PRAGMA busy_timeout = 10000");
-      if (!memory) this.#db.exec("PRAGMA journal_mode = WAL");
-      this.#db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
-      migrate(this.#db);
+      // Switching a new file to WAL needs an exclusive lock and SQLite does not wait for it (the busy
+      // handler is not used): when several servers open one new file at once, retry for a while.
+      withBusyRetry(() => {
+        if (!memory) this.#db.exec("PRAGMA journal_mode = WAL");
+        this.#db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+        migrate(this.#db);
+      });
     } catch (error) {
       if (error instanceof SessionStoreError) throw error;
       throw openError(location, error);
@@ -326,6 +330,23 @@ function prepareFile(path: string): void {
     ...(posix ? { mode: 0o600 } : {}),
   });
   file.close();
+}
+
+/** Runs `work`, retrying for up to 10 s while SQLite says the database is locked or busy. */
+function withBusyRetry(work: () => void): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0, waited = 0;; attempt++) {
+    try {
+      work();
+      return;
+    } catch (error) {
+      const busy = /database is locked|SQLITE_BUSY|database table is locked/i.test(String(error));
+      if (!busy || waited >= 10_000) throw error;
+      const ms = Math.min(200, 5 * 2 ** attempt);
+      Atomics.wait(pause, 0, 0, ms); // A short synchronous pause: opening the store is synchronous.
+      waited += ms;
+    }
+  }
 }
 
 function migrate(db: DatabaseSync): void {

@@ -8,7 +8,9 @@
  * @module
  */
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
-import { childEnv, ROOT, startServer } from "./support/mcp.ts";
+import { childEnv, ROOT, RUN_FLAGS, startServer } from "./support/mcp.ts";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 // @ts-types="@modelcontextprotocol/sdk/client/index"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
@@ -132,6 +134,53 @@ async function smallCalls(sim: LmStudioSim): Promise<void> {
   );
 }
 
+/** The same small call over stdio and over Streamable HTTP (both real processes, loopback). */
+async function httpVsStdio(sim: LmStudioSim): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      `--config=${ROOT}deno.json`,
+      ...RUN_FLAGS,
+      `${ROOT}main.ts`,
+      "--http",
+      "127.0.0.1:0",
+    ],
+    env: await childEnv(await Deno.makeTempDir(), { LM_STUDIO_URL: sim.url }),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  let url: string | undefined;
+  for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+    log += text;
+    url = /serving MCP at (http:\/\/\S+?\/mcp)\b/.exec(log)?.[1];
+    if (url) break;
+  }
+  if (!url) throw new Error(`the HTTP server did not start: ${log}`);
+  const client = new Client({ name: "bench", version: "0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await using stdio = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  const overHttp: number[] = [];
+  const overStdio: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    let started = performance.now();
+    await client.callTool({ name: "model_list", arguments: {} });
+    overHttp.push(performance.now() - started);
+    started = performance.now();
+    await stdio.call("model_list");
+    overStdio.push(performance.now() - started);
+  }
+  await client.close();
+  child.kill("SIGTERM");
+  await child.status;
+  console.log(
+    `model_list, median of 300: over stdio ${ms(median(overStdio))}, over HTTP ${ms(median(overHttp))} ` +
+      `(HTTP adds ${ms(median(overHttp) - median(overStdio))} per call)`,
+  );
+}
+
 async function chatSends(sim: LmStudioSim): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
   const db = `${dir}/sessions.db`;
@@ -242,16 +291,22 @@ async function delegation(sim: LmStudioSim): Promise<void> {
   sim.chatScript = {};
 }
 
-if (import.meta.main && Deno.env.get("BENCH_ONLY") === "delegation") {
+if (import.meta.main) {
   await using sim = LmStudioSim.start();
-  await delegation(sim);
-} else if (import.meta.main) {
-  await using sim = LmStudioSim.start();
+  // BENCH_ONLY=name runs one part: startup, stream, small, chat, delegation, http.
+  const only = Deno.env.get("BENCH_ONLY");
+  const parts: [string, () => Promise<void>][] = [
+    ["startup", () => startup(sim)],
+    ["stream", () => streamedAnswer(sim)],
+    ["small", () => smallCalls(sim)],
+    ["chat", () => chatSends(sim)],
+    ["delegation", () => delegation(sim)],
+    ["http", () => httpVsStdio(sim)],
+  ];
   console.log(`lmstudio-mcp benchmark (simulator on ${sim.url}, Deno ${Deno.version.deno})`);
-  await startup(sim);
-  await streamedAnswer(sim);
-  sim.chatScript = {};
-  await smallCalls(sim);
-  await chatSends(sim);
-  await delegation(sim);
+  for (const [name, run] of parts) {
+    if (only && only !== name) continue;
+    sim.chatScript = {};
+    await run();
+  }
 }

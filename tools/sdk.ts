@@ -16,6 +16,11 @@ import { ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { ErrorCode, McpError, RootsListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
+import {
+  type EventStore,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 // @ts-types="@modelcontextprotocol/sdk/server/completable"
 import { completable } from "@modelcontextprotocol/sdk/server/completable.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
@@ -26,8 +31,23 @@ import type {
   ToolAnnotations,
 } from "@modelcontextprotocol/sdk/types.js";
 
-export { completable, ErrorCode, McpError, McpServer, ResourceTemplate, RootsListChangedNotificationSchema };
+export {
+  completable,
+  ErrorCode,
+  McpError,
+  McpServer,
+  ResourceTemplate,
+  RootsListChangedNotificationSchema,
+  WebStandardStreamableHTTPServerTransport,
+};
 
 /** MCP's "resource not found" JSON-RPC error code (the spec's -32002; the SDK has no name for it). */
 export const RESOURCE_NOT_FOUND = -32002;
-export type { CallToolResult, RequestHandlerExtra, ServerNotification, ServerRequest, ToolAnnotations };
+export type {
+  CallToolResult,
+  EventStore,
+  RequestHandlerExtra,
+  ServerNotification,
+  ServerRequest,
+  ToolAnnotations,
+};

@@ -4,7 +4,9 @@
  * permission flags) and the LM Studio simulator, the way a user sets them up:
  * - the MCP Inspector CLI: tools/list, and tools/call of model_list and ask;
  * - Claude Code: `claude mcp add -s user …` in a throwaway HOME, then `claude mcp list` must say
- *   Connected (its health check needs no login).
+ *   Connected (its health check needs no login);
+ * - the same two over Streamable HTTP (`--http 127.0.0.1:0`): the Inspector CLI with `--transport http`,
+ *   and `claude mcp add --transport http`.
  * Needs `npx` and the npm registry. Prints one line per check and `clients: N passed, N failed`;
  * exits 1 on any failure.
  *
@@ -118,6 +120,80 @@ if (import.meta.main) {
     const list = await run(["-y", CLAUDE, "mcp", "list"], env);
     return /lms:.*Connected/.test(list.out) ? undefined : `mcp list: ${list.out}`;
   });
+  // The same clients over Streamable HTTP.
+  const http = new Deno.Command(serverCommand()[0]!, {
+    args: [...serverCommand().slice(1), "--http", "127.0.0.1:0"],
+    env: { ...env, LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: `${home}/sessions.db` },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const listening = (async () => {
+    for await (const text of http.stderr.pipeThrough(new TextDecoderStream())) {
+      log += text;
+      const url = /serving MCP at (http:\/\/\S+?\/mcp)\b/.exec(log)?.[1];
+      if (url) return url;
+    }
+    return undefined;
+  })();
+  const url = await Promise.race([
+    listening,
+    new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000)),
+  ]);
+  await step("Inspector CLI over --transport http: tools/list and tools/call ask", async () => {
+    if (!url) return `the HTTP server did not start: ${log}`;
+    const list = await run(
+      ["-y", INSPECTOR, "--cli", url, "--transport", "http", "--method", "tools/list"],
+      env,
+    );
+    if (list.code !== 0 || !list.out.includes('"model_list"')) {
+      return `tools/list exit ${list.code}: ${list.out}`;
+    }
+    const ask = await run([
+      "-y",
+      INSPECTOR,
+      "--cli",
+      url,
+      "--transport",
+      "http",
+      "--method",
+      "tools/call",
+      "--tool-name",
+      "ask",
+      "--tool-arg",
+      "model=qwen/qwen3-8b",
+      "--tool-arg",
+      "prompt=ping",
+    ], env);
+    return ask.code === 0 && ask.out.includes("Echo: ping")
+      ? undefined
+      : `tools/call exit ${ask.code}: ${ask.out}`;
+  });
+  await step(
+    "Claude Code: claude mcp add --transport http, then claude mcp list says Connected",
+    async () => {
+      if (!url) return `the HTTP server did not start: ${log}`;
+      const add = await run([
+        "-y",
+        CLAUDE,
+        "mcp",
+        "add",
+        "-s",
+        "user",
+        "--transport",
+        "http",
+        "lms-http",
+        url,
+      ], env);
+      if (add.code !== 0) return `mcp add exit ${add.code}: ${add.out}`;
+      const list = await run(["-y", CLAUDE, "mcp", "list"], env);
+      return /lms-http:.*Connected/.test(list.out) ? undefined : `mcp list: ${list.out}`;
+    },
+  );
+  http.kill("SIGTERM");
+  await http.status;
+  await listening.catch(() => {});
   await Deno.remove(home, { recursive: true }).catch(() => {});
   const passed = results.filter((r) => r.ok).length;
   console.log(`clients: ${passed} passed, ${results.length - passed} failed`);

@@ -1,0 +1,95 @@
+/**
+ * HTTP mode as a process: `LMSTUDIO_MCP_HTTP` / `--http` start it, an SDK client works over it, SIGTERM
+ * ends it cleanly (the LM Studio call in flight is aborted, exit code 0), and binding beyond loopback
+ * without a token refuses to start.
+ */
+import assert from "node:assert/strict";
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { childEnv, MAIN, ROOT, RUN_FLAGS } from "../support/mcp.ts";
+import { tempDir } from "../support/temp.ts";
+import { until } from "../support/wait.ts";
+
+const TOKEN = "e2e-token-0123456789abcdef";
+
+async function spawnHttp(env: Record<string, string>, args: string[] = []) {
+  const home = await tempDir("http-e2e");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, ...args],
+    env: await childEnv(home.path, env),
+    clearEnv: true,
+    cwd: home.path,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const reading = (async () => {
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) stderr += text;
+  })();
+  const stdout = new Response(child.stdout).text();
+  return {
+    child,
+    stderr: () => stderr,
+    async finish() {
+      const status = await child.status;
+      await reading;
+      await home[Symbol.asyncDispose]();
+      return { code: status.code, stdout: await stdout, stderr };
+    },
+  };
+}
+
+Deno.test("HTTP process: serves an SDK client, and SIGTERM aborts the call in flight and exits 0", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  await using sim = LmStudioSim.start();
+  sim.chatScript = { reasoning: null, tokenDelayMs: 50, answer: "word ".repeat(400) };
+  const server = await spawnHttp({
+    LM_STUDIO_URL: sim.url,
+    LMSTUDIO_MCP_HTTP: "127.0.0.1:0",
+    LMSTUDIO_MCP_TOKEN: TOKEN,
+  });
+  await until(
+    () => /serving MCP at http:\/\/127\.0\.0\.1:\d+\/mcp/.test(server.stderr()),
+    "the server to listen",
+  );
+  const url = /serving MCP at (http:\/\/\S+?\/mcp)\b/.exec(server.stderr())![1]!;
+  const client = new Client({ name: "e2e", version: "0" });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
+    }),
+  );
+  const list = await client.callTool({ name: "model_list", arguments: {} });
+  assert.equal(list.isError, undefined);
+  const pending = client.callTool({ name: "ask", arguments: { model: "qwen/qwen3-8b", prompt: "long" } })
+    .catch(
+      (error) => error,
+    );
+  await until(() => (sim.requestsTo("POST /api/v1/chat")[0]?.deltas ?? 0) >= 2, "the answer to stream");
+  server.child.kill("SIGTERM");
+  const { code, stdout, stderr } = await server.finish();
+  await client.close().catch(() => {}); // Ends the call that will never be answered now.
+  await pending;
+  assert.equal(code, 0, stderr);
+  assert.equal(stdout, "", "nothing on stdout in HTTP mode");
+  assert.match(stderr, /Shutting down/);
+  await until(
+    () => sim.requestsTo("POST /api/v1/chat")[0]!.abortedAt !== undefined,
+    "LM Studio's request to end",
+  );
+  assert.ok(!stderr.includes(TOKEN), "the token is never logged");
+  assert.doesNotMatch(stderr, / {4}at /);
+});
+
+Deno.test("HTTP process: --http on another interface without a token refuses to start", async () => {
+  const server = await spawnHttp({ LM_STUDIO_URL: "http://127.0.0.1:9" }, ["--http", "0.0.0.0:0"]);
+  const { code, stderr } = await server.finish();
+  assert.equal(code, 1);
+  assert.match(stderr, /Refusing to serve MCP on 0\.0\.0\.0:0 without a token/);
+  assert.doesNotMatch(stderr, / {4}at /);
+});

@@ -1,0 +1,265 @@
+/**
+ * MCP over Streamable HTTP, in process: SDK clients against `serveHttp` on 127.0.0.1 port 0 and the
+ * simulator. Two clients at once with their own sessions, tools, progress, cancellation, DELETE, idle
+ * expiry, and each security check: token, Host, Origin, body cap, no stack traces, /health.
+ */
+import assert from "node:assert/strict";
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { parseConfig } from "../../lib/config.ts";
+import { httpSettings } from "../../lib/http_listen.ts";
+import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { createStderrLogger } from "../../lib/logger.ts";
+import { lazySessionStore } from "../../lib/sessions.ts";
+import { type HttpHandle, serveHttp } from "../../tools/http_server.ts";
+import type { CallToolResult } from "../../tools/sdk.ts";
+import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { textOf } from "../support/mcp.ts";
+import { until } from "../support/wait.ts";
+
+const QWEN = "qwen/qwen3-8b";
+const TOKEN = "test-token-0123456789abcdef";
+
+interface Served extends AsyncDisposable {
+  readonly handle: HttpHandle;
+  readonly log: string[];
+  connect(token?: string): Promise<Client>;
+}
+
+function serve(sim: LmStudioSim, env: Record<string, string> = {}, maxBodyBytes?: number): Served {
+  const { config } = parseConfig({ LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" }, {});
+  const log: string[] = [];
+  const logger = createStderrLogger((line) => log.push(line));
+  const settings = httpSettings(env.LMSTUDIO_MCP_HTTP ?? "127.0.0.1:0", env, () => "");
+  const handle = serveHttp(
+    settings,
+    { client: new LmStudioClient(config), config, log: logger, sessions: lazySessionStore(":memory:") },
+    { name: "lmstudio-mcp", version: "test" },
+    maxBodyBytes,
+  );
+  const clients: Client[] = [];
+  return {
+    handle,
+    log,
+    connect: async (token?: string) => {
+      const transport = new StreamableHTTPClientTransport(new URL(handle.url), {
+        requestInit: token ? { headers: { authorization: `Bearer ${token}` } } : {},
+      });
+      const client = new Client({ name: "http-test", version: "0" });
+      await client.connect(transport);
+      clients.push(client);
+      return client;
+    },
+    [Symbol.asyncDispose]: async () => {
+      await Promise.all(clients.map((c) => c.close().catch(() => {})));
+      await handle.shutdown();
+    },
+  };
+}
+
+const call = async (client: Client, name: string, args: Record<string, unknown> = {}) =>
+  (await client.callTool({ name, arguments: args })) as CallToolResult;
+
+Deno.test("HTTP: two SDK clients at once, each with its own session, tools, progress and results", async () => {
+  await using sim = LmStudioSim.start();
+  sim.chatScript = { reasoning: null, tokenDelayMs: 60, answer: "one two three four five" };
+  await using served = serve(sim);
+  const [a, b] = await Promise.all([served.connect(), served.connect()]);
+  assert.equal((await a.listTools()).tools.length, 7);
+  assert.equal(served.handle.sessions(), 2);
+  const progress: string[] = [];
+  const [ra, rb] = await Promise.all([
+    a.callTool({ name: "ask", arguments: { model: QWEN, prompt: "A" } }, undefined, {
+      onprogress: (p) => progress.push(p.message ?? ""),
+    }),
+    b.callTool({ name: "chat", arguments: { session_id: "s", model: QWEN, message: "B" } }),
+  ]) as CallToolResult[];
+  assert.equal(textOf(ra!), "one two three four five");
+  assert.equal(textOf(rb!), "one two three four five");
+  assert.ok(progress.some((m) => /Generating: \d+ tokens/.test(m)), progress.join(" | "));
+  assert.equal((await a.listPrompts()).prompts.length, 3);
+  const health = await (await fetch(served.handle.url.replace("/mcp", "/health"))).json();
+  assert.equal(health.status, "ok");
+  assert.equal(health.sessions, 2);
+});
+
+Deno.test("HTTP: cancelling a call aborts LM Studio's request; DELETE and idleness end sessions", async () => {
+  await using sim = LmStudioSim.start();
+  sim.chatScript = { reasoning: null, tokenDelayMs: 50, answer: "word ".repeat(200) };
+  await using served = serve(sim, { LMSTUDIO_MCP_SESSION_IDLE_MS: "1000" });
+  const client = await served.connect();
+  const controller = new AbortController();
+  const pending = client.callTool({ name: "ask", arguments: { model: QWEN, prompt: "long" } }, undefined, {
+    signal: controller.signal,
+  });
+  await until(() => (sim.requestsTo("POST /api/v1/chat")[0]?.deltas ?? 0) >= 2, "the answer to stream");
+  controller.abort();
+  await assert.rejects(pending);
+  await until(
+    () => sim.requestsTo("POST /api/v1/chat")[0]!.abortedAt !== undefined,
+    "LM Studio's request to end",
+  );
+  sim.chatScript = {};
+  // DELETE ends the session at once.
+  const transport = client.transport as StreamableHTTPClientTransport;
+  const id = transport.sessionId!;
+  await transport.terminateSession();
+  assert.equal(served.handle.sessions(), 0);
+  const gone = await fetch(served.handle.url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-session-id": id,
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
+  });
+  assert.equal(gone.status, 404);
+  assert.match(await gone.text(), /Session not found/);
+  // An idle session ends by itself.
+  await served.connect();
+  assert.equal(served.handle.sessions(), 1);
+  await until(() => served.handle.sessions() === 0, "the idle session to expire");
+});
+
+Deno.test("HTTP: a bearer token is required when set, compared exactly, and /health needs none", async () => {
+  await using sim = LmStudioSim.start();
+  await using served = serve(sim, { LMSTUDIO_MCP_TOKEN: TOKEN });
+  const post = (headers: Record<string, string>) =>
+    fetch(served.handle.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...headers,
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "0" } },
+      }),
+    });
+  for (
+    const [headers, www] of [[{}, /^Bearer realm="lmstudio-mcp"$/], [
+      { authorization: `Bearer ${TOKEN}x` },
+      /invalid_token/,
+    ], [
+      { authorization: `Bearer ${TOKEN.slice(0, -1)}` },
+      /invalid_token/,
+    ]] as const
+  ) {
+    const reply = await post(headers);
+    assert.equal(reply.status, 401);
+    assert.match(reply.headers.get("www-authenticate") ?? "", www);
+    await reply.body?.cancel();
+  }
+  const ok = await post({ authorization: `Bearer ${TOKEN}` });
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  const client = await served.connect(TOKEN);
+  assert.equal((await call(client, "model_list")).isError, undefined);
+  const health = await fetch(served.handle.url.replace("/mcp", "/health"));
+  const text = await health.text();
+  assert.equal(health.status, 200);
+  assert.ok(!text.includes(TOKEN) && !text.includes(sim.url), text);
+  await assert.rejects(
+    served.connect(),
+    /Missing bearer token/,
+    "the SDK client without the token is refused",
+  );
+});
+
+Deno.test("HTTP: foreign Host and Origin are refused (DNS rebinding); listed ones are accepted", async () => {
+  await using sim = LmStudioSim.start();
+  await using served = serve(sim, { LMSTUDIO_MCP_ALLOWED_ORIGINS: "https://app.example" });
+  const port = served.handle.port;
+  // fetch() will not send a Host of our choosing, so this request is written by hand over TCP.
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  await connection.write(new TextEncoder().encode(
+    `POST /mcp HTTP/1.1\r\nHost: evil.example:${port}\r\nContent-Type: application/json\r\n` +
+      "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+  ));
+  const raw = await new Response(connection.readable).text();
+  assert.match(raw, /^HTTP\/1\.1 403[\s\S]*Host \\"evil\.example:\d+\\" is not accepted/);
+  const get = (headers: Record<string, string>) =>
+    fetch(served.handle.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...headers,
+      },
+      body: "{}",
+    });
+  const cases: [Record<string, string>, number, RegExp][] = [
+    [{ origin: "http://evil.example" }, 403, /Origin http:\/\/evil.example is not accepted/],
+    [{ origin: "null" }, 403, /Origin null/],
+    [{ origin: `http://localhost:${port}` }, 400, /jsonrpc/],
+    [{ origin: "https://app.example" }, 400, /jsonrpc/],
+  ];
+  for (const [headers, status, body] of cases) {
+    const reply = await get(headers);
+    const text = await reply.text();
+    assert.equal(reply.status, status, `${JSON.stringify(headers)}: ${text}`);
+    assert.match(text, body);
+  }
+});
+
+Deno.test("HTTP: bodies are capped, bad JSON gets a JSON-RPC error, and no reply carries a stack trace", async () => {
+  await using sim = LmStudioSim.start();
+  await using served = serve(sim, {}, 1024 * 1024);
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(served.handle.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...headers,
+      },
+      body,
+    });
+  const big = await post(
+    JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", pad: "x".repeat(2 * 1024 * 1024) }),
+  );
+  assert.equal(big.status, 413);
+  assert.match(await big.text(), /over the limit of 1048576|must not exceed 1048576/);
+  const bad = await post("{not json");
+  const text = await bad.text();
+  assert.equal(bad.status, 400);
+  assert.match(text, /"code":-32700/);
+  const lost = await post("{}", { "mcp-session-id": "no-such-session" });
+  assert.equal(lost.status, 404);
+  const elsewhere = await fetch(served.handle.url.replace("/mcp", "/other"));
+  assert.equal(elsewhere.status, 404);
+  for (const reply of [await big.text().catch(() => ""), text, await lost.text(), await elsewhere.text()]) {
+    assert.doesNotMatch(reply, / {4}at |\.ts:\d+/);
+  }
+  assert.ok(!served.log.some((line) => / {4}at /.test(line)), served.log.join("\n"));
+});
+
+Deno.test("HTTP settings: loopback by default, no other interface without a long token", () => {
+  assert.deepEqual(
+    [httpSettings("8765", {}, () => "").hostname, httpSettings("8765", {}, () => "").loopback],
+    ["127.0.0.1", true],
+  );
+  assert.equal(httpSettings("[::1]:8765", {}, () => "").loopback, true);
+  assert.throws(
+    () => httpSettings("0.0.0.0:8765", {}, () => ""),
+    /Refusing to serve MCP on 0\.0\.0\.0:8765 without a token/,
+  );
+  assert.throws(
+    () => httpSettings("192.168.1.5:8765", { LMSTUDIO_MCP_TOKEN: "short" }, () => ""),
+    /at least 16/,
+  );
+  const fromFile = httpSettings(
+    "0.0.0.0:8765",
+    { LMSTUDIO_MCP_TOKEN_FILE: "/run/token" },
+    () => `${TOKEN}\n`,
+  );
+  assert.equal(fromFile.token, TOKEN);
+  assert.throws(() => httpSettings("host:port", {}, () => ""), /is not \[HOST:\]PORT/);
+  assert.throws(() => httpSettings("70000", {}, () => ""), /is not \[HOST:\]PORT/);
+});
