@@ -263,3 +263,72 @@ Deno.test("HTTP settings: loopback by default, no other interface without a long
   assert.throws(() => httpSettings("host:port", {}, () => ""), /is not \[HOST:\]PORT/);
   assert.throws(() => httpSettings("70000", {}, () => ""), /is not \[HOST:\]PORT/);
 });
+
+Deno.test("HTTP: a client that lost its stream resumes with Last-Event-ID and gets the rest, result included", async () => {
+  await using sim = LmStudioSim.start();
+  sim.chatScript = { reasoning: null, tokenDelayMs: 20, answer: "one two three four five six seven eight" };
+  await using served = serve(sim);
+  const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+  const init = await fetch(served.handle.url, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "resume", version: "0" },
+      },
+    }),
+  });
+  const session = init.headers.get("mcp-session-id")!;
+  await init.body?.cancel();
+  const withSession = { ...headers, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" };
+  await (await fetch(served.handle.url, {
+    method: "POST",
+    headers: withSession,
+    body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+  })).body?.cancel();
+  const call = await fetch(served.handle.url, {
+    method: "POST",
+    headers: withSession,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 2,
+      method: "tools/call",
+      params: { name: "ask", arguments: { model: QWEN, prompt: "count" }, _meta: { progressToken: "p" } },
+    }),
+  });
+  // Read up to the first event, note its id, and drop the connection.
+  const reader = call.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/^id: (\S+)$/m.test(text)) text += (await reader.read()).value ?? "";
+  const lastEventId = /^id: (\S+)$/m.exec(text)![1]!;
+  await reader.cancel();
+  // The server notices the dropped stream asynchronously; until then a resume is a 409 conflict.
+  let resumed: Response | undefined;
+  await until(async () => {
+    resumed = await fetch(served.handle.url, {
+      method: "GET",
+      headers: { accept: "text/event-stream", "mcp-session-id": session, "last-event-id": lastEventId },
+    });
+    if (resumed.status === 409) await resumed.body?.cancel();
+    return resumed.status !== 409;
+  }, "the dropped stream to be released");
+  assert.equal(resumed!.status, 200);
+  const replay = resumed!.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let events = "";
+  while (!events.includes('"id":2')) {
+    const { value, done } = await replay.read();
+    if (done) break;
+    events += value;
+  }
+  await replay.cancel();
+  assert.match(
+    events,
+    /"result":\{"content":\[\{"type":"text","text":"one two three four five six seven eight"/,
+  );
+  assert.doesNotMatch(events, new RegExp(`^id: ${lastEventId}$`, "m"), "only events after the last one seen");
+});
