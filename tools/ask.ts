@@ -54,42 +54,33 @@ export const DEFAULT_MAX_TOKENS = 2048;
 export const ask: ToolSpec = defineTool({
   name: "ask",
   title: "Ask a local model",
-  description: "Ask a local LM Studio model one question and get its answer, its reasoning (kept " +
-    "separate) and speed stats. Single turn, nothing is stored: use chat for a conversation. " +
-    "Use model_list for model keys; a downloaded model that is not loaded is loaded on the fly. " +
-    "Optional: images (file paths or data URLs) for vision models, json_schema to force a JSON answer.",
+  description: "One question to a local model; nothing is stored (use chat for a conversation). Delegate " +
+    "work on files without reading them: the server reads files; each/prompts run one request per " +
+    "file/item in parallel; combine merges the answers.",
   inputSchema: {
-    model: ModelKey.describe("Model key from model_list, e.g. qwen/qwen3-8b"),
-    prompt: NonBlank.max(MIB).describe("The question or task"),
-    system: z.string().max(MIB).optional().describe("System prompt"),
-    temperature: z.number().min(0).max(1).optional()
-      .describe("Sampling temperature, 0 to 1 (LM Studio's native range); default: the model's"),
-    max_tokens: z.number().int().min(1).max(1_000_000).optional()
-      .describe(`Most tokens to generate, reasoning included (default ${DEFAULT_MAX_TOKENS})`),
-    reasoning: z.enum(REASONING_LEVELS).optional()
-      .describe("Reasoning effort; model_list shows what a model allows"),
-    context_length: z.number().int().min(256).max(16_777_216).optional()
-      .describe("Context length for this request, in tokens (may make LM Studio reload the model)"),
-    stream: z.boolean().optional()
-      .describe("Stream the answer (default true): live progress and instant cancellation"),
+    model: ModelKey,
+    prompt: NonBlank.max(MIB),
+    system: z.string().max(MIB).optional(),
+    temperature: z.number().min(0).max(1).optional(),
+    max_tokens: z.number().int().min(1).max(1_000_000).optional().describe(`Default ${DEFAULT_MAX_TOKENS}`),
+    reasoning: z.enum(REASONING_LEVELS).optional(),
+    context_length: z.number().int().min(256).max(16_777_216).optional(),
+    stream: z.boolean().optional(),
     images: z.array(z.string().min(1).max(MAX_IMAGES_CHARS)).min(1).max(10)
       .refine((list) => list.reduce((n, item) => n + item.length, 0) <= MAX_IMAGES_CHARS, {
         error: "images: data URLs may total 48 MiB per call; pass larger images as file paths",
       })
       .optional()
-      .describe("Vision models: file paths or data:image/...;base64 URLs (JPEG, PNG, WebP)"),
-    ttl: z.number().int().min(1).max(31_536_000).optional()
-      .describe("Idle seconds before LM Studio unloads a model this call loads"),
+      .describe("Paths or data URLs"),
+    ttl: z.number().int().min(1).max(31_536_000).optional().describe("Idle seconds before unload"),
     json_schema: z.record(z.string(), z.unknown()).optional()
-      .describe(
-        "A JSON Schema the answer must follow; the parsed JSON is returned in structuredContent.json",
-      ),
+      .describe("Answer as this JSON Schema"),
     files: FilesField.optional()
-      .describe("Paths, folders or globs the server reads and appends to the prompt (text files only)"),
-    each: z.boolean().optional().describe("Run the prompt once per file, in parallel"),
+      .describe("Paths, folders, globs"),
+    each: z.boolean().optional().describe("Once per file"),
     prompts: z.array(NonBlank.max(MIB)).min(1).max(MAX_ITEMS).optional()
-      .describe("Items to run the prompt on, one request each, in parallel"),
-    combine: NonBlank.max(MIB).optional().describe("Then merge the answers with this instruction"),
+      .describe("Once per item"),
+    combine: NonBlank.max(MIB).optional().describe("Merge instruction"),
   },
   outputSchema: {
     answer: z.string(),

@@ -62,30 +62,27 @@ function info(session: SessionSummary): z.infer<typeof SessionInfoSchema> {
 export const chat: ToolSpec = defineTool({
   name: "chat",
   title: "Chat with a local model (kept sessions)",
-  description: "Multi-turn conversation with a local LM Studio model; the history is stored on disk " +
-    "and survives restarts. action=send (default) adds message to session_id and returns the reply " +
-    "(system applies only when a session starts); reset clears a session. Manage sessions with " +
-    "list, history (paged turns), export (markdown or json) and delete. For one-off questions use ask.",
+  description: "Multi-turn chat with a local model, stored by session_id (survives restarts). action: send " +
+    "(default), reset, list, history, export, delete. For one-off questions use ask.",
   inputSchema: {
-    session_id: SessionId.optional().describe("Your name for the conversation, e.g. refactor-plan"),
-    action: z.enum(["send", "reset", "list", "history", "delete", "export"]).optional()
-      .describe("send (default) | reset | list | history | delete | export"),
-    message: NonBlank.max(MIB).optional().describe("The message (send)"),
-    model: ModelKey.optional().describe("Model key (send; default: the session's last model)"),
-    system: z.string().max(MIB).optional().describe("System prompt, used only when the session starts"),
-    temperature: z.number().min(0).max(2).optional()
-      .describe(`Sampling temperature 0–2 (default ${CHAT_DEFAULTS.temperature})`),
-    max_tokens: z.number().int().min(1).max(1_000_000).optional()
-      .describe(`Most tokens in the reply (default ${CHAT_DEFAULTS.maxTokens})`),
-    draft_model: ModelKey.optional().describe("Draft model key for speculative decoding"),
-    ttl: z.number().int().min(1).max(31_536_000).optional()
-      .describe("Seconds of inactivity before LM Studio unloads a model this call loads"),
-    stream: z.boolean().optional().describe("Stream the reply (default true): progress and cancellation"),
-    files: FilesField.optional().describe("send: paths, folders or globs to attach (text files)"),
-    offset: z.number().int().min(0).optional().describe("history/list: items to skip (default 0)"),
-    limit: z.number().int().min(1).max(500).optional().describe("history/list: items per page (default 20)"),
-    format: z.enum(["markdown", "json"]).optional().describe("export: markdown (default) or json"),
+    session_id: SessionId.optional(),
+    action: z.enum(["send", "reset", "list", "history", "delete", "export"]).optional(),
+    message: NonBlank.max(MIB).optional(),
+    model: ModelKey.optional().describe("Default: the session's"),
+    system: z.string().max(MIB).optional().describe("Used when a session starts"),
+    temperature: z.number().min(0).max(2).optional(),
+    max_tokens: z.number().int().min(1).max(1_000_000).optional().describe(
+      `Default ${CHAT_DEFAULTS.maxTokens}`,
+    ),
+    draft_model: ModelKey.optional(),
+    ttl: z.number().int().min(1).max(31_536_000).optional(),
+    stream: z.boolean().optional(),
+    files: FilesField.optional().describe("Attach paths, folders, globs"),
+    offset: z.number().int().min(0).optional(),
+    limit: z.number().int().min(1).max(500).optional(),
+    format: z.enum(["markdown", "json"]).optional(),
   },
+
   outputSchema: {
     action: z.string(),
     session_id: z.string().optional(),

@@ -22,16 +22,14 @@ const Text = NonBlank.max(1024 * 1024);
 export const embed: ToolSpec = defineTool({
   name: "embed",
   title: "Embed text",
-  description: "Turn text into embedding vectors with a local LM Studio embedding model (type " +
-    "'embedding' in model_list), for similarity search or clustering. Pass one string or a list " +
-    `(up to ${MAX_ITEMS}). The vectors are in structuredContent; the text shows a summary unless ` +
-    "full is true.",
+  description: "Embedding vectors of a text or a list, from a model of type embedding (model_list); " +
+    "vectors are in structuredContent.",
   inputSchema: {
-    model: ModelKey.describe("Embedding model key, e.g. text-embedding-nomic-embed-text-v1.5"),
+    model: ModelKey,
     input: z.union([Text, z.array(Text).min(1, "must hold at least one text").max(MAX_ITEMS)], {
       error: `input must be a non-empty string or a list of 1 to ${MAX_ITEMS} non-empty strings`,
-    }).describe(`A text, or a list of up to ${MAX_ITEMS} texts`),
-    full: z.boolean().optional().describe("Also print every vector in the text result (default false)"),
+    }),
+    full: z.boolean().optional().describe("Print every vector"),
   },
   outputSchema: {
     model: z.string(),

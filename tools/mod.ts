@@ -6,6 +6,7 @@
  */
 import {
   ErrorCode,
+  ListToolsRequestSchema,
   McpError,
   McpServer,
   type RequestHandlerExtra,
@@ -28,6 +29,7 @@ import { modelLoad } from "./model_load.ts";
 import { modelUnload } from "./model_unload.ts";
 import { ProgressReporter, type SendProgress } from "./progress.ts";
 import { registerPrompts } from "./prompts.ts";
+import { toolList } from "./tool_list.ts";
 import { errorResult, plural } from "./result.ts";
 import type { Deps, ToolSpec } from "./tool.ts";
 
@@ -123,6 +125,8 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
       },
     );
   }
+  // tools/list comes from one cached, compact list (see tool_list.ts) instead of the SDK's per-call build.
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...toolList(TOOLS)] }));
   registerSessionResources(server, deps);
   registerPrompts(server, deps);
   return server;

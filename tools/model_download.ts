@@ -25,17 +25,12 @@ export const modelDownload: ToolSpec = defineTool({
   name: "model_download",
   title: "Download a model into LM Studio",
   description:
-    "Download a model from the LM Studio catalogue (e.g. ibm/granite-4-micro) or a Hugging Face URL. " +
-    "Waits and reports progress up to LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS; if the download is still " +
-    "running then, returns its job_id: call model_download again with that job_id to keep waiting " +
-    "or check on it. A model that is already downloaded is a success.",
+    "Download a model that model_list lacks (catalogue id or Hugging Face URL). If still running, it " +
+    "returns a job_id: call again with job_id to keep waiting.",
   inputSchema: {
-    model: z.string().trim().min(1, "must not be empty").max(2048).optional()
-      .describe("Catalogue id or Hugging Face URL to download (omit when passing job_id)"),
-    quantization: z.string().trim().min(1).max(64).optional()
-      .describe("Quantization to fetch from a Hugging Face link, e.g. Q4_K_M"),
-    job_id: z.string().trim().min(1).max(256).optional()
-      .describe("Job id of an earlier download, to check on it or keep waiting"),
+    model: z.string().trim().min(1, "must not be empty").max(2048).optional(),
+    quantization: z.string().trim().min(1).max(64).optional().describe("e.g. Q4_K_M"),
+    job_id: z.string().trim().min(1).max(256).optional(),
   },
   outputSchema: {
     job_id: z.string().nullable(),

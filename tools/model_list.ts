@@ -47,13 +47,12 @@ function describe(model: ModelSummary): string {
 export const modelList: ToolSpec = defineTool({
   name: "model_list",
   title: "List LM Studio models",
-  description: "List the models LM Studio has: which are loaded (ready to answer now) and which are only " +
-    "downloaded, with each model's key, type (llm or embedding), quantization, size and context " +
-    "length. Call this first to find the exact `model` key for ask, chat, embed, model_load and " +
-    "model_unload.",
+  description:
+    "List LM Studio's models, loaded first: key, type, size, context, vision, reasoning. Call it " +
+    "first: other tools need the exact key.",
   inputSchema: {
-    loaded_only: z.boolean().optional().describe("Only list loaded models (default: all)"),
-    type: z.enum(["llm", "embedding"]).optional().describe("Only list models of this type"),
+    loaded_only: z.boolean().optional(),
+    type: z.enum(["llm", "embedding"]).optional(),
   },
   outputSchema: {
     models: z.array(ModelSummarySchema),

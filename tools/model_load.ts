@@ -16,21 +16,20 @@ import { ModelKey } from "./fields.ts";
 export const modelLoad: ToolSpec = defineTool({
   name: "model_load",
   title: "Load an LM Studio model",
-  description: "Load a downloaded model into memory so ask/chat/embed answer fast. Waits until it is ready " +
-    "(minutes for large models; progress is reported). An already loaded model is not reloaded " +
-    "unless load options are given. Keys: model_list.",
+  description: "Load a downloaded model and wait until ready. Optional: ask/chat/embed load on demand; use " +
+    "it to choose context_length or preload.",
   inputSchema: {
-    model: ModelKey.describe("Model key from model_list"),
-    context_length: z.number().int().min(256).max(16_777_216).optional().describe("Tokens"),
-    eval_batch_size: z.number().int().min(1).max(1_048_576).optional().describe("GGUF only"),
-    flash_attention: z.boolean().optional().describe("GGUF only"),
-    num_experts: z.number().int().min(1).max(1024).optional().describe("Mixture-of-experts GGUF only"),
-    offload_kv_cache_to_gpu: z.boolean().optional().describe("false keeps the KV cache in RAM (GGUF only)"),
+    model: ModelKey,
+    context_length: z.number().int().min(256).max(16_777_216).optional(),
+    eval_batch_size: z.number().int().min(1).max(1_048_576).optional(),
+    flash_attention: z.boolean().optional(),
+    num_experts: z.number().int().min(1).max(1024).optional(),
+    offload_kv_cache_to_gpu: z.boolean().optional(),
     gpu: z.union([z.number().min(0).max(1), z.enum(["max", "off"])], {
       error: 'gpu must be a number from 0 to 1, "max" or "off"',
-    }).optional().describe("Not applied: LM Studio's API has no GPU ratio (the result says what to do)"),
+    }).optional().describe("Not applied"),
     ttl: z.number().int().min(1).max(31_536_000).optional()
-      .describe("Not applied: the API has no idle TTL here; pass ttl to ask or chat"),
+      .describe("Not applied; pass ttl to ask"),
   },
   outputSchema: {
     instance_id: z.string(),

@@ -14,11 +14,9 @@ import { defineTool, type ToolSpec } from "./tool.ts";
 export const modelUnload: ToolSpec = defineTool({
   name: "model_unload",
   title: "Unload an LM Studio model",
-  description:
-    "Unload a loaded model to free GPU/RAM. Pass a model key (unloads every loaded instance of it) " +
-    "or one instance id (e.g. qwen/qwen3-8b:2). Requests still running on that model will fail.",
+  description: "Unload a model key (all its instances) or one instance id (key:2) to free memory.",
   inputSchema: {
-    model: ModelKey.describe("Model key or instance id, as model_list shows it"),
+    model: ModelKey,
   },
   outputSchema: {
     unloaded: z.array(z.string()),

@@ -1,0 +1,50 @@
+/**
+ * The tool list's cost to every conversation: what a model reads of `tools/list` (name, description,
+ * input schema) stays within TOOL_LIST_BUDGET, with every tool and parameter; and the compact schemas
+ * still carry what a model needs (types, enums, required fields) while the server still enforces the
+ * limits it does not show.
+ */
+import assert from "node:assert/strict";
+import { TOOL_LIST_BUDGET, visibleBytes } from "../../tools/tool_list.ts";
+import { startInProcess } from "../support/in_process.ts";
+import { textOf } from "../support/mcp.ts";
+import { LmStudioSim } from "../support/lmstudio_sim.ts";
+
+Deno.test(`tools/list: what a model reads stays within ${TOOL_LIST_BUDGET} bytes`, async () => {
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: "http://127.0.0.1:9" } });
+  const { tools } = await server.client.listTools();
+  const { perTool, total } = visibleBytes(tools);
+  assert.ok(total <= TOOL_LIST_BUDGET, `${total} bytes > ${TOOL_LIST_BUDGET}: ${JSON.stringify(perTool)}`);
+  for (const tool of tools) {
+    assert.ok(tool.description && tool.description.length >= 60, `${tool.name} says when to use it`);
+    const schema = JSON.stringify(tool.inputSchema);
+    assert.doesNotMatch(schema, /\$schema|"maxLength"|propertyNames/, `${tool.name}: no boilerplate`);
+    assert.ok(tool.outputSchema, `${tool.name} keeps its output schema for clients`);
+  }
+  const ask = tools.find((t) => t.name === "ask")!.inputSchema as {
+    required: string[];
+    properties: Record<string, { enum?: string[]; maximum?: number }>;
+  };
+  assert.deepEqual(ask.required, ["model", "prompt"]);
+  assert.deepEqual(ask.properties.reasoning?.enum, ["off", "on", "low", "medium", "high", "xhigh"]);
+  assert.equal(ask.properties.temperature?.maximum, 1, "meaningful ranges stay visible");
+  const names = tools.map((t) => t.name);
+  assert.deepEqual(names, [
+    "model_list",
+    "model_load",
+    "model_unload",
+    "model_download",
+    "ask",
+    "chat",
+    "embed",
+  ]);
+});
+
+Deno.test("tools/list: limits left out of the visible schema are still enforced", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+  const long = await server.call("ask", { model: "x".repeat(300), prompt: "hi" });
+  assert.equal(long.isError, true);
+  assert.match(textOf(long), /model/);
+  assert.equal(sim.requestsTo("POST").length, 0);
+});
