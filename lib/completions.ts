@@ -55,53 +55,60 @@ export interface CompletionRequest {
   readonly response_format?: Record<string, unknown> | undefined;
 }
 
-const nullableNumber = z.number().nullish();
-const UsageSchema = z.object({
-  prompt_tokens: nullableNumber,
-  completion_tokens: nullableNumber,
-  completion_tokens_details: z.object({ reasoning_tokens: nullableNumber }).partial().nullish(),
-}).partial().nullish();
-const StatsSchema = z.object({
-  tokens_per_second: nullableNumber,
-  time_to_first_token: nullableNumber,
-}).partial().passthrough().nullish();
-const MessageSchema = z.object({
-  content: z.string().nullish(),
-  reasoning_content: z.string().nullish(),
-  reasoning: z.string().nullish(),
-  tool_calls: z.array(z.object({ function: z.object({ name: z.string().nullish() }).nullish() })).nullish(),
-}).partial();
+/** The reply schemas, built on first use (constructing zod schemas costs start-up time). */
+function buildSchemas() {
+  const nullableNumber = z.number().nullish();
+  const UsageSchema = z.object({
+    prompt_tokens: nullableNumber,
+    completion_tokens: nullableNumber,
+    completion_tokens_details: z.object({ reasoning_tokens: nullableNumber }).partial().nullish(),
+  }).partial().nullish();
+  const StatsSchema = z.object({
+    tokens_per_second: nullableNumber,
+    time_to_first_token: nullableNumber,
+  }).partial().passthrough().nullish();
+  const MessageSchema = z.object({
+    content: z.string().nullish(),
+    reasoning_content: z.string().nullish(),
+    reasoning: z.string().nullish(),
+    tool_calls: z.array(z.object({ function: z.object({ name: z.string().nullish() }).nullish() })).nullish(),
+  }).partial();
 
-/** The non-streamed reply. */
-const CompletionSchema = z.object({
-  model: z.string().nullish(),
-  choices: z.array(z.object({ message: MessageSchema.nullish(), finish_reason: z.string().nullish() })),
-  usage: UsageSchema,
-  stats: StatsSchema,
-});
+  /** The non-streamed reply. */
+  const CompletionSchema = z.object({
+    model: z.string().nullish(),
+    choices: z.array(z.object({ message: MessageSchema.nullish(), finish_reason: z.string().nullish() })),
+    usage: UsageSchema,
+    stats: StatsSchema,
+  });
 
-/** One streamed chunk. */
-const ChunkSchema = z.object({
-  model: z.string().nullish(),
-  choices: z.array(z.object({ delta: MessageSchema.nullish(), finish_reason: z.string().nullish() }))
-    .nullish(),
-  usage: UsageSchema,
-  stats: StatsSchema,
-});
+  /** One streamed chunk. */
+  const ChunkSchema = z.object({
+    model: z.string().nullish(),
+    choices: z.array(z.object({ delta: MessageSchema.nullish(), finish_reason: z.string().nullish() }))
+      .nullish(),
+    usage: UsageSchema,
+    stats: StatsSchema,
+  });
+  return { UsageSchema, StatsSchema, MessageSchema, CompletionSchema, ChunkSchema };
+}
+let built: ReturnType<typeof buildSchemas> | undefined;
+const schemas = () => built ??= buildSchemas();
+type Schemas = ReturnType<typeof buildSchemas>;
 
 /** Accumulates a completion from chunks or a whole reply. */
 class CompletionCollector extends GenerationCollector {
   model: string | undefined;
   finish: string | undefined;
-  usage: z.infer<typeof UsageSchema>;
-  stats: z.infer<typeof StatsSchema>;
+  usage: z.infer<Schemas["UsageSchema"]>;
+  stats: z.infer<Schemas["StatsSchema"]>;
 
   /**
    * Takes one streamed delta, or (with `whole`) the message of a non-streamed reply, which is not a
    * token on the clock.
    */
   take(
-    message: z.infer<typeof MessageSchema> | null | undefined,
+    message: z.infer<Schemas["MessageSchema"]> | null | undefined,
     finish: string | null | undefined,
     whole = false,
   ): void {
@@ -200,7 +207,7 @@ export async function chatCompletion(
         }
         const error = errorBodyOf(json);
         if (error) throw reportedError(error, client, request.model, collector.partial());
-        const parsed = ChunkSchema.safeParse(json);
+        const parsed = schemas().ChunkSchema.safeParse(json);
         if (!parsed.success) {
           hooks.onWarning?.(`Ignored a stream chunk of an unexpected shape: ${event.data.slice(0, 80)}`);
           continue;
@@ -218,7 +225,7 @@ export async function chatCompletion(
         model: request.model,
         hooks,
       });
-      const reply = parse(CompletionSchema, json, "POST /v1/chat/completions");
+      const reply = parse(schemas().CompletionSchema, json, "POST /v1/chat/completions");
       const choice = reply.choices[0];
       if (!choice) throw new ProtocolError(`${what}: LM Studio's reply has no choices`);
       collector.model = reply.model ?? undefined;

@@ -21,7 +21,7 @@ import {
   splitThink,
 } from "./inference.ts";
 import { type LmStudioClient, parse } from "./lmstudio.ts";
-import type { Maybe, Parser } from "./schemas.ts";
+import { lazyParser, type Maybe, type Parser } from "./schemas.ts";
 import type { EventSourceMessage } from "./sse.ts";
 
 /** Reasoning effort of the native API. */
@@ -56,14 +56,6 @@ export interface NativeChatRequest {
   readonly images?: readonly ImageInput[] | undefined;
 }
 
-const nullableNumber = z.number().nullish();
-
-const OutputItemSchema = z.object({
-  type: z.string(),
-  content: z.string().nullish(),
-  tool: z.string().nullish(),
-}).passthrough();
-
 /** The parsed non-streamed reply, also carried by `chat.end` as `result`. */
 export interface NativeChatResponse {
   /** The instance that answered. */
@@ -84,17 +76,26 @@ export interface NativeChatResponse {
 }
 
 /** Checks a non-streamed reply or `chat.end`'s `result`. */
-export const NativeChatResponseSchema: Parser<NativeChatResponse> = z.object({
-  model_instance_id: z.string().nullish(),
-  output: z.array(OutputItemSchema).nullish(),
-  stats: z.object({
-    input_tokens: nullableNumber,
-    total_output_tokens: nullableNumber,
-    reasoning_output_tokens: nullableNumber,
-    tokens_per_second: nullableNumber,
-    time_to_first_token_seconds: nullableNumber,
-    model_load_time_seconds: nullableNumber,
-  }).partial().nullish(),
+export const NativeChatResponseSchema: Parser<NativeChatResponse> = lazyParser(() => {
+  const nullableNumber = z.number().nullish();
+
+  const OutputItemSchema = z.object({
+    type: z.string(),
+    content: z.string().nullish(),
+    tool: z.string().nullish(),
+  }).passthrough();
+  return z.object({
+    model_instance_id: z.string().nullish(),
+    output: z.array(OutputItemSchema).nullish(),
+    stats: z.object({
+      input_tokens: nullableNumber,
+      total_output_tokens: nullableNumber,
+      reasoning_output_tokens: nullableNumber,
+      tokens_per_second: nullableNumber,
+      time_to_first_token_seconds: nullableNumber,
+      model_load_time_seconds: nullableNumber,
+    }).partial().nullish(),
+  });
 });
 
 /** The events of a native chat stream, typed. Unknown names map to `unknown` and are ignored. */

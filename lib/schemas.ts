@@ -20,6 +20,18 @@ export interface Parser<T> {
     };
 }
 
+/**
+ * A parser whose schema is built on first use: zod schemas cost time to construct, and a server that
+ * starts in ~100 ms should not spend it on replies it has not received yet.
+ *
+ * @param build Builds the schema
+ * @returns The parser
+ */
+export function lazyParser<T>(build: () => Parser<T>): Parser<T> {
+  let built: Parser<T> | undefined;
+  return { safeParse: (data) => (built ??= build()).safeParse(data) };
+}
+
 /** A field LM Studio may omit or send as null. */
 export type Maybe<T> = T | null | undefined;
 
@@ -120,87 +132,109 @@ export interface DownloadJob {
   readonly completed_at?: Maybe<string>;
 }
 
-const nullableNumber = z.number().nullish();
-const nullableString = z.string().nullish();
+/** The schema pieces several replies share, built once on first use. */
+let parts: ReturnType<typeof buildParts> | undefined;
+function buildParts() {
+  const nullableNumber = z.number().nullish();
+  const nullableString = z.string().nullish();
 
-const DeviceSchema = z.union([
-  z.string(),
-  z.object({ name: nullableString, identifier: nullableString }).partial(),
-]).nullish().catch(undefined);
+  const DeviceSchema = z.union([
+    z.string(),
+    z.object({ name: nullableString, identifier: nullableString }).partial(),
+  ]).nullish().catch(undefined);
 
-const LoadedInstanceSchema = z.object({
-  id: z.string(),
-  device: DeviceSchema,
-  config: z.object({
-    context_length: nullableNumber,
-    eval_batch_size: nullableNumber,
-    parallel: nullableNumber,
-    flash_attention: z.boolean().nullish(),
-    num_experts: nullableNumber,
-    offload_kv_cache_to_gpu: z.boolean().nullish(),
-  }).partial().nullish(),
-});
+  const LoadedInstanceSchema = z.object({
+    id: z.string(),
+    device: DeviceSchema,
+    config: z.object({
+      context_length: nullableNumber,
+      eval_batch_size: nullableNumber,
+      parallel: nullableNumber,
+      flash_attention: z.boolean().nullish(),
+      num_experts: nullableNumber,
+      offload_kv_cache_to_gpu: z.boolean().nullish(),
+    }).partial().nullish(),
+  });
 
-const NativeModelSchema = z.object({
-  type: z.string(),
-  publisher: nullableString,
-  key: z.string(),
-  display_name: nullableString,
-  architecture: nullableString,
-  quantization: z.object({ name: nullableString, bits_per_weight: nullableNumber }).nullish(),
-  size_bytes: nullableNumber,
-  params_string: nullableString,
-  loaded_instances: z.array(LoadedInstanceSchema).nullish(),
-  max_context_length: nullableNumber,
-  format: nullableString,
-  capabilities: z.object({
-    vision: z.boolean().nullish(),
-    trained_for_tool_use: z.boolean().nullish(),
-    reasoning: z.object({
-      allowed_options: z.array(z.string()).nullish(),
-      default: nullableString,
+  const NativeModelSchema = z.object({
+    type: z.string(),
+    publisher: nullableString,
+    key: z.string(),
+    display_name: nullableString,
+    architecture: nullableString,
+    quantization: z.object({ name: nullableString, bits_per_weight: nullableNumber }).nullish(),
+    size_bytes: nullableNumber,
+    params_string: nullableString,
+    loaded_instances: z.array(LoadedInstanceSchema).nullish(),
+    max_context_length: nullableNumber,
+    format: nullableString,
+    capabilities: z.object({
+      vision: z.boolean().nullish(),
+      trained_for_tool_use: z.boolean().nullish(),
+      reasoning: z.object({
+        allowed_options: z.array(z.string()).nullish(),
+        default: nullableString,
+      }).nullish(),
     }).nullish(),
-  }).nullish(),
-  description: nullableString,
-  variants: z.array(z.string()).nullish(),
-  selected_variant: nullableString,
-  device: DeviceSchema,
-});
+    description: nullableString,
+    variants: z.array(z.string()).nullish(),
+    selected_variant: nullableString,
+    device: DeviceSchema,
+  });
+  return { nullableNumber, nullableString, NativeModelSchema };
+}
+const shared = () => parts ??= buildParts();
 
 /** `GET /api/v1/models`. */
-export const ModelListSchema: Parser<{ readonly models: readonly NativeModel[] }> = z.object({
-  models: z.array(NativeModelSchema),
+export const ModelListSchema: Parser<{ readonly models: readonly NativeModel[] }> = lazyParser(() => {
+  const S = shared();
+  return z.object({
+    models: z.array(S.NativeModelSchema),
+  });
 });
 
 /** `GET /v1/models` (OpenAI-compatible). */
-export const OpenAiModelListSchema: Parser<{ readonly data: readonly { readonly id: string }[] }> = z.object({
-  data: z.array(z.object({ id: z.string() })),
-});
+export const OpenAiModelListSchema: Parser<{ readonly data: readonly { readonly id: string }[] }> =
+  lazyParser(() => {
+    const S = shared();
+    return z.object({
+      data: z.array(z.object({ id: z.string() })),
+    });
+  });
 
 /** `POST /api/v1/models/load`. Both the 0.4 flat shape and the pre-release nested one. */
-export const LoadReplySchema: Parser<LoadReply> = z.object({
-  type: nullableString,
-  instance_id: nullableString,
-  model_instance_id: nullableString,
-  load_time_seconds: nullableNumber,
-  status: nullableString,
-  load_config: z.record(z.string(), z.unknown()).nullish(),
-  config: z.record(z.string(), z.unknown()).nullish(),
+export const LoadReplySchema: Parser<LoadReply> = lazyParser(() => {
+  const S = shared();
+  return z.object({
+    type: S.nullableString,
+    instance_id: S.nullableString,
+    model_instance_id: S.nullableString,
+    load_time_seconds: S.nullableNumber,
+    status: S.nullableString,
+    load_config: z.record(z.string(), z.unknown()).nullish(),
+    config: z.record(z.string(), z.unknown()).nullish(),
+  });
 });
 
 /** `POST /api/v1/models/unload`. */
-export const UnloadReplySchema: Parser<{ readonly instance_id?: Maybe<string> }> = z.object({
-  instance_id: nullableString,
+export const UnloadReplySchema: Parser<{ readonly instance_id?: Maybe<string> }> = lazyParser(() => {
+  const S = shared();
+  return z.object({
+    instance_id: S.nullableString,
+  });
 });
 
 /** Download job (`/api/v1/models/download` and its status endpoint). */
-export const DownloadJobSchema: Parser<DownloadJob> = z.object({
-  job_id: nullableString,
-  status: z.string(),
-  total_size_bytes: nullableNumber,
-  downloaded_bytes: nullableNumber,
-  bytes_per_second: nullableNumber,
-  estimated_completion: nullableString,
-  started_at: nullableString,
-  completed_at: nullableString,
+export const DownloadJobSchema: Parser<DownloadJob> = lazyParser(() => {
+  const S = shared();
+  return z.object({
+    job_id: S.nullableString,
+    status: z.string(),
+    total_size_bytes: S.nullableNumber,
+    downloaded_bytes: S.nullableNumber,
+    bytes_per_second: S.nullableNumber,
+    estimated_completion: S.nullableString,
+    started_at: S.nullableString,
+    completed_at: S.nullableString,
+  });
 });

@@ -1,152 +1,508 @@
 // deno-lint-ignore-file no-console -- the benchmark prints its numbers
 /**
- * `deno task bench`: numbers, never assertions. Against the simulator on 127.0.0.1:
- * - start-up: spawn → `initialize` answered (what an MCP client waits for);
- * - the time the bridge adds to a 1,000-token streamed `ask` over reading the simulator directly;
- * - the time it adds per small call (`model_list` vs `GET /api/v1/models`), and RSS after 300 calls.
+ * `deno task bench [--compare-reference] [--json] [--quick]`: numbers, never assertions, against the
+ * simulator on 127.0.0.1.
+ *
+ * For lmstudio-mcp and (with `--compare-reference`) `mcp-llm-studio` 3.1.5 in the same run: cold start
+ * (spawn → initialize answered, median and p95), the tool list's visible bytes, the time added per small
+ * call (p50/p99 over the same direct HTTP request), resident memory after 1,000 mixed calls (and after a
+ * pause), and a chat send on sessions of 10, 1,000 and 5,000 turns. For ours also: the SDK's own cold-start
+ * floor and a bare Deno responder's, a 1,000-token streamed `ask` against reading the stream directly,
+ * `each` on 4 parallel slots against 1, and HTTP against stdio.
+ *
+ * The reference is installed on demand into a cache folder (`npm install`, then `npm rebuild
+ * better-sqlite3`, since current npm skips install scripts); without Node and npm its column is skipped.
  *
  * @module
  */
-import { LmStudioSim } from "./support/lmstudio_sim.ts";
-import { childEnv, ROOT, RUN_FLAGS, startServer } from "./support/mcp.ts";
-// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { parseArgs } from "node:util";
 // @ts-types="@modelcontextprotocol/sdk/client/index"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { tokens } from "./support/sim_inference.ts";
-import { startInProcess } from "./support/in_process.ts";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { eventStream } from "../lib/sse.ts";
-import { openSessionStore } from "../lib/sessions.ts";
+import { TOOL_LIST_BUDGET, visibleBytes } from "../tools/tool_list.ts";
+import { startInProcess } from "./support/in_process.ts";
+import { LmStudioSim } from "./support/lmstudio_sim.ts";
+import { cacheDir, childEnv, MAIN, ROOT, RUN_FLAGS } from "./support/mcp.ts";
+import { writeReferenceDb } from "./support/reference_db.ts";
+import { tokens } from "./support/sim_inference.ts";
 
-const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? "15");
+const flags = parseArgs({
+  args: Deno.args,
+  options: {
+    "compare-reference": { type: "boolean" },
+    json: { type: "boolean" },
+    quick: { type: "boolean" },
+  },
+}).values;
+const QUICK = flags.quick === true;
+const COUNTS = QUICK
+  ? { starts: 3, calls: 60, mixed: 100, sends: 2, turns: [10, 1000], streams: 2 }
+  : { starts: 20, calls: 500, mixed: 1000, sends: 10, turns: [10, 1000, 5000], streams: 10 };
+const QWEN = "qwen/qwen3-8b";
+const EMBED = "text-embedding-nomic-embed-text-v1.5";
+const REFERENCE = "mcp-llm-studio@3.1.5";
 
-function median(values: number[]): number {
+/** A server to measure: how to start it. */
+interface Target {
+  readonly name: string;
+  readonly command: string;
+  readonly args: readonly string[];
+}
+
+type Row = {
+  metric: string;
+  ours: number | null;
+  reference: number | null;
+  unit: string;
+  lowerIsBetter: boolean;
+};
+const rows: Row[] = [];
+const notes: string[] = [];
+const say = (line: string) => {
+  if (!flags.json) console.error(line);
+};
+
+function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+const median = (values: readonly number[]) => quantile(values, 0.5);
+
+async function rssMb(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined || Deno.build.os === "windows") return null;
+  const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)], stdout: "piped" })
+    .output();
+  const kb = Number(new TextDecoder().decode(out.stdout).trim());
+  return Number.isFinite(kb) && kb > 0 ? Math.round(kb / 102.4) / 10 : null;
 }
 
-function ms(value: number): string {
-  return `${value.toFixed(1)} ms`;
+/** Spawn → the `initialize` reply, written and read by hand (no client library in the measurement). */
+async function coldStart(target: Target, env: Record<string, string>): Promise<number> {
+  const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
+  const started = performance.now();
+  const child = new Deno.Command(target.command, {
+    args: [...target.args],
+    env: await childEnv(home, env),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "bench", version: "0" },
+      },
+    }) + "\n",
+  ));
+  let text = "";
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    text += chunk;
+    if (text.includes('"id":1')) break;
+  }
+  const elapsed = performance.now() - started;
+  await writer.close().catch(() => {});
+  child.kill("SIGKILL");
+  await child.status;
+  await Deno.remove(home, { recursive: true }).catch(() => {});
+  return elapsed;
 }
 
-async function rssMb(pid: number | null): Promise<string> {
-  if (pid === null || Deno.build.os === "windows") return "n/a";
+async function connect(target: Target, env: Record<string, string>) {
+  const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
+  const transport = new StdioClientTransport({
+    command: target.command,
+    args: [...target.args],
+    env: await childEnv(home, env),
+    cwd: home,
+    stderr: "ignore",
+  });
+  const client = new Client({ name: "bench", version: "0" });
+  await client.connect(transport);
+  return {
+    client,
+    pid: transport.pid ?? undefined,
+    failures: 0,
+    async call(name: string, args: Record<string, unknown> = {}) {
+      const result = await client.callTool({ name, arguments: args });
+      if (result.isError) this.failures++;
+      return result;
+    },
+    close: async () => {
+      await client.close();
+      await Deno.remove(home, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+function record(
+  metric: string,
+  unit: string,
+  ours: number | null,
+  reference: number | null,
+  lowerIsBetter = true,
+) {
+  rows.push({ metric, ours, reference, unit, lowerIsBetter });
+}
+
+async function compareBoth(
+  sim: LmStudioSim,
+  targets: { ours: Target; reference: Target | undefined },
+  measure: (target: Target) => Promise<number | null | Record<string, number | null>>,
+): Promise<{ ours: Record<string, number | null>; reference: Record<string, number | null> }> {
+  const wrap = (value: number | null | Record<string, number | null>) =>
+    typeof value === "object" && value !== null ? value : { value };
+  const ours = wrap(await measure(targets.ours));
+  let reference: Record<string, number | null> = {};
+  if (targets.reference) {
+    sim.requests.length = 0;
+    reference = wrap(await measure(targets.reference));
+  }
+  sim.requests.length = 0;
+  return { ours, reference };
+}
+
+/** Installs the reference into a cache folder on demand; undefined (with a note) when it cannot. */
+async function referenceTarget(): Promise<Target | undefined> {
+  const has = async (command: string) => {
+    try {
+      return (await new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" })
+        .output())
+        .success;
+    } catch {
+      return false;
+    }
+  };
+  if (!(await has("node")) || !(await has("npm"))) {
+    notes.push("Node.js or npm is missing: the reference column is skipped.");
+    return undefined;
+  }
+  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "."}/.cache`;
+  const dir = `${base}/lmstudio-mcp-bench/reference-3.1.5`;
+  const pkg = `${dir}/node_modules/mcp-llm-studio/package.json`;
+  const npm = async (args: string[]) => {
+    const out = await new Deno.Command("npm", { args, stdout: "piped", stderr: "piped" }).output();
+    if (!out.success) {
+      throw new Error(`npm ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).slice(-500)}`);
+    }
+  };
   try {
-    const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)], stdout: "piped" })
-      .output();
-    const kb = Number(new TextDecoder().decode(out.stdout).trim());
-    return Number.isFinite(kb) && kb > 0 ? `${(kb / 1024).toFixed(1)} MB` : "n/a";
+    await Deno.stat(pkg);
   } catch {
-    return "n/a (no ps)";
+    say(`installing ${REFERENCE} into ${dir} …`);
+    await Deno.mkdir(dir, { recursive: true });
+    await npm(["install", "--prefix", dir, "--no-audit", "--no-fund", REFERENCE]);
+    await npm(["rebuild", "--prefix", dir, "better-sqlite3"]);
   }
+  const manifest = JSON.parse(await Deno.readTextFile(pkg)) as { bin?: string | Record<string, string> };
+  const bin = typeof manifest.bin === "string" ? manifest.bin : Object.values(manifest.bin ?? {})[0];
+  if (!bin) throw new Error(`${REFERENCE} has no bin`);
+  return {
+    name: "mcp-llm-studio 3.1.5",
+    command: "node",
+    args: [`${dir}/node_modules/mcp-llm-studio/${bin}`],
+  };
 }
 
-async function startup(sim: LmStudioSim): Promise<void> {
-  const times: number[] = [];
-  for (let i = 0; i < Math.min(RUNS, 10); i++) {
-    const started = performance.now();
-    const server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
-    times.push(performance.now() - started);
-    await server.close();
-  }
-  console.log(`start-up (spawn → initialize answered), median of ${times.length}: ${ms(median(times))}`);
-  const task: number[] = [];
-  for (let i = 0; i < Math.min(RUNS, 10); i++) {
-    const started = performance.now();
-    const transport = new StdioClientTransport({
-      command: Deno.execPath(),
-      args: ["task", "--quiet", `--config=${ROOT}deno.json`, "start"],
-      env: await childEnv(await Deno.makeTempDir(), { LM_STUDIO_URL: sim.url }),
-      cwd: ROOT,
-      stderr: "pipe",
+async function main(): Promise<void> {
+  await using sim = LmStudioSim.start();
+  // A long loaded context, so that the 500 KB prompts of the memory run are answered, not refused.
+  const qwen = sim.model(QWEN)!;
+  (qwen.loaded_instances[0]!.config as Record<string, unknown>).context_length = 262_144;
+  const env = { LM_STUDIO_URL: sim.url, DENO_DIR: await cacheDir() };
+  const ours: Target = {
+    name: "lmstudio-mcp",
+    command: Deno.execPath(),
+    args: ["run", "--quiet", ...RUN_FLAGS, MAIN],
+  };
+  const reference = flags["compare-reference"] ? await referenceTarget() : undefined;
+  const targets = { ours, reference };
+  say(
+    `lmstudio-mcp benchmark${
+      QUICK ? " (--quick)" : ""
+    }: Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} ` +
+      `cores, ${Deno.build.os}/${Deno.build.arch}, simulator at ${sim.url}`,
+  );
+
+  // Cold start, with the floors: a bare SDK Server, and a bare Deno responder.
+  const floorSdk: Target = {
+    name: "SDK floor",
+    command: Deno.execPath(),
+    args: ["run", "--quiet", ...RUN_FLAGS, `${ROOT}tests/support/floors/sdk_server.ts`],
+  };
+  const floorBare: Target = {
+    name: "bare",
+    command: Deno.execPath(),
+    args: ["run", "--quiet", ...RUN_FLAGS, `${ROOT}tests/support/floors/bare.ts`],
+  };
+  const starts = async (target: Target) => {
+    await coldStart(target, env); // Warm the module cache.
+    const times: number[] = [];
+    for (let i = 0; i < COUNTS.starts; i++) times.push(await coldStart(target, env));
+    return { p50: median(times), p95: quantile(times, 0.95) };
+  };
+  const start = await compareBoth(sim, targets, starts);
+  const sdk = await starts(floorSdk);
+  const bare = await starts(floorBare);
+  record("cold start, median (spawn → initialize)", "ms", start.ours.p50!, start.reference.p50 ?? null);
+  record("cold start, p95", "ms", start.ours.p95!, start.reference.p95 ?? null);
+  record("  bare SDK Server on stdio (the floor)", "ms", sdk.p50!, null);
+  record("  bare Deno responder", "ms", bare.p50!, null);
+  notes.push(`cold start is ${(start.ours.p50! / sdk.p50!).toFixed(2)}× the bare SDK Server's`);
+
+  // Visible tool list bytes.
+  const bytes = await compareBoth(sim, targets, async (target) => {
+    const server = await connect(target, env);
+    try {
+      return visibleBytes((await server.client.listTools()).tools).total;
+    } finally {
+      await server.close();
+    }
+  });
+  record(
+    `tools/list, bytes a model reads (budget ${TOOL_LIST_BUDGET})`,
+    "B",
+    bytes.ours.value!,
+    bytes.reference.value ?? null,
+  );
+
+  // Time added per small call: model_list against the same HTTP request made directly.
+  const perCall = await compareBoth(sim, targets, async (target) => {
+    const server = await connect(target, env);
+    try {
+      sim.requests.length = 0;
+      await server.call("model_list");
+      const path = sim.requests[0]?.path ?? "/api/v1/models";
+      const direct: number[] = [];
+      const bridged: number[] = [];
+      for (let i = 0; i < COUNTS.calls; i++) {
+        let t = performance.now();
+        await (await fetch(`${sim.url}${path}`)).text();
+        direct.push(performance.now() - t);
+        t = performance.now();
+        await server.call("model_list");
+        bridged.push(performance.now() - t);
+      }
+      return { p50: median(bridged) - median(direct), p99: quantile(bridged, 0.99) - quantile(direct, 0.99) };
+    } finally {
+      await server.close();
+    }
+  });
+  record(
+    `added per model_list call, p50 (${COUNTS.calls} calls)`,
+    "ms",
+    perCall.ours.p50!,
+    perCall.reference.p50 ?? null,
+  );
+  record("added per model_list call, p99", "ms", perCall.ours.p99!, perCall.reference.p99 ?? null);
+
+  // Resident memory after mixed calls, some with 500 KB prompts, and after a pause.
+  const big = "lorem ipsum ".repeat(43_000); // ~500 KB
+  const texts = Array.from({ length: 20 }, (_, i) => `text number ${i}`);
+  const memory = await compareBoth(sim, targets, async (target) => {
+    const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
+    const server = await connect(target, { ...env, MCP_SESSIONS_DB: `${dir}/sessions.db` });
+    try {
+      sim.chatScript = { reasoning: null, answer: "A short answer." };
+      const start = await rssMb(server.pid);
+      for (let i = 0; i < COUNTS.mixed; i++) {
+        switch (i % 5) {
+          case 0:
+            await server.call("model_list");
+            break;
+          case 1:
+            await server.call("ask", { model: QWEN, prompt: i % 10 === 1 ? big : `question ${i}` });
+            break;
+          case 2:
+            await server.call("chat", { session_id: `s${i % 20}`, model: QWEN, message: `message ${i}` });
+            break;
+          case 3:
+            await server.call("embed", { model: EMBED, input: texts });
+            break;
+          default:
+            await server.call("ask", { model: QWEN, prompt: `another ${i}` });
+        }
+        if (i % 100 === 99) sim.requests.length = 0;
+      }
+      const after = await rssMb(server.pid);
+      await new Promise((r) => setTimeout(r, 2000));
+      const later = await rssMb(server.pid);
+      if (server.failures) notes.push(`${target.name}: ${server.failures} of the mixed calls failed`);
+      return { start, after, later };
+    } finally {
+      sim.chatScript = {};
+      await server.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  });
+  record("RSS after initialize", "MB", memory.ours.start ?? null, memory.reference.start ?? null);
+  record(
+    `RSS after ${COUNTS.mixed} mixed calls (500 KB prompts)`,
+    "MB",
+    memory.ours.after ?? null,
+    memory.reference.after ?? null,
+  );
+  record("  … and 2 s later", "MB", memory.ours.later ?? null, memory.reference.later ?? null);
+
+  // A chat send on long sessions (the reference's own history layout, which both read).
+  for (const turns of COUNTS.turns) {
+    const sends = await compareBoth(sim, targets, async (target) => {
+      const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
+      const rows: [string, "system" | "user" | "assistant", string, number][] = [[
+        "long",
+        "system",
+        "Be brief.",
+        0,
+      ]];
+      for (let i = 0; i < turns; i++) {
+        rows.push(["long", "user", `question ${i} ${"q".repeat(150)}`, i], [
+          "long",
+          "assistant",
+          `answer ${i} ${"a".repeat(250)}`,
+          i,
+        ]);
+      }
+      await writeReferenceDb(`${dir}/sessions.db`, rows);
+      const server = await connect(target, { ...env, MCP_SESSIONS_DB: `${dir}/sessions.db` });
+      try {
+        sim.chatScript = { reasoning: null, answer: "ok" };
+        await server.call("chat", { session_id: "long", model: QWEN, message: "warm" });
+        const times: number[] = [];
+        for (let i = 0; i < COUNTS.sends; i++) {
+          const t = performance.now();
+          await server.call("chat", { session_id: "long", model: QWEN, message: `next ${i}` });
+          times.push(performance.now() - t);
+        }
+        if (server.failures) {
+          notes.push(`${target.name}: ${server.failures} chat sends failed at ${turns} turns`);
+        }
+        return median(times);
+      } finally {
+        sim.chatScript = {};
+        await server.close();
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
     });
-    const client = new Client({ name: "bench", version: "0" });
-    await client.connect(transport);
-    task.push(performance.now() - started);
-    await client.close();
+    record(
+      `chat send on a ${turns.toLocaleString("en-US")}-turn session`,
+      "ms",
+      sends.ours.value!,
+      sends.reference.value ?? null,
+    );
   }
-  console.log(`start-up through \`deno task start\`, median of ${task.length}: ${ms(median(task))}`);
+
+  // Ours only: streaming, parallel each, HTTP.
+  await streamed(sim, ours, env);
+  await parallelEach(sim);
+  await httpVsStdio(env);
+
+  if (flags.json) {
+    console.log(JSON.stringify(
+      {
+        machine: {
+          cores: navigator.hardwareConcurrency,
+          os: Deno.build.os,
+          arch: Deno.build.arch,
+          deno: Deno.version.deno,
+        },
+        quick: QUICK,
+        reference: reference?.name ?? null,
+        rows,
+        notes,
+      },
+      null,
+      2,
+    ));
+    return;
+  }
+  const fmt = (v: number | null) => v === null ? "—" : v >= 100 ? v.toFixed(0) : v.toFixed(2);
+  const header = ["", "lmstudio-mcp", reference ? "mcp-llm-studio 3.1.5" : "", reference ? "ratio" : ""];
+  const lines = rows.map((r) => [
+    `${r.metric} (${r.unit})`,
+    fmt(r.ours),
+    reference ? fmt(r.reference) : "",
+    reference && r.ours !== null && r.reference ? `${(r.ours / r.reference).toFixed(2)}×` : "",
+  ]);
+  const widths = header.map((_, i) => Math.max(header[i]!.length, ...lines.map((l) => l[i]!.length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => i ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(line(header));
+  console.log(`| ${widths.map((w, i) => (i ? "-".repeat(w - 1) + ":" : "-".repeat(w))).join(" | ")} |`);
+  for (const l of lines) console.log(line(l));
+  for (const note of notes) console.log(`- ${note}`);
 }
 
-async function streamedAnswer(sim: LmStudioSim): Promise<void> {
+async function streamed(sim: LmStudioSim, ours: Target, env: Record<string, string>): Promise<void> {
   const answer = Array.from({ length: 1000 }, (_, i) => `w${i}`).join(" ");
   if (tokens(answer).length !== 1000) throw new Error("the answer is not 1,000 tokens");
   sim.chatScript = { answer, reasoning: null };
-  const body = {
-    model: "qwen/qwen3-8b",
-    input: "Count",
-    stream: true,
-    store: false,
-    max_output_tokens: 2000,
+  const body = { model: QWEN, input: "Count", stream: true, store: false, max_output_tokens: 2000 };
+  const server = await connect(ours, env);
+  try {
+    await server.call("ask", { model: QWEN, prompt: "warm up", max_tokens: 2000 });
+    const direct: number[] = [];
+    const bridged: number[] = [];
+    for (let i = 0; i < COUNTS.streams; i++) {
+      let t = performance.now();
+      const reply = await fetch(`${sim.url}/api/v1/chat`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      for await (const _ of eventStream(reply.body!)) { /* every event, as the bridge reads them */ }
+      direct.push(performance.now() - t);
+      t = performance.now();
+      await server.call("ask", { model: QWEN, prompt: "Count", max_tokens: 2000 });
+      bridged.push(performance.now() - t);
+    }
+    record("streamed 1,000-token ask, through the bridge", "ms", median(bridged), null);
+    record("  the same stream read directly", "ms", median(direct), null);
+    notes.push(
+      `a streamed ask is ${(median(bridged) / median(direct)).toFixed(3)}× reading its stream directly`,
+    );
+  } finally {
+    sim.chatScript = {};
+    await server.close();
+  }
+}
+
+async function parallelEach(sim: LmStudioSim): Promise<void> {
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+  const config = sim.model(QWEN)!.loaded_instances[0]!.config as Record<string, unknown>;
+  sim.chatScript = {
+    reasoning: null,
+    tokenDelayMs: 10,
+    answer: "one two three four five six seven eight nine ten",
   };
-  const whole: number[] = [];
-  const direct: number[] = [];
-  const bridged: number[] = [];
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
-  await server.call("ask", { model: "qwen/qwen3-8b", prompt: "warm up" });
-  const post = () =>
-    fetch(`${sim.url}/api/v1/chat`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-  for (let i = 0; i < RUNS; i++) {
-    let started = performance.now();
-    await (await post()).text();
-    whole.push(performance.now() - started);
-    started = performance.now();
-    let events = 0;
-    for await (const _ of eventStream((await post()).body!)) events++;
-    direct.push(performance.now() - started);
-    if (events < 1000) throw new Error(`only ${events} events`);
-    started = performance.now();
-    const result = await server.call("ask", { model: "qwen/qwen3-8b", prompt: "Count", max_tokens: 2000 });
-    bridged.push(performance.now() - started);
-    if (result.isError) throw new Error("ask failed");
-  }
-  console.log(
-    `1,000-token streamed ask, median of ${RUNS}: reading the simulator directly event by event ` +
-      `${ms(median(direct))} (whole body at once ${ms(median(whole))}); through the bridge (MCP stdio ` +
-      `round trip included) ${ms(median(bridged))}; added ${ms(median(bridged) - median(direct))}`,
-  );
+  const prompts = Array.from({ length: 16 }, (_, i) => `item ${i}`);
+  const run = async (slots: number) => {
+    config.parallel = slots;
+    const t = performance.now();
+    await server.call("ask", { model: QWEN, prompt: "Classify", prompts });
+    return performance.now() - t;
+  };
+  const one = await run(1);
+  const four = await run(4);
+  config.parallel = 4;
+  sim.chatScript = {};
+  record("ask prompts × 16 on 4 parallel slots", "ms", four, null);
+  record("  the same on 1 slot", "ms", one, null);
+  notes.push(`each/prompts on 4 slots: ${(one / four).toFixed(2)}× faster than one at a time`);
 }
 
-async function smallCalls(sim: LmStudioSim): Promise<void> {
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url } });
-  const direct: number[] = [];
-  const bridged: number[] = [];
-  for (let i = 0; i < 300; i++) {
-    let started = performance.now();
-    await (await fetch(`${sim.url}/api/v1/models`)).json();
-    direct.push(performance.now() - started);
-    started = performance.now();
-    await server.call("model_list");
-    bridged.push(performance.now() - started);
-  }
-  console.log(
-    `model_list, median of 300: direct ${ms(median(direct))}, bridge ${ms(median(bridged))}, added ` +
-      `${ms(median(bridged) - median(direct))} per call; server RSS after 300 calls: ${await rssMb(
-        server.pid,
-      )}`,
-  );
-}
-
-/** The same small call over stdio and over Streamable HTTP (both real processes, loopback). */
-async function httpVsStdio(sim: LmStudioSim): Promise<void> {
+async function httpVsStdio(env: Record<string, string>): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${ROOT}deno.json`,
-      ...RUN_FLAGS,
-      `${ROOT}main.ts`,
-      "--http",
-      "127.0.0.1:0",
-    ],
-    env: await childEnv(await Deno.makeTempDir(), { LM_STUDIO_URL: sim.url }),
+    args: ["run", "--quiet", ...RUN_FLAGS, MAIN, "--http", "127.0.0.1:0"],
+    env: await childEnv(await Deno.makeTempDir(), env),
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -159,154 +515,29 @@ async function httpVsStdio(sim: LmStudioSim): Promise<void> {
     if (url) break;
   }
   if (!url) throw new Error(`the HTTP server did not start: ${log}`);
-  const client = new Client({ name: "bench", version: "0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
-  await using stdio = await startServer({ env: { LM_STUDIO_URL: sim.url } });
+  const http = new Client({ name: "bench", version: "0" });
+  await http.connect(new StreamableHTTPClientTransport(new URL(url)));
+  const stdio = await connect({
+    name: "ours",
+    command: Deno.execPath(),
+    args: ["run", "--quiet", ...RUN_FLAGS, MAIN],
+  }, env);
   const overHttp: number[] = [];
   const overStdio: number[] = [];
-  for (let i = 0; i < 300; i++) {
-    let started = performance.now();
-    await client.callTool({ name: "model_list", arguments: {} });
-    overHttp.push(performance.now() - started);
-    started = performance.now();
+  for (let i = 0; i < COUNTS.calls; i++) {
+    let t = performance.now();
+    await http.callTool({ name: "model_list", arguments: {} });
+    overHttp.push(performance.now() - t);
+    t = performance.now();
     await stdio.call("model_list");
-    overStdio.push(performance.now() - started);
+    overStdio.push(performance.now() - t);
   }
-  await client.close();
+  await http.close();
+  await stdio.close();
   child.kill("SIGTERM");
   await child.status;
-  console.log(
-    `model_list, median of 300: over stdio ${ms(median(overStdio))}, over HTTP ${ms(median(overHttp))} ` +
-      `(HTTP adds ${ms(median(overHttp) - median(overStdio))} per call)`,
-  );
+  record("model_list over Streamable HTTP, p50", "ms", median(overHttp), null);
+  record("  over stdio, p50", "ms", median(overStdio), null);
 }
 
-async function chatSends(sim: LmStudioSim): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
-  const db = `${dir}/sessions.db`;
-  const store = openSessionStore(db);
-  for (let i = 0; i < 5000; i++) {
-    store.appendTurn("long", i, i === 0 ? "You are a benchmark." : null, {
-      user: `question ${i} ${"q".repeat(150)}`,
-      assistant: `answer ${i} ${"a".repeat(250)}`,
-      reasoning: null,
-      model: "qwen/qwen3-8b",
-      prompt_tokens: 40,
-      completion_tokens: 60,
-    });
-  }
-  store.close();
-  sim.chatScript = { answer: "ok", reasoning: null };
-  await using server = await startServer({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: db } });
-  const bridged: number[] = [];
-  const direct: number[] = [];
-  const fresh: number[] = [];
-  await server.call("chat", { session_id: "warm", model: "qwen/qwen3-8b", message: "warm up" });
-  for (let i = 0; i < RUNS; i++) {
-    let started = performance.now();
-    const result = await server.call("chat", { session_id: "long", message: `more ${i}` });
-    bridged.push(performance.now() - started);
-    if (result.isError) throw new Error("chat failed");
-    const body = sim.requestsTo("POST /v1/chat/completions").at(-1)!.body;
-    started = performance.now();
-    const response = await fetch(`${sim.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    for await (const _ of eventStream(response.body!)) { /* read every event */ }
-    direct.push(performance.now() - started);
-    started = performance.now();
-    await server.call("chat", { session_id: `fresh-${i}`, model: "qwen/qwen3-8b", message: "hi" });
-    fresh.push(performance.now() - started);
-  }
-  const sent =
-    (sim.requestsTo("POST /v1/chat/completions").at(-2)!.body as { messages: unknown[] }).messages.length;
-  console.log(
-    `chat send on a 5,000-turn session (${sent} messages fit the context and were sent), median of ${RUNS}: ` +
-      `${ms(median(bridged))} through the bridge vs ${
-        ms(median(direct))
-      } posting the same messages directly; ` +
-      `added ${
-        ms(median(bridged) - median(direct))
-      } (history read, trimming, locking, one committed transaction, ` +
-      `MCP round trip). A send to a new session: ${ms(median(fresh))}`,
-  );
-  await Deno.remove(dir, { recursive: true });
-}
-
-/**
- * `ask` with `prompts`: 16 items on the simulator's 4 parallel slots against the same 16 on 1 slot (what
- * sending them one by one costs); and what delegating a folder saves the orchestrator's context.
- */
-async function delegation(sim: LmStudioSim): Promise<void> {
-  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
-  const qwen = sim.model("qwen/qwen3-8b")!;
-  const config = qwen.loaded_instances[0]!.config as Record<string, unknown>;
-  sim.chatScript = {
-    reasoning: null,
-    tokenDelayMs: 10,
-    answer: "one two three four five six seven eight nine ten",
-  };
-  const prompts = Array.from({ length: 16 }, (_, i) => `item ${i}`);
-  const run = async (slots: number) => {
-    config.parallel = slots;
-    const started = performance.now();
-    const result = await server.call("ask", { model: "qwen/qwen3-8b", prompt: "Classify", prompts });
-    if (result.isError) throw new Error(JSON.stringify(result.content));
-    return performance.now() - started;
-  };
-  const single = await (async () => {
-    const started = performance.now();
-    await server.call("ask", { model: "qwen/qwen3-8b", prompt: "Classify item 0" });
-    return performance.now() - started;
-  })();
-  const one = await run(1);
-  const four = await run(4);
-  config.parallel = 4;
-  console.log(
-    `ask prompts × 16: ${ms(four)} on 4 slots vs ${ms(one)} on 1 slot (${
-      (one / four).toFixed(2)
-    }× faster); ` +
-      `one request alone: ${ms(single)}, so 16 on 4 slots ≈ ${(four / single).toFixed(1)} single requests`,
-  );
-  sim.chatScript = { reasoning: null, answer: "A short summary of the folder." };
-  const folder = await server.call("ask", {
-    model: "qwen/qwen3-8b",
-    prompt: "Summarise",
-    files: [`${ROOT}lib`],
-    each: true,
-    combine: "Merge",
-  });
-  const data = folder.structuredContent as {
-    answer: string;
-    files: { chars: number; estimated_tokens: number };
-  };
-  const returned = JSON.stringify(folder.content).length;
-  console.log(
-    `context saved on lib/ (${data.files.chars.toLocaleString("en-US")} characters, ~${
-      data.files.estimated_tokens.toLocaleString("en-US")
-    } tokens read by the server): the orchestrator got ${returned.toLocaleString("en-US")} characters back`,
-  );
-  sim.chatScript = {};
-}
-
-if (import.meta.main) {
-  await using sim = LmStudioSim.start();
-  // BENCH_ONLY=name runs one part: startup, stream, small, chat, delegation, http.
-  const only = Deno.env.get("BENCH_ONLY");
-  const parts: [string, () => Promise<void>][] = [
-    ["startup", () => startup(sim)],
-    ["stream", () => streamedAnswer(sim)],
-    ["small", () => smallCalls(sim)],
-    ["chat", () => chatSends(sim)],
-    ["delegation", () => delegation(sim)],
-    ["http", () => httpVsStdio(sim)],
-  ];
-  console.log(`lmstudio-mcp benchmark (simulator on ${sim.url}, Deno ${Deno.version.deno})`);
-  for (const [name, run] of parts) {
-    if (only && only !== name) continue;
-    sim.chatScript = {};
-    await run();
-  }
-}
+if (import.meta.main) await main();
