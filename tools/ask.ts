@@ -38,12 +38,13 @@ const DEFAULT_PARALLEL = 4;
 /** With `each`, each file is its own request; this bounds what one call reads in all. */
 const MAX_EACH_TOTAL_CHARS = 32 * MIB;
 
-const ItemSchema = z.object({
-  item: z.string(),
-  answer: z.string().nullable(),
-  error: z.string().nullable(),
-  json: z.unknown().optional(),
-});
+const ItemSchema = () =>
+  z.object({
+    item: z.string(),
+    answer: z.string().nullable(),
+    error: z.string().nullable(),
+    json: z.unknown().optional(),
+  });
 /** Inline images per call, in characters: with the prompt and system prompt this stays under the stdio
  * transport's 64 MiB message limit. Files given by path have no such bound (20 MiB each). */
 const MAX_IMAGES_CHARS = 48 * MIB;
@@ -51,15 +52,14 @@ const MAX_IMAGES_CHARS = 48 * MIB;
 export const DEFAULT_MAX_TOKENS = 2048;
 
 /** The `ask` tool. */
-export const ask: ToolSpec = defineTool({
-  name: "ask",
+export const ask: ToolSpec = defineTool("ask", () => ({
   title: "Ask a local model",
   description: "One question to a local model; nothing is stored (use chat for a conversation). Delegate " +
     "work on files without reading them: the server reads files; each/prompts run one request per " +
     "file/item in parallel; combine merges the answers.",
   inputSchema: {
-    model: ModelKey,
-    prompt: NonBlank.max(MIB),
+    model: ModelKey(),
+    prompt: NonBlank().max(MIB),
     system: z.string().max(MIB).optional(),
     temperature: z.number().min(0).max(1).optional(),
     max_tokens: z.number().int().min(1).max(1_000_000).optional().describe(`Default ${DEFAULT_MAX_TOKENS}`),
@@ -75,12 +75,12 @@ export const ask: ToolSpec = defineTool({
     ttl: z.number().int().min(1).max(31_536_000).optional().describe("Idle seconds before unload"),
     json_schema: z.record(z.string(), z.unknown()).optional()
       .describe("Answer as this JSON Schema"),
-    files: FilesField.optional()
+    files: FilesField().optional()
       .describe("Paths, folders, globs"),
     each: z.boolean().optional().describe("Once per file"),
-    prompts: z.array(NonBlank.max(MIB)).min(1).max(MAX_ITEMS).optional()
+    prompts: z.array(NonBlank().max(MIB)).min(1).max(MAX_ITEMS).optional()
       .describe("Once per item"),
-    combine: NonBlank.max(MIB).optional().describe("Merge instruction"),
+    combine: NonBlank().max(MIB).optional().describe("Merge instruction"),
   },
   outputSchema: {
     answer: z.string(),
@@ -88,11 +88,11 @@ export const ask: ToolSpec = defineTool({
     model: z.string(),
     stop_reason: z.string(),
     streamed: z.boolean(),
-    stats: StatsSchema,
+    stats: StatsSchema(),
     tool_calls: z.array(z.string()),
     json: z.unknown().optional(),
-    files: FilesReportSchema.optional(),
-    items: z.array(ItemSchema).optional(),
+    files: FilesReportSchema().optional(),
+    items: z.array(ItemSchema()).optional(),
   },
   annotations: {
     readOnlyHint: true,
@@ -100,7 +100,7 @@ export const ask: ToolSpec = defineTool({
     idempotentHint: false,
     openWorldHint: false,
   },
-}, async (args, deps, context) => {
+}), async (args, deps, context) => {
   const stream = args.stream ?? true;
   const maxTokens = args.max_tokens ?? DEFAULT_MAX_TOKENS;
   // The model is checked before any image is read: a wrong model costs no file reads.

@@ -35,8 +35,9 @@ const MAX_EXPORT_CHARS = 4 * MIB;
  * imported from it (ids like `bug #12`) can be read, continued and deleted. Ids are only ever bound as
  * SQL parameters and hashed for lock file names, never used as paths.
  */
-export const SessionId: z.ZodString = z.string().min(1, "must not be empty").max(256)
-  .refine((id) => id.isWellFormed(), { error: "must be valid Unicode (it holds an unpaired surrogate)" });
+export const SessionId = (): z.ZodString =>
+  z.string().min(1, "must not be empty").max(256)
+    .refine((id) => id.isWellFormed(), { error: "must be valid Unicode (it holds an unpaired surrogate)" });
 
 const SessionInfoSchema = z.object({
   session_id: z.string(),
@@ -59,25 +60,24 @@ function info(session: SessionSummary): z.infer<typeof SessionInfoSchema> {
 }
 
 /** The `chat` tool. */
-export const chat: ToolSpec = defineTool({
-  name: "chat",
+export const chat: ToolSpec = defineTool("chat", () => ({
   title: "Chat with a local model (kept sessions)",
   description: "Multi-turn chat with a local model, stored by session_id (survives restarts). action: send " +
     "(default), reset, list, history, export, delete. For one-off questions use ask.",
   inputSchema: {
-    session_id: SessionId.optional(),
+    session_id: SessionId().optional(),
     action: z.enum(["send", "reset", "list", "history", "delete", "export"]).optional(),
-    message: NonBlank.max(MIB).optional(),
-    model: ModelKey.optional().describe("Default: the session's"),
+    message: NonBlank().max(MIB).optional(),
+    model: ModelKey().optional().describe("Default: the session's"),
     system: z.string().max(MIB).optional().describe("Used when a session starts"),
     temperature: z.number().min(0).max(2).optional(),
     max_tokens: z.number().int().min(1).max(1_000_000).optional().describe(
       `Default ${CHAT_DEFAULTS.maxTokens}`,
     ),
-    draft_model: ModelKey.optional(),
+    draft_model: ModelKey().optional(),
     ttl: z.number().int().min(1).max(31_536_000).optional(),
     stream: z.boolean().optional(),
-    files: FilesField.optional().describe("Attach paths, folders, globs"),
+    files: FilesField().optional().describe("Attach paths, folders, globs"),
     offset: z.number().int().min(0).optional(),
     limit: z.number().int().min(1).max(500).optional(),
     format: z.enum(["markdown", "json"]).optional(),
@@ -94,8 +94,8 @@ export const chat: ToolSpec = defineTool({
     stop_reason: z.string().optional(),
     usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number().nullable() })
       .optional(),
-    stats: StatsSchema.optional(),
-    files: FilesReportSchema.optional(),
+    stats: StatsSchema().optional(),
+    files: FilesReportSchema().optional(),
     sessions: z.array(SessionInfoSchema).optional(),
     total: z.number().int().optional(),
     history: z.array(z.object({
@@ -116,7 +116,7 @@ export const chat: ToolSpec = defineTool({
     idempotentHint: false,
     openWorldHint: false,
   },
-}, async (args, deps, context) => {
+}), async (args, deps, context) => {
   const action = args.action ?? "send";
   if (action === "list") return list(deps.sessions(), args.offset ?? 0, args.limit ?? 20);
   const id = args.session_id;

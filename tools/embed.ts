@@ -16,17 +16,16 @@ const MAX_ITEMS = 1024;
 const MAX_TOTAL = 8 * 1024 * 1024;
 const PREVIEW = 5;
 
-const Text = NonBlank.max(1024 * 1024);
+const Text = () => NonBlank().max(1024 * 1024);
 
 /** The `embed` tool. */
-export const embed: ToolSpec = defineTool({
-  name: "embed",
+export const embed: ToolSpec = defineTool("embed", () => ({
   title: "Embed text",
   description: "Embedding vectors of a text or a list, from a model of type embedding (model_list); " +
     "vectors are in structuredContent.",
   inputSchema: {
-    model: ModelKey,
-    input: z.union([Text, z.array(Text).min(1, "must hold at least one text").max(MAX_ITEMS)], {
+    model: ModelKey(),
+    input: z.union([Text(), z.array(Text()).min(1, "must hold at least one text").max(MAX_ITEMS)], {
       error: `input must be a non-empty string or a list of 1 to ${MAX_ITEMS} non-empty strings`,
     }),
     full: z.boolean().optional().describe("Print every vector"),
@@ -39,7 +38,7 @@ export const embed: ToolSpec = defineTool({
     prompt_tokens: z.number().nullable(),
   },
   annotations: READ_ONLY,
-}, async (args, deps, context) => {
+}), async (args, deps, context) => {
   const inputs = typeof args.input === "string" ? [args.input] : args.input;
   const unsuitable = unsuitableReason(await deps.client.catalog({ signal: context.signal }), args.model, {
     tool: "embed",

@@ -6,9 +6,10 @@
 import { z } from "zod";
 
 /** A model key or instance id. */
-export const ModelKey: z.ZodString = z.string().trim().min(1, "must not be empty").max(256);
+export const ModelKey = (): z.ZodString => z.string().trim().min(1, "must not be empty").max(256);
 
 /** Text that must hold something besides white space (a prompt or message). */
-export const NonBlank: z.ZodString = z.string().refine((text) => text.trim().length > 0, {
-  error: "must not be empty or only white space",
-});
+export const NonBlank = (): z.ZodString =>
+  z.string().refine((text) => text.trim().length > 0, {
+    error: "must not be empty or only white space",
+  });

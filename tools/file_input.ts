@@ -12,7 +12,7 @@ import type { NativeModel } from "../lib/schemas.ts";
 import type { Deps, ToolContext } from "./tool.ts";
 
 /** The input field. */
-export const FilesField: z.ZodType<string[]> = z.array(z.string().min(1).max(4096)).min(1).max(100);
+export const FilesField = (): z.ZodType<string[]> => z.array(z.string().min(1).max(4096)).min(1).max(100);
 
 /** Context assumed for a model that is not loaded (LM Studio's usual default load length). */
 export const DEFAULT_CONTEXT = 4096;
@@ -20,12 +20,13 @@ export const DEFAULT_CONTEXT = 4096;
 const CHARS_PER_TOKEN = 3;
 
 /** `structuredContent.files`. */
-export const FilesReportSchema: z.ZodType<FilesReport> = z.object({
-  read: z.array(z.object({ path: z.string(), chars: z.number() })),
-  skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
-  chars: z.number(),
-  estimated_tokens: z.number(),
-});
+export const FilesReportSchema = (): z.ZodType<FilesReport> =>
+  z.object({
+    read: z.array(z.object({ path: z.string(), chars: z.number() })),
+    skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
+    chars: z.number(),
+    estimated_tokens: z.number(),
+  });
 
 /** What was read, for the result. */
 export interface FilesReport {

@@ -10,15 +10,16 @@ import type { ProgressReporter } from "./progress.ts";
 import type { ContentBlock } from "./result.ts";
 
 /** `structuredContent.stats`. */
-export const StatsSchema: z.ZodType<InferenceStats> = z.object({
-  input_tokens: z.number().nullable(),
-  output_tokens: z.number().nullable(),
-  reasoning_tokens: z.number().nullable(),
-  tokens_per_second: z.number().nullable(),
-  time_to_first_token_seconds: z.number().nullable(),
-  model_load_time_seconds: z.number().nullable(),
-  total_seconds: z.number(),
-});
+export const StatsSchema = (): z.ZodType<InferenceStats> =>
+  z.object({
+    input_tokens: z.number().nullable(),
+    output_tokens: z.number().nullable(),
+    reasoning_tokens: z.number().nullable(),
+    tokens_per_second: z.number().nullable(),
+    time_to_first_token_seconds: z.number().nullable(),
+    model_load_time_seconds: z.number().nullable(),
+    total_seconds: z.number(),
+  });
 
 /**
  * Turns generation events into progress notifications. The value grows across phases: loading

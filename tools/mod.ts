@@ -5,6 +5,8 @@
  * @module
  */
 import {
+  CallToolRequestSchema,
+  type CallToolResult,
   ErrorCode,
   ListToolsRequestSchema,
   McpError,
@@ -35,6 +37,23 @@ import type { Deps, ToolSpec } from "./tool.ts";
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
+function failure(text: string): CallToolResult {
+  return { content: [{ type: "text", text }], isError: true };
+}
+
+/** A zod issue path as `a.b[0]`. */
+function dotPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (out, segment, i) =>
+      i === 0
+        ? String(segment)
+        : typeof segment === "number"
+        ? `${out}[${segment}]`
+        : `${out}.${String(segment)}`,
+    "",
+  );
+}
+
 /** Every tool, in the order clients list them. */
 export const TOOLS: readonly ToolSpec[] = [
   modelList,
@@ -45,6 +64,7 @@ export const TOOLS: readonly ToolSpec[] = [
   chat,
   embed,
 ];
+const BY_NAME: ReadonlyMap<string, ToolSpec> = new Map(TOOLS.map((tool) => [tool.name, tool]));
 
 const INSTRUCTIONS = "Drives a local LM Studio. Call model_list first to find exact model keys. " +
   "model_load / model_unload manage memory; model_download fetches new models. ask sends one " +
@@ -68,7 +88,7 @@ export interface ServerInfo {
  */
 export function createServer(given: Deps, info: ServerInfo): McpServer {
   const server = new McpServer(info, {
-    capabilities: { tools: {}, logging: {} },
+    capabilities: { tools: { listChanged: false }, logging: {} },
     instructions: INSTRUCTIONS,
   });
   // When the client goes away (stdin closed), abort every call in flight so LM Studio stops generating
@@ -91,42 +111,48 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
     ),
   };
   const roots = clientRoots(server);
-  for (const tool of TOOLS) {
-    server.registerTool(
-      tool.name,
-      {
-        title: tool.definition.title,
-        description: tool.definition.description,
-        inputSchema: tool.definition.inputSchema,
-        outputSchema: tool.definition.outputSchema,
-        annotations: { title: tool.definition.title, ...tool.definition.annotations },
-      },
-      async (args: Record<string, unknown>, extra: Extra) => {
-        const token = extra._meta?.progressToken;
-        const send: SendProgress | undefined = token === undefined
-          ? undefined
-          : (params) =>
-            extra.sendNotification({
-              method: "notifications/progress",
-              params: { progressToken: token, ...params },
-            });
-        const progress = new ProgressReporter(send, {
-          heartbeatMs: deps.config.heartbeatMs,
-          onError: (error) => deps.log.warn(`Could not send progress: ${error}`),
-        });
-        try {
-          const signal = AbortSignal.any([extra.signal, shutdown.signal]);
-          return await tool.run(args, deps, { signal, progress, roots });
-        } catch (error) {
-          return errorResult(error, tool.name, deps.log, redact);
-        } finally {
-          progress.close();
-        }
-      },
-    );
-  }
-  // tools/list comes from one cached, compact list (see tool_list.ts) instead of the SDK's per-call build.
+  // Tools are served here rather than through McpServer.registerTool: their definitions (zod schemas)
+  // are built on the first tools/list or call, not before initialize is answered, and tools/list is one
+  // cached, compact list (see tool_list.ts).
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...toolList(TOOLS)] }));
+  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra: Extra) => {
+    const name = request.params.name;
+    const tool = BY_NAME.get(name);
+    if (!tool) {
+      return failure(
+        `MCP error -32602: Tool ${name} not found. The tools are: ${[...BY_NAME.keys()].join(", ")}`,
+      );
+    }
+    const parsed = tool.input().safeParse(request.params.arguments ?? {});
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) =>
+        issue.path.length ? `${issue.message} at ${dotPath(issue.path)}` : issue.message
+      );
+      return failure(
+        `MCP error -32602: Input validation error: Invalid arguments for tool ${name}: ${issues.join("\n")}`,
+      );
+    }
+    const token = extra._meta?.progressToken;
+    const send: SendProgress | undefined = token === undefined
+      ? undefined
+      : (params) =>
+        extra.sendNotification({
+          method: "notifications/progress",
+          params: { progressToken: token, ...params },
+        });
+    const progress = new ProgressReporter(send, {
+      heartbeatMs: deps.config.heartbeatMs,
+      onError: (error) => deps.log.warn(`Could not send progress: ${error}`),
+    });
+    try {
+      const signal = AbortSignal.any([extra.signal, shutdown.signal]);
+      return await tool.run(parsed.data, deps, { signal, progress, roots });
+    } catch (error) {
+      return errorResult(error, tool.name, deps.log, redact);
+    } finally {
+      progress.close();
+    }
+  });
   registerSessionResources(server, deps);
   registerPrompts(server, deps);
   return server;

@@ -21,8 +21,7 @@ function describeState(name: string, state: DownloadState): string {
 }
 
 /** The `model_download` tool. */
-export const modelDownload: ToolSpec = defineTool({
-  name: "model_download",
+export const modelDownload: ToolSpec = defineTool("model_download", () => ({
   title: "Download a model into LM Studio",
   description:
     "Download a model that model_list lacks (catalogue id or Hugging Face URL). If still running, it " +
@@ -48,7 +47,7 @@ export const modelDownload: ToolSpec = defineTool({
     idempotentHint: true,
     openWorldHint: true,
   },
-}, async (args, deps, { signal, progress }) => {
+}), async (args, deps, { signal, progress }) => {
   if (args.model === undefined && args.job_id === undefined) {
     throw new InputError("Pass `model` (what to download) or `job_id` (an earlier download)");
   }

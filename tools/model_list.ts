@@ -8,22 +8,23 @@ import { formatBytes, type ModelSummary, summarizeModel } from "../lib/models.ts
 import { textAndStructured } from "./result.ts";
 import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 
-const ModelSummarySchema = z.object({
-  key: z.string(),
-  display_name: z.string(),
-  type: z.string(),
-  loaded: z.boolean(),
-  loaded_instances: z.array(
-    z.object({ id: z.string(), context_length: z.number().nullable(), device: z.string().optional() }),
-  ),
-  quantization: z.string().nullable(),
-  size_bytes: z.number().nullable(),
-  max_context_length: z.number().nullable(),
-  format: z.string().nullable(),
-  params: z.string().nullable(),
-  vision: z.boolean(),
-  reasoning_options: z.array(z.string()),
-});
+const ModelSummarySchema = () =>
+  z.object({
+    key: z.string(),
+    display_name: z.string(),
+    type: z.string(),
+    loaded: z.boolean(),
+    loaded_instances: z.array(
+      z.object({ id: z.string(), context_length: z.number().nullable(), device: z.string().optional() }),
+    ),
+    quantization: z.string().nullable(),
+    size_bytes: z.number().nullable(),
+    max_context_length: z.number().nullable(),
+    format: z.string().nullable(),
+    params: z.string().nullable(),
+    vision: z.boolean(),
+    reasoning_options: z.array(z.string()),
+  });
 
 function describe(model: ModelSummary): string {
   const parts = [
@@ -44,8 +45,7 @@ function describe(model: ModelSummary): string {
 }
 
 /** The `model_list` tool. */
-export const modelList: ToolSpec = defineTool({
-  name: "model_list",
+export const modelList: ToolSpec = defineTool("model_list", () => ({
   title: "List LM Studio models",
   description:
     "List LM Studio's models, loaded first: key, type, size, context, vision, reasoning. Call it " +
@@ -55,12 +55,12 @@ export const modelList: ToolSpec = defineTool({
     type: z.enum(["llm", "embedding"]).optional(),
   },
   outputSchema: {
-    models: z.array(ModelSummarySchema),
+    models: z.array(ModelSummarySchema()),
     loaded_count: z.number().int(),
     total_count: z.number().int(),
   },
   annotations: READ_ONLY,
-}, async (args, deps, context) => {
+}), async (args, deps, context) => {
   const all = (await deps.client.listModels({ signal: context.signal })).map(summarizeModel);
   const models = all.filter((m) =>
     (!args.loaded_only || m.loaded) && (args.type === undefined || m.type === args.type)

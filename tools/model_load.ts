@@ -13,13 +13,12 @@ import { defineTool, type ToolSpec } from "./tool.ts";
 import { ModelKey } from "./fields.ts";
 
 /** The `model_load` tool. */
-export const modelLoad: ToolSpec = defineTool({
-  name: "model_load",
+export const modelLoad: ToolSpec = defineTool("model_load", () => ({
   title: "Load an LM Studio model",
   description: "Load a downloaded model and wait until ready. Optional: ask/chat/embed load on demand; use " +
     "it to choose context_length or preload.",
   inputSchema: {
-    model: ModelKey,
+    model: ModelKey(),
     context_length: z.number().int().min(256).max(16_777_216).optional(),
     eval_batch_size: z.number().int().min(1).max(1_048_576).optional(),
     flash_attention: z.boolean().optional(),
@@ -44,7 +43,7 @@ export const modelLoad: ToolSpec = defineTool({
     idempotentHint: false,
     openWorldHint: false,
   },
-}, async (args, deps, context) => {
+}), async (args, deps, context) => {
   const { signal, progress } = context;
   const hasOptions = LOAD_OPTIONS.some((key) => args[key] !== undefined);
   const notes = unappliedNotes(args);

@@ -11,12 +11,11 @@ import { textAndStructured } from "./result.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 
 /** The `model_unload` tool. */
-export const modelUnload: ToolSpec = defineTool({
-  name: "model_unload",
+export const modelUnload: ToolSpec = defineTool("model_unload", () => ({
   title: "Unload an LM Studio model",
   description: "Unload a model key (all its instances) or one instance id (key:2) to free memory.",
   inputSchema: {
-    model: ModelKey,
+    model: ModelKey(),
   },
   outputSchema: {
     unloaded: z.array(z.string()),
@@ -28,7 +27,7 @@ export const modelUnload: ToolSpec = defineTool({
     idempotentHint: true,
     openWorldHint: false,
   },
-}, async (args, deps, { signal }) => {
+}), async (args, deps, { signal }) => {
   const models = await deps.client.listModels({ signal });
   const targets = resolveUnloadTargets(models, args.model);
   if (targets.length === 0) {

@@ -16,6 +16,7 @@ import { ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import {
+  CallToolRequestSchema,
   ErrorCode,
   ListToolsRequestSchema,
   McpError,
@@ -37,6 +38,7 @@ import type {
 } from "@modelcontextprotocol/sdk/types.js";
 
 export {
+  CallToolRequestSchema,
   completable,
   ErrorCode,
   ListToolsRequestSchema,

@@ -5,7 +5,7 @@
  * @module
  */
 import type { CallToolResult, ToolAnnotations } from "./sdk.ts";
-import type { z } from "zod";
+import { z } from "zod";
 import type { Config } from "../lib/config.ts";
 import type { LmStudioClient } from "../lib/lmstudio.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -52,10 +52,8 @@ export const READ_ONLY: Annotations = Object.freeze({
   openWorldHint: false,
 });
 
-/** A tool's static definition. */
+/** A tool's definition (built on first use: zod schemas cost start-up time). */
 export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape> {
-  /** The tool name (same as the reference server's). */
-  readonly name: string;
   /** A short human title. */
   readonly title: string;
   /** When and how a model should use the tool. */
@@ -75,31 +73,40 @@ export type Handler<I extends z.ZodRawShape> = (
   context: ToolContext,
 ) => Promise<CallToolResult>;
 
-/** A tool with its types erased, so that the list can be registered in one loop. */
+/** A tool with its types erased, so that the list is served and dispatched in one place. */
 export interface ToolSpec {
-  /** The tool name. */
+  /** The tool name (same as the reference server's). */
   readonly name: string;
-  /** The definition as the SDK takes it. */
-  readonly definition: ToolDefinition<z.ZodRawShape, z.ZodRawShape>;
-  /** Runs the handler on input the SDK has already validated against `inputSchema`. */
+  /** The definition, built on first use and kept. */
+  definition(): ToolDefinition<z.ZodRawShape, z.ZodRawShape>;
+  /** The input schema as one zod object, built on first use and kept. */
+  input(): z.ZodType;
+  /** Runs the handler on input already validated against `input()`. */
   readonly run: (args: unknown, deps: Deps, context: ToolContext) => Promise<CallToolResult>;
 }
 
 /**
- * Pairs a definition with its handler.
+ * Pairs a definition with its handler. The definition is a function, called once on first use (the
+ * first `tools/list` or call), so that building the schemas does not delay `initialize`.
  *
- * @param definition Name, schemas, annotations, description
+ * @param name The tool name
+ * @param define Builds the schemas, annotations and description
  * @param handler The handler
- * @returns The tool, ready for registration
+ * @returns The tool
  */
 export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(
-  definition: ToolDefinition<I, O>,
+  name: string,
+  define: () => ToolDefinition<I, O>,
   handler: Handler<I>,
 ): ToolSpec {
-  return {
-    name: definition.name,
-    definition,
-    // The SDK parsed `args` with `definition.inputSchema` before calling us.
+  let definition: ToolDefinition<I, O> | undefined;
+  let input: z.ZodType | undefined;
+  const spec: ToolSpec = {
+    name,
+    definition: () => definition ??= define(),
+    input: () => input ??= z.object(spec.definition().inputSchema),
+    // mod.ts parsed `args` with `input()` before calling us.
     run: (args, deps, context) => handler(args as z.infer<z.ZodObject<I>>, deps, context),
   };
+  return spec;
 }

@@ -47,12 +47,12 @@ let cached: readonly ListedTool[] | undefined;
  */
 export function toolList(tools: readonly ToolSpec[]): readonly ListedTool[] {
   return cached ??= tools.map((tool) => {
-    const d = tool.definition;
+    const d = tool.definition();
     return {
       name: tool.name,
       title: d.title,
       description: d.description,
-      inputSchema: compact(z.toJSONSchema(z.object(d.inputSchema), { io: "input", target: "draft-7" })) as {
+      inputSchema: compact(z.toJSONSchema(tool.input(), { io: "input", target: "draft-7" })) as {
         type: "object";
       },
       outputSchema: strip$schema(
