@@ -17,6 +17,8 @@ for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream(
       capabilities: {},
       serverInfo: { name: "bare-floor", version: "0" },
     };
-    await Deno.stdout.write(encoder.encode(JSON.stringify({ jsonrpc: "2.0", id: message.id, result }) + "\n"));
+    await Deno.stdout.write(
+      encoder.encode(JSON.stringify({ jsonrpc: "2.0", id: message.id, result }) + "\n"),
+    );
   }
 }
