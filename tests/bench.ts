@@ -41,7 +41,7 @@ const flags = parseArgs({
 const QUICK = flags.quick === true;
 const COUNTS = QUICK
   ? { starts: 3, calls: 60, mixed: 100, sends: 2, turns: [10, 1000], streams: 2 }
-  : { starts: 20, calls: 500, mixed: 1000, sends: 10, turns: [10, 1000, 5000], streams: 10 };
+  : { starts: 20, calls: 500, mixed: 1000, sends: 10, turns: [10, 1000, 5000], streams: 20 };
 const QWEN = "qwen/qwen3-8b";
 const EMBED = "text-embedding-nomic-embed-text-v1.5";
 const REFERENCE = "mcp-llm-studio@3.1.5";
@@ -304,6 +304,19 @@ async function main(): Promise<void> {
     perCall.reference.p50 ?? null,
   );
   record("added per model_list call, p99", "ms", perCall.ours.p99!, perCall.reference.p99 ?? null);
+  // The protocol's own cost per call: a bare SDK Server answering a trivial tool, same client, same pipes.
+  const floor = await connect(floorSdk, env);
+  try {
+    const pings: number[] = [];
+    for (let i = 0; i < COUNTS.calls; i++) {
+      const t = performance.now();
+      await floor.call("ping");
+      pings.push(performance.now() - t);
+    }
+    record("  a bare SDK Server's trivial tool call, p50 (the floor)", "ms", median(pings), null);
+  } finally {
+    await floor.close();
+  }
 
   // Resident memory after mixed calls, some with 500 KB prompts, and after a pause.
   const big = "lorem ipsum ".repeat(43_000); // ~500 KB
@@ -323,7 +336,12 @@ async function main(): Promise<void> {
             await server.call("ask", { model: QWEN, prompt: i % 10 === 1 ? big : `question ${i}` });
             break;
           case 2:
-            await server.call("chat", { session_id: `s${i % 20}`, model: QWEN, message: `message ${i}` });
+            await server.call("chat", {
+              action: "send",
+              session_id: `s${i % 20}`,
+              model: QWEN,
+              message: `message ${i}`,
+            });
             break;
           case 3:
             await server.call("embed", { model: EMBED, input: texts });
@@ -375,11 +393,16 @@ async function main(): Promise<void> {
       const server = await connect(target, { ...env, MCP_SESSIONS_DB: `${dir}/sessions.db` });
       try {
         sim.chatScript = { reasoning: null, answer: "ok" };
-        await server.call("chat", { session_id: "long", model: QWEN, message: "warm" });
+        await server.call("chat", { action: "send", session_id: "long", model: QWEN, message: "warm" });
         const times: number[] = [];
         for (let i = 0; i < COUNTS.sends; i++) {
           const t = performance.now();
-          await server.call("chat", { session_id: "long", model: QWEN, message: `next ${i}` });
+          await server.call("chat", {
+            action: "send",
+            session_id: "long",
+            model: QWEN,
+            message: `next ${i}`,
+          });
           times.push(performance.now() - t);
         }
         if (server.failures) {

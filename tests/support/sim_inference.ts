@@ -588,6 +588,8 @@ function withSlot(route: Route): Route {
   return async (request, raw, sim, record) => {
     const model = rec(raw).model;
     const release = await sim.acquireSlot(typeof model === "string" ? model : "", request.signal);
+    // A client that goes away frees its slot even if its reply was never read.
+    request.signal.addEventListener("abort", release, { once: true });
     let response: Response;
     try {
       response = await route(request, raw, sim, record);
