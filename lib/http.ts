@@ -137,10 +137,13 @@ export class HttpClient {
     const deadline = startDeadline(options);
     const idle = new AbortController();
     const finished = new AbortController();
+    // One timer for the idle bound, not one per chunk: each chunk only records its time, and the timer
+    // re-arms itself for what is left when it finds the stream was not quiet for the whole bound.
+    let lastChunkAt = performance.now();
     let idleTimer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => {
+    const watch = () => {
+      const quiet = performance.now() - lastChunkAt;
+      if (quiet >= options.idleMs) {
         idle.abort(
           new TimeoutError(
             `${options.what}: waiting for the next part of the stream`,
@@ -148,7 +151,11 @@ export class HttpClient {
             options.idleVariable,
           ),
         );
-      }, options.idleMs);
+      } else idleTimer = setTimeout(watch, options.idleMs - quiet);
+    };
+    const arm = () => {
+      lastChunkAt = performance.now();
+      idleTimer ??= setTimeout(watch, options.idleMs);
     };
     const signal = AbortSignal.any([deadline.signal, idle.signal, finished.signal]);
     let received = false;

@@ -371,7 +371,9 @@ async function main(): Promise<void> {
   );
   record("  … and 2 s later", "MB", memory.ours.later ?? null, memory.reference.later ?? null);
 
-  // A chat send on long sessions (the reference's own history layout, which both read).
+  // A chat send on long sessions (the reference's own history layout, which both read), with a usual
+  // loaded context of 8,192 tokens: each server sends what it decides fits.
+  (qwen.loaded_instances[0]!.config as Record<string, unknown>).context_length = 8192;
   for (const turns of COUNTS.turns) {
     const sends = await compareBoth(sim, targets, async (target) => {
       const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
@@ -448,12 +450,13 @@ async function main(): Promise<void> {
     return;
   }
   const fmt = (v: number | null) => v === null ? "—" : v >= 100 ? v.toFixed(0) : v.toFixed(2);
-  const header = ["", "lmstudio-mcp", reference ? "mcp-llm-studio 3.1.5" : "", reference ? "ratio" : ""];
+  const header = ["", "lmstudio-mcp", ...(reference ? ["mcp-llm-studio 3.1.5", "ratio"] : [])];
   const lines = rows.map((r) => [
     `${r.metric} (${r.unit})`,
     fmt(r.ours),
-    reference ? fmt(r.reference) : "",
-    reference && r.ours !== null && r.reference ? `${(r.ours / r.reference).toFixed(2)}×` : "",
+    ...(reference
+      ? [fmt(r.reference), r.ours !== null && r.reference ? `${(r.ours / r.reference).toFixed(2)}×` : ""]
+      : []),
   ]);
   const widths = header.map((_, i) => Math.max(header[i]!.length, ...lines.map((l) => l[i]!.length)));
   const line = (cells: string[]) =>
@@ -499,7 +502,6 @@ async function streamed(sim: LmStudioSim, ours: Target, env: Record<string, stri
 }
 
 async function parallelEach(sim: LmStudioSim): Promise<void> {
-  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const config = sim.model(QWEN)!.loaded_instances[0]!.config as Record<string, unknown>;
   sim.chatScript = {
     reasoning: null,
@@ -509,8 +511,11 @@ async function parallelEach(sim: LmStudioSim): Promise<void> {
   const prompts = Array.from({ length: 16 }, (_, i) => `item ${i}`);
   const run = async (slots: number) => {
     config.parallel = slots;
+    // A fresh server each time: the model catalogue (and so the slot count) is cached for 2 s.
+    await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
     const t = performance.now();
-    await server.call("ask", { model: QWEN, prompt: "Classify", prompts });
+    const result = await server.call("ask", { model: QWEN, prompt: "Classify", prompts });
+    if (result.isError) throw new Error(JSON.stringify(result.content));
     return performance.now() - t;
   };
   const one = await run(1);

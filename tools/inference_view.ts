@@ -38,6 +38,7 @@ export function progressHook(
   const total = maxTokens === undefined ? undefined : 200 + maxTokens;
   const pct = (f: number | undefined) => f === undefined ? "" : `: ${Math.round(f * 100)}%`;
   return (event) => {
+    if (!progress.enabled) return; // No progress token: nothing to format per token.
     switch (event.phase) {
       case "loading":
         progress.update(`Loading ${model}${pct(event.fraction)}`, (event.fraction ?? 0) * 100, total);

@@ -132,7 +132,11 @@ export class StdioTransport implements Transport {
     try {
       // The reviver drops every "__proto__" key, which would otherwise reach the schemas as an own
       // property and stall the request.
-      value = JSON.parse(text, (key, v) => (key === "__proto__" ? undefined : v));
+      // (A reviver slows every parse down, so it runs only when the text could hold such a key: it
+      // names "proto" or uses a \u escape, which could spell it.)
+      value = text.includes("proto") || text.includes("\\u")
+        ? JSON.parse(text, (key, v) => (key === "__proto__" ? undefined : v))
+        : JSON.parse(text);
     } catch (error) {
       this.#reply(
         null,

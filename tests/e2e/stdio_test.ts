@@ -80,3 +80,14 @@ Deno.test("malformed JSON-RPC gets the spec's error codes, and nothing hangs", a
   assert.equal(code, 0);
   assert.deepEqual(server.strayLines, []);
 });
+
+Deno.test("a __proto__ key spelled with \\u escapes is dropped too", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await spawnRawServer({ LM_STUDIO_URL: sim.url });
+  await server.write(
+    '{"jsonrpc":"2.0","id":4,"method":"tools/list","\\u005f\\u005fproto\\u005f\\u005f":{"polluted":true}}\n',
+  );
+  const reply = await server.reply(4);
+  assert.ok(reply.result !== undefined, JSON.stringify(reply));
+  await server.close();
+});
