@@ -171,9 +171,13 @@ export class HttpClient {
         );
       }
       const type = response.headers.get("content-type") ?? "";
-      let bytes: ReadableStream<Uint8Array>;
+      let events: ReadableStream<EventSourceMessage>;
       if (type.includes("text/event-stream")) {
-        bytes = watchBytes(response, this.#maxBody, options.what, arm);
+        events = eventStream(response.body ?? new Response("").body!, {
+          onChunk: arm,
+          maxBytes: this.#maxBody,
+          tooLarge: () => tooLarge(options.what, this.#maxBody),
+        });
       } else {
         // Not labelled as a stream: an error body, or events sent with the wrong content type.
         const text = await readLimited(response, this.#maxBody, options.what);
@@ -183,9 +187,8 @@ export class HttpClient {
             `${options.what}: LM Studio answered with ${type || "no content type"} instead of a stream`,
           );
         }
-        bytes = new Response(text).body!;
+        events = eventStream(new Response(text).body!);
       }
-      const events = eventStream(bytes);
       const reader = events.getReader();
       try {
         while (true) {
@@ -339,25 +342,5 @@ function tooLarge(what: string, max: number): TooLargeError {
   return new TooLargeError(
     `${what}: LM Studio's reply is larger than ${Math.round(max / 1048576)} MiB; ` +
       `ask for less (a lower max_tokens, fewer inputs)`,
-  );
-}
-
-function watchBytes(
-  response: Response,
-  max: number,
-  what: string,
-  onChunk: () => void,
-): ReadableStream<Uint8Array> {
-  let total = 0;
-  const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        onChunk();
-        total += chunk.byteLength;
-        if (total > max) controller.error(tooLarge(what, max));
-        else controller.enqueue(chunk);
-      },
-    }),
   );
 }

@@ -164,3 +164,42 @@ Deno.test("a chat.end result of a surprising shape, or without the message, fall
     assert.equal(collector.result("m", undefined).answer, "from deltas");
   }
 });
+
+Deno.test("eventStream follows the WHATWG rules: line ends, comments, fields, BOM, final event, size bound", async () => {
+  const parse = async (chunks: (string | Uint8Array)[], options = {}) => {
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const chunk of chunks) {
+          controller.enqueue(typeof chunk === "string" ? encoder.encode(chunk) : chunk);
+        }
+        controller.close();
+      },
+    });
+    const out: { event: string | undefined; id: string | undefined; data: string }[] = [];
+    for await (const event of eventStream(body, options)) out.push({ ...event });
+    return out;
+  };
+  // CRLF split between chunks, CR alone, LF alone; a BOM; a comment; data over two lines; no space.
+  assert.deepEqual(
+    await parse(["\ufeffevent: a\r", "\ndata: one\r\ndata:two\r\r: note\nid: 7\ndata: x\n\n"]),
+    [
+      { event: "a", id: undefined, data: "one\ntwo" },
+      { event: undefined, id: "7", data: "x" },
+    ],
+  );
+  // A UTF-8 sequence split across chunks, a field without a colon, an event with no data, no final blank line.
+  const euro = new TextEncoder().encode("data: 5 €\n\n");
+  assert.deepEqual(
+    await parse([euro.slice(0, 9), euro.slice(9), "event: empty\n\ndata\n\ndata: last"]),
+    [
+      { event: undefined, id: undefined, data: "5 €" },
+      { event: undefined, id: undefined, data: "" },
+      { event: undefined, id: undefined, data: "last" },
+    ],
+  );
+  await assert.rejects(
+    parse(["data: " + "x".repeat(100) + "\n\n"], { maxBytes: 50, tooLarge: () => new Error("too large") }),
+    /too large/,
+  );
+});
