@@ -31,7 +31,7 @@ const files = await sources();
 const ours = (await Promise.all(files.map((f) => Deno.readTextFile(new URL(f, ROOT))))).join("\n");
 const declaredHere = (name: string) =>
   new RegExp(
-    `^\\s*(?:export\\s+)?(?:declare\\s+)?(?:abstract\\s+)?(?:type|interface|class|enum)\\s+${name}\\b`,
+    `^\\s*(?:export\\s+)?(?:declare\\s+)?(?:type\\s+${name}\\s*[<=]|(?:abstract\\s+)?(?:interface|class|enum)\\s+${name}\\b)`,
     "m",
   ).test(ours);
 
