@@ -10,24 +10,13 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { LmStudioSim, type RecordedRequest } from "../support/lmstudio_sim.ts";
 import { type ServerHandle, startServer, textOf } from "../support/mcp.ts";
+import { random as seededRandom } from "../support/fuzz.ts";
 import { tempDir } from "../support/temp.ts";
 
 const QWEN = "qwen/qwen3-8b";
 const KILLS = Number(Deno.env.get("LMSTUDIO_MCP_KILLS") ?? "50");
 const SEED = Number(Deno.env.get("LMSTUDIO_MCP_DURABILITY_SEED") ?? "20261125");
 const PARALLEL = 5;
-
-/** A small seeded generator (mulberry32), so a failing run can be replayed with its seed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function lastUser(body: unknown): string {
   const messages = (body as { messages?: { role: string; content: unknown }[] }).messages ?? [];
@@ -82,7 +71,7 @@ Deno.test(`kill -9 mid-send, ${KILLS} times (seed ${SEED}): the database stays w
   await using tmp = await tempDir("durability");
   const db = `${tmp.path}/sessions.db`;
   await using sim = LmStudioSim.start();
-  const random = seeded(SEED);
+  const random = seededRandom(SEED);
   const acknowledged = new Map<string, string[]>();
   const interrupted = new Set<string>();
   const plans = new Map<string, KillPoint & { pid: number; fired?: boolean }>();
