@@ -195,12 +195,7 @@ export const ModelListSchema: Parser<{ readonly models: readonly NativeModel[] }
 
 /** `GET /v1/models` (OpenAI-compatible). */
 export const OpenAiModelListSchema: Parser<{ readonly data: readonly { readonly id: string }[] }> =
-  lazyParser(() => {
-    const S = shared();
-    return z.object({
-      data: z.array(z.object({ id: z.string() })),
-    });
-  });
+  lazyParser(() => z.object({ data: z.array(z.object({ id: z.string() })) }));
 
 /** `POST /api/v1/models/load`. Both the 0.4 flat shape and the pre-release nested one. */
 export const LoadReplySchema: Parser<LoadReply> = lazyParser(() => {
