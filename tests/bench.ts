@@ -24,6 +24,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { eventStream } from "../lib/sse.ts";
 import { TOOL_LIST_BUDGET, visibleBytes } from "../tools/tool_list.ts";
+import { readServerLog } from "./support/http_log.ts";
 import { startInProcess } from "./support/in_process.ts";
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { cacheDir, childEnv, MAIN, ROOT, RUN_FLAGS } from "./support/mcp.ts";
@@ -547,14 +548,9 @@ async function httpVsStdio(env: Record<string, string>): Promise<void> {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let log = "";
-  let url: string | undefined;
-  for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
-    log += text;
-    url = /serving MCP at (http:\/\/\S+?\/mcp)\b/.exec(log)?.[1];
-    if (url) break;
-  }
-  if (!url) throw new Error(`the HTTP server did not start: ${log}`);
+  const log = readServerLog(child.stderr);
+  const url = await log.url;
+  if (!url) throw new Error(`the HTTP server did not start: ${log.text()}`);
   const http = new Client({ name: "bench", version: "0" });
   await http.connect(new StreamableHTTPClientTransport(new URL(url)));
   const stdio = await connect({
@@ -576,6 +572,7 @@ async function httpVsStdio(env: Record<string, string>): Promise<void> {
   await stdio.close();
   child.kill("SIGTERM");
   await child.status;
+  await log.ended;
   record("model_list over Streamable HTTP, p50", "ms", median(overHttp), null);
   record("  over stdio, p50", "ms", median(overStdio), null);
 }

@@ -13,6 +13,7 @@
  * @module
  */
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { readServerLog } from "../support/http_log.ts";
 import { cacheDir, MAIN, RUN_FLAGS } from "../support/mcp.ts";
 
 const INSPECTOR = "@modelcontextprotocol/inspector";
@@ -128,19 +129,14 @@ if (import.meta.main) {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let log = "";
-  const listening = (async () => {
-    for await (const text of http.stderr.pipeThrough(new TextDecoderStream())) {
-      log += text;
-      const url = /serving MCP at (http:\/\/\S+?\/mcp)\b/.exec(log)?.[1];
-      if (url) return url;
-    }
-    return undefined;
-  })();
+  const serverLog = readServerLog(http.stderr);
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const url = await Promise.race([
-    listening,
-    new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000)),
+    serverLog.url,
+    new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), 30_000)),
   ]);
+  clearTimeout(timer);
+  const log = serverLog.text();
   await step("Inspector CLI over --transport http: tools/list and tools/call ask", async () => {
     if (!url) return `the HTTP server did not start: ${log}`;
     const list = await run(
@@ -193,7 +189,7 @@ if (import.meta.main) {
   );
   http.kill("SIGTERM");
   await http.status;
-  await listening.catch(() => {});
+  await serverLog.ended.catch(() => {});
   await Deno.remove(home, { recursive: true }).catch(() => {});
   const passed = results.filter((r) => r.ok).length;
   console.log(`clients: ${passed} passed, ${results.length - passed} failed`);

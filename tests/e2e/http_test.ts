@@ -10,6 +10,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS } from "../support/mcp.ts";
+import { readServerLog } from "../support/http_log.ts";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
 
@@ -26,19 +27,17 @@ async function spawnHttp(env: Record<string, string>, args: string[] = []) {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let stderr = "";
-  const reading = (async () => {
-    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) stderr += text;
-  })();
+  const log = readServerLog(child.stderr);
   const stdout = new Response(child.stdout).text();
   return {
     child,
-    stderr: () => stderr,
+    stderr: () => log.text(),
+    url: log.url,
     async finish() {
       const status = await child.status;
-      await reading;
+      await log.ended;
       await home[Symbol.asyncDispose]();
-      return { code: status.code, stdout: await stdout, stderr };
+      return { code: status.code, stdout: await stdout, stderr: log.text() };
     },
   };
 }
@@ -53,14 +52,11 @@ Deno.test("HTTP process: serves an SDK client, and SIGTERM aborts the call in fl
     LMSTUDIO_MCP_HTTP: "127.0.0.1:0",
     LMSTUDIO_MCP_TOKEN: TOKEN,
   });
-  await until(
-    () => /serving MCP at http:\/\/127\.0\.0\.1:\d+\/mcp/.test(server.stderr()),
-    "the server to listen",
-  );
-  const url = /serving MCP at (http:\/\/\S+?\/mcp)\b/.exec(server.stderr())![1]!;
+  const url = await server.url;
+  assert.ok(url?.startsWith("http://127.0.0.1:"), server.stderr());
   const client = new Client({ name: "e2e", version: "0" });
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(url), {
+    new StreamableHTTPClientTransport(new URL(url!), {
       requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
     }),
   );
