@@ -17,7 +17,6 @@ import { type InferenceHooks, type InferenceResult, requireAnswer } from "../lib
 import { nativeChat, REASONING_LEVELS, type ReasoningLevel } from "../lib/native_chat.ts";
 import {
   contextOf,
-  fileBudget,
   FilesField,
   filesLine,
   filesReport,
@@ -135,12 +134,10 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   let prompt = args.prompt;
   let files: FileSet | undefined;
   if (args.files) {
-    const window = contextOf(catalog, args.model, args.context_length);
-    const room = fileBudget(window, maxTokens, prompt.length + (args.system?.length ?? 0));
     files = await readFilesFor(args.files, deps, context, {
-      perFile: room,
-      total: room,
-      why: `${window} tokens of context, ${maxTokens} kept for the answer`,
+      window: contextOf(catalog, args.model, args.context_length),
+      maxTokens,
+      fixedChars: prompt.length + (args.system?.length ?? 0),
     });
     prompt = `${prompt}\n\n${frameFiles(files.files)}`;
   }
@@ -288,15 +285,14 @@ async function runEach(
   }
   const instance = findModel(models, args.model)?.loaded_instances?.[0];
   const slots = Math.max(1, instance?.config?.parallel ?? DEFAULT_PARALLEL);
-  const window = contextOf(models, args.model, args.context_length);
   let items: { label: string; prompt: string }[];
   let files: FileSet | undefined;
   if (args.files) {
-    const room = fileBudget(window, maxTokens, args.prompt.length + (args.system?.length ?? 0));
     files = await readFilesFor(args.files, deps, context, {
-      perFile: room,
+      window: contextOf(models, args.model, args.context_length),
+      maxTokens,
+      fixedChars: args.prompt.length + (args.system?.length ?? 0),
       total: MAX_EACH_TOTAL_CHARS,
-      why: `${window} tokens of context, ${maxTokens} kept for the answer`,
     });
     items = files.files.map((file) => ({
       label: file.path,

@@ -10,7 +10,6 @@ import { CHAT_DEFAULTS, sendChat } from "../lib/chat.ts";
 import { type FileSet, frameFiles } from "../lib/files.ts";
 import {
   contextOf,
-  fileBudget,
   FilesField,
   filesLine,
   filesReport,
@@ -210,13 +209,10 @@ async function attachFiles(
   deps: Deps,
   context: ToolContext,
 ): Promise<FileSet> {
-  const window = contextOf(await deps.client.catalog({ signal: context.signal }), model);
-  const maxTokens = args.max_tokens ?? CHAT_DEFAULTS.maxTokens;
-  const room = fileBudget(window, maxTokens, (args.message?.length ?? 0) + (args.system?.length ?? 0));
   return await readFilesFor(patterns, deps, context, {
-    perFile: room,
-    total: room,
-    why: `${window} tokens of context, ${maxTokens} kept for the reply`,
+    window: contextOf(await deps.client.catalog({ signal: context.signal }), model),
+    maxTokens: args.max_tokens ?? CHAT_DEFAULTS.maxTokens,
+    fixedChars: (args.message?.length ?? 0) + (args.system?.length ?? 0),
   });
 }
 

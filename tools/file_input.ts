@@ -54,24 +54,13 @@ export function contextOf(catalog: readonly NativeModel[], model: string, reques
 }
 
 /**
- * How many characters of files fit one request.
- *
- * @param context Context tokens
- * @param maxTokens Tokens reserved for the answer
- * @param fixedChars Characters of the prompt and system prompt
- * @returns Characters; at least 0
- */
-export function fileBudget(context: number, maxTokens: number, fixedChars: number): number {
-  return Math.max(0, (context - maxTokens - 64) * CHARS_PER_TOKEN - fixedChars);
-}
-
-/**
- * Reads `files` for a call.
+ * Reads `files` for a call. One file may take what the model's context leaves after the answer and the
+ * prompt (at 3 characters per token); all files together at most `total` (default: the same).
  *
  * @param patterns Paths, folders, globs
  * @param deps Home folder
  * @param context Roots and cancellation
- * @param caps Per-file and total characters
+ * @param size The context, the tokens kept for the answer, the prompt's characters, and the total cap
  * @returns The files
  * @throws {InputError} When nothing fits, a path is outside the roots, or nothing is readable
  */
@@ -79,12 +68,18 @@ export async function readFilesFor(
   patterns: readonly string[],
   deps: Deps,
   context: ToolContext,
-  caps: { readonly perFile: number; readonly total: number; readonly why: string },
+  size: {
+    readonly window: number;
+    readonly maxTokens: number;
+    readonly fixedChars: number;
+    readonly total?: number;
+  },
 ): Promise<FileSet> {
-  if (caps.perFile < 256) {
+  const perFile = Math.max(0, (size.window - size.maxTokens - 64) * CHARS_PER_TOKEN - size.fixedChars);
+  if (perFile < 256) {
     throw new InputError(
-      `files: no room for files in this request (${caps.why}). Load the model with a larger context_length ` +
-        "(model_load), or lower max_tokens",
+      `files: no room for files in this request (${size.window} tokens of context, ${size.maxTokens} kept for ` +
+        "the answer). Load the model with a larger context_length (model_load), or lower max_tokens",
     );
   }
   context.progress.update(`Reading ${patterns.length === 1 ? patterns[0] : `${patterns.length} paths`}`);
@@ -93,8 +88,8 @@ export async function readFilesFor(
     base: roots?.[0] ?? Deno.cwd(),
     roots,
     home: deps.config.home,
-    maxFileChars: caps.perFile,
-    maxTotalChars: caps.total,
+    maxFileChars: perFile,
+    maxTotalChars: size.total ?? perFile,
     signal: context.signal,
   });
 }
