@@ -7,9 +7,17 @@
  *
  * @module
  */
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { InputError } from "./errors.ts";
-import { globMatcher, IgnoreRules, isGlob, splitGlob } from "./glob.ts";
+import {
+  BudgetExceededError,
+  globMatcher,
+  IgnoreRules,
+  isGlob,
+  type MatchBudget,
+  PatternError,
+  splitGlob,
+} from "./glob.ts";
 
 /** Where and how much may be read. */
 export interface GatherOptions {
@@ -47,6 +55,14 @@ export interface SkippedFile {
   readonly reason: string;
 }
 
+/** A problem with a file that was not read as input, e.g. an invalid `.gitignore` line. */
+export interface FileWarning {
+  /** The file's path as shown. */
+  readonly path: string;
+  /** What is wrong and what was done about it. */
+  readonly message: string;
+}
+
 /** What a set of patterns resolved to. */
 export interface FileSet {
   /** The files read, in a stable order (per pattern, then by path). */
@@ -55,11 +71,23 @@ export interface FileSet {
   readonly skipped: readonly SkippedFile[];
   /** Characters of all files read. */
   readonly chars: number;
+  /** Problems met on the way that did not stop the read, e.g. a `.gitignore` line that was skipped. */
+  readonly warnings: readonly FileWarning[];
 }
 
 /** Entries a single walk may visit before it stops: a bound on time for huge trees. */
 const MAX_ENTRIES = 50_000;
+/** Folders below the walked one that are still entered. */
 const MAX_DEPTH = 32;
+/** Largest `.gitignore` applied; a folder with a larger one is left out (its rules cannot all be kept). */
+const MAX_IGNORE_BYTES = 1024 * 1024;
+/**
+ * Pattern-matching work one call may do, in automaton steps (about a second of CPU): hostile globs and
+ * `.gitignore` files cost linear time per path, and this bounds the sum over a whole tree.
+ */
+const MATCH_STEPS = 100_000_000;
+/** Longest stretch of work between two turns of the event loop, so other clients are served meanwhile. */
+const SLICE_MS = 10;
 /** Bytes examined for a NUL byte, as git does to call a file binary. */
 const SNIFF_BYTES = 8000;
 
@@ -80,8 +108,31 @@ export function estimateTokens(chars: number): number {
  * @returns The text to append to the prompt
  */
 export function frameFiles(files: readonly TextFile[]): string {
-  return files.map((file) => `<file path="${file.path}">\n${file.text}\n</file>`).join("\n\n");
+  return files.map((file) => `<file path="${escapeAttribute(file.path)}">\n${file.text}\n</file>`).join(
+    "\n\n",
+  );
 }
+
+/**
+ * Escapes a value for a double-quoted XML-style attribute: a file name with `"`, `<`, `&` or a line break
+ * cannot end the attribute or the tag early.
+ *
+ * @param value The raw value
+ * @returns The escaped value
+ */
+export function escapeAttribute(value: string): string {
+  return value.replace(/[&"<>\r\n\t]/g, (c) => ATTRIBUTE_ESCAPES[c]!);
+}
+
+const ATTRIBUTE_ESCAPES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  '"': "&quot;",
+  "<": "&lt;",
+  ">": "&gt;",
+  "\r": "&#13;",
+  "\n": "&#10;",
+  "\t": "&#9;",
+};
 
 /**
  * Resolves patterns to text files and reads them.
@@ -98,9 +149,24 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
   const skipped: SkippedFile[] = [];
   const seen = new Set<string>();
   const show = (absolute: string) => displayPath(absolute, options.base);
+  const walker = new Walker(
+    options.signal,
+    show,
+    (path, reason) => skipped.push({ path: show(path), reason }),
+  );
   for (const pattern of patterns) {
     const expanded = expandHome(pattern.trim(), options.home);
     const { base, rest } = isGlob(expanded) ? splitGlob(expanded) : { base: expanded, rest: "" };
+    let match: ((path: string, budget?: MatchBudget) => boolean) | undefined;
+    try {
+      match = rest ? globMatcher(rest) : undefined;
+    } catch (error) {
+      if (!(error instanceof PatternError)) throw error;
+      throw new InputError(
+        `files: ${pattern} is not a valid glob (${error.reason}). Fix the pattern, e.g. [a-z] for a range ` +
+          "or \\[ for a literal bracket",
+      );
+    }
     const start = resolve(options.base, base || ".");
     if (roots && !inside(await realOrSelf(start), roots)) {
       throw new InputError(
@@ -114,8 +180,10 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     } catch (error) {
       throw new InputError(`files: ${pattern} cannot be read (${describe(error)}). Check the path`);
     }
-    const before = candidates.length;
+    let matched = 0;
+    const skippedBefore = skipped.length;
     const add = (absolute: string, explicit: boolean) => {
+      matched++;
       if (seen.has(absolute)) return;
       seen.add(absolute);
       candidates.push({ absolute, explicit });
@@ -124,16 +192,9 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     else if (!info.isDirectory) {
       throw new InputError(`files: ${pattern} is not a file or folder`);
     } else {
-      const match = rest ? globMatcher(rest) : () => true;
-      const found = await walk(
-        start,
-        match,
-        options.signal,
-        (path, reason) => skipped.push({ path: show(path), reason }),
-      );
-      for (const path of found) add(path, false);
+      for (const path of await walker.walk(start, match)) add(path, false);
     }
-    if (candidates.length === before && !skipped.length) {
+    if (!matched && skipped.length === skippedBefore) {
       throw new InputError(`files: ${pattern} matches no file (hidden and .gitignored paths are skipped)`);
     }
   }
@@ -171,7 +232,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     const why = skipped.slice(0, 10).map((s) => `${s.path} (${s.reason})`).join(", ");
     throw new InputError(`files: nothing could be read as text${why ? `: ${why}` : ""}`);
   }
-  return { files, skipped, chars };
+  return { files, skipped, chars, warnings: walker.warnings };
 }
 
 async function readText(path: string, maxChars: number): Promise<{ text: string } | { reason: string }> {
@@ -200,88 +261,200 @@ function tooLarge(size: number, unit: string, max: number): string {
   return `too large (${size} ${unit}; the limit per file for this model is ${max} characters)`;
 }
 
-/** Walks a folder: hidden entries, `.gitignore`d paths and folder symlinks are skipped; bounded. */
-async function walk(
-  start: string,
-  match: (relative: string) => boolean,
-  signal: AbortSignal | undefined,
-  skip: (path: string, reason: string) => void,
-): Promise<string[]> {
-  const ignores = await ancestorIgnores(start);
-  const found: string[] = [];
-  const stack: { dir: string; depth: number; ignores: { dir: string; rules: IgnoreRules }[] }[] = [
-    { dir: start, depth: 0, ignores },
-  ];
-  let visited = 0;
-  while (stack.length) {
-    signal?.throwIfAborted();
-    const { dir, depth, ignores: inherited } = stack.pop()!;
-    const own = await readIgnore(dir);
-    const active = own ? [...inherited, { dir, rules: own }] : inherited;
-    let entries: Deno.DirEntry[];
+/** One call's walks: the entry count, the matching budget and the warnings are shared by all of them. */
+class Walker {
+  readonly warnings: FileWarning[] = [];
+  readonly #signal: AbortSignal | undefined;
+  readonly #show: (path: string) => string;
+  readonly #skip: (path: string, reason: string) => void;
+  readonly #budget: MatchBudget = { steps: MATCH_STEPS };
+  readonly #warned = new Set<string>();
+  #visited = 0;
+  #sliceStart = performance.now();
+  #stopped = false;
+
+  constructor(
+    signal: AbortSignal | undefined,
+    show: (path: string) => string,
+    skip: (path: string, reason: string) => void,
+  ) {
+    this.#signal = signal;
+    this.#show = show;
+    this.#skip = skip;
+  }
+
+  /**
+   * Walks a folder: hidden entries, `.gitignore`d paths and folder symlinks are skipped; bounded in
+   * entries, depth, matching work and time between turns of the event loop.
+   */
+  async walk(start: string, match: ((path: string, budget?: MatchBudget) => boolean) | undefined) {
+    const found: string[] = [];
+    if (this.#stopped) return found;
     try {
-      entries = [];
-      for await (const entry of Deno.readDir(dir)) entries.push(entry);
+      await this.#walk(start, match, found);
     } catch (error) {
-      skip(dir, `folder not readable (${describe(error)})`);
-      continue;
+      if (!(error instanceof BudgetExceededError)) throw error;
+      this.#stopped = true;
+      this.#skip(
+        start,
+        "stopped: matching the patterns (the glob or .gitignore rules) took too much work here; " +
+          "pass a simpler pattern or a narrower folder",
+      );
     }
-    entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
-    for (const entry of entries) {
-      if (++visited > MAX_ENTRIES) {
-        skip(start, `stopped after ${MAX_ENTRIES} entries; pass a narrower folder or glob`);
-        return found.sort();
+    return found.sort();
+  }
+
+  async #walk(
+    start: string,
+    match: ((path: string, budget?: MatchBudget) => boolean) | undefined,
+    found: string[],
+  ): Promise<void> {
+    const stack: { dir: string; depth: number; ignores: Ignore[] }[] = [
+      { dir: start, depth: 0, ignores: await this.#ancestorIgnores(start) },
+    ];
+    let tooDeep = 0;
+    while (stack.length) {
+      const { dir, depth, ignores: inherited } = stack.pop()!;
+      const own = await this.#readIgnore(dir);
+      if (own === "unreadable") continue;
+      const active = own ? [...inherited, { dir, rules: own }] : inherited;
+      const entries: Deno.DirEntry[] = [];
+      try {
+        for await (const entry of Deno.readDir(dir)) {
+          if (this.#visited + entries.length >= MAX_ENTRIES) break;
+          entries.push(entry);
+        }
+      } catch (error) {
+        this.#skip(dir, `folder not readable (${describe(error)})`);
+        continue;
       }
-      if (entry.name.startsWith(".")) continue;
-      const path = join(dir, entry.name);
-      if (ignored(path, entry.isDirectory, active)) continue;
-      if (entry.isDirectory) {
-        if (depth < MAX_DEPTH) stack.push({ dir: path, depth: depth + 1, ignores: active });
-      } else if (entry.isFile || entry.isSymlink) {
-        if (entry.isSymlink && (await Deno.stat(path).catch(() => undefined))?.isFile !== true) continue;
-        if (match(toSlash(relative(start, path)))) found.push(path);
+      entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+      for (const entry of entries) {
+        await this.#turn();
+        if (++this.#visited >= MAX_ENTRIES) {
+          this.#stopped = true;
+          this.#skip(start, `stopped after ${MAX_ENTRIES} entries; pass a narrower folder or glob`);
+          return;
+        }
+        if (entry.name.startsWith(".")) continue;
+        const path = join(dir, entry.name);
+        if (this.#ignored(path, entry.isDirectory, active)) continue;
+        if (entry.isDirectory) {
+          if (depth < MAX_DEPTH) stack.push({ dir: path, depth: depth + 1, ignores: active });
+          else if (++tooDeep <= 10) {
+            this.#skip(
+              path,
+              `more than ${MAX_DEPTH} folders below ${basename(start)}; pass this folder itself to read it`,
+            );
+          }
+        } else if (entry.isFile || entry.isSymlink) {
+          if (entry.isSymlink && (await Deno.stat(path).catch(() => undefined))?.isFile !== true) continue;
+          if (!match || match(toSlash(relative(start, path)), this.#budget)) found.push(path);
+        }
       }
     }
   }
-  return found.sort();
+
+  /** Lets other work run when this call has held the event loop for a while. */
+  async #turn(): Promise<void> {
+    this.#signal?.throwIfAborted();
+    if (performance.now() - this.#sliceStart < SLICE_MS) return;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#sliceStart = performance.now();
+    this.#signal?.throwIfAborted();
+  }
+
+  #ignored(path: string, isDir: boolean, rules: readonly Ignore[]): boolean {
+    let verdict: boolean | undefined;
+    for (const { dir, rules: set } of rules) {
+      if (!path.startsWith(dir + sep)) continue;
+      const said = set.verdict(toSlash(relative(dir, path)), isDir, this.#budget);
+      if (said !== undefined) verdict = said;
+    }
+    return verdict === true;
+  }
+
+  /** The `.gitignore` rules of the folders above `start`, up to the repository's top (a `.git` entry). */
+  async #ancestorIgnores(start: string): Promise<Ignore[]> {
+    const chain: Ignore[] = [];
+    let dir = resolve(start, "..");
+    if (await exists(join(start, ".git"))) return chain;
+    for (let i = 0; i < MAX_DEPTH; i++) {
+      const rules = await this.#readIgnore(dir);
+      if (rules && rules !== "unreadable") chain.unshift({ dir, rules });
+      if (await exists(join(dir, ".git"))) return chain;
+      const parent = resolve(dir, "..");
+      if (parent === dir) break;
+      dir = parent;
+    }
+    return []; // Not inside a repository: only the walked folders' own .gitignore files apply.
+  }
+
+  /**
+   * A folder's `.gitignore`: its rules, undefined when it has none, or "unreadable" when it has one that
+   * cannot be applied (too large, not a regular file, not readable) — the folder is then left out.
+   */
+  async #readIgnore(dir: string): Promise<IgnoreRules | undefined | "unreadable"> {
+    const file = join(dir, ".gitignore");
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(file);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      this.#skip(dir, `its .gitignore cannot be read (${describe(error)}), so the folder is left out`);
+      return "unreadable";
+    }
+    if (!info.isFile) {
+      // git does not follow a .gitignore that is a link; a FIFO or device would block a read.
+      this.#warn(file, "not a regular file; it was not read, as git does not read it");
+      return undefined;
+    }
+    if (info.size > MAX_IGNORE_BYTES) {
+      this.#skip(
+        dir,
+        `its .gitignore is ${info.size} bytes, over the ${MAX_IGNORE_BYTES}-byte limit, so the folder is left out`,
+      );
+      return "unreadable";
+    }
+    let text: string;
+    try {
+      text = await readBounded(file, Math.min(MAX_IGNORE_BYTES, info.size + 1));
+    } catch (error) {
+      this.#skip(dir, `its .gitignore cannot be read (${describe(error)}), so the folder is left out`);
+      return "unreadable";
+    }
+    await this.#turn();
+    const rules = new IgnoreRules(text);
+    for (const bad of rules.invalid) {
+      this.#warn(file, `line ${bad.line} "${bad.text}" was skipped (${bad.reason}); its other rules apply`);
+    }
+    return rules;
+  }
+
+  #warn(file: string, message: string): void {
+    const key = `${file}\0${message}`;
+    if (this.#warned.has(key) || this.warnings.length >= 20) return;
+    this.#warned.add(key);
+    this.warnings.push({ path: this.#show(file), message });
+  }
 }
 
-function ignored(
-  path: string,
-  isDir: boolean,
-  rules: readonly { dir: string; rules: IgnoreRules }[],
-): boolean {
-  let verdict: boolean | undefined;
-  for (const { dir, rules: set } of rules) {
-    if (!path.startsWith(dir + sep)) continue;
-    const said = set.verdict(toSlash(relative(dir, path)), isDir);
-    if (said !== undefined) verdict = said;
-  }
-  return verdict === true;
+interface Ignore {
+  readonly dir: string;
+  readonly rules: IgnoreRules;
 }
 
-/** The `.gitignore` rules of the folders above `start`, up to the repository's top (a `.git` entry). */
-async function ancestorIgnores(start: string): Promise<{ dir: string; rules: IgnoreRules }[]> {
-  const chain: { dir: string; rules: IgnoreRules }[] = [];
-  let dir = resolve(start, "..");
-  if (await exists(join(start, ".git"))) return chain;
-  for (let i = 0; i < 32; i++) {
-    const rules = await readIgnore(dir);
-    if (rules) chain.unshift({ dir, rules });
-    if (await exists(join(dir, ".git"))) return chain;
-    const parent = resolve(dir, "..");
-    if (parent === dir) break;
-    dir = parent;
+/** Reads at most `max` bytes of a text file (a file that grew since its size was read is cut there). */
+async function readBounded(path: string, max: number): Promise<string> {
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(max);
+  let length = 0;
+  while (length < max) {
+    const n = await file.read(buffer.subarray(length));
+    if (n === null) break;
+    length += n;
   }
-  return []; // Not inside a repository: only the walked folders' own .gitignore files apply.
-}
-
-async function readIgnore(dir: string): Promise<IgnoreRules | undefined> {
-  try {
-    return new IgnoreRules(await Deno.readTextFile(join(dir, ".gitignore")));
-  } catch {
-    return undefined;
-  }
+  return new TextDecoder().decode(buffer.subarray(0, length));
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -312,6 +485,7 @@ function expandHome(path: string, home: string | undefined): string {
 
 function displayPath(absolute: string, base: string): string {
   const rel = relative(base, absolute);
+  if (!rel) return ".";
   return !rel.startsWith("..") && !isAbsolute(rel) ? toSlash(rel) : toSlash(absolute);
 }
 

@@ -84,7 +84,7 @@ export async function readFilesFor(
   }
   context.progress.update(`Reading ${patterns.length === 1 ? patterns[0] : `${patterns.length} paths`}`);
   const roots = await context.roots();
-  return await gatherFiles(patterns, {
+  const set = await gatherFiles(patterns, {
     base: roots?.[0] ?? Deno.cwd(),
     roots,
     home: deps.config.home,
@@ -92,6 +92,8 @@ export async function readFilesFor(
     maxTotalChars: size.total ?? perFile,
     signal: context.signal,
   });
+  for (const warning of set.warnings) deps.log.warn(`files: ${warning.path}: ${warning.message}`);
+  return set;
 }
 
 /**
@@ -103,7 +105,10 @@ export async function readFilesFor(
 export function filesReport(set: FileSet): FilesReport {
   return {
     read: set.files.map((f) => ({ path: f.path, chars: f.chars })),
-    skipped: set.skipped.map((s) => ({ path: s.path, reason: s.reason })),
+    skipped: [
+      ...set.skipped.map((s) => ({ path: s.path, reason: s.reason })),
+      ...set.warnings.map((w) => ({ path: w.path, reason: w.message })),
+    ],
     chars: set.chars,
     estimated_tokens: estimateTokens(set.chars),
   };
@@ -122,7 +127,12 @@ export function filesLine(set: FileSet): string {
       set.skipped.slice(0, 5).map((s) => `${s.path} (${s.reason})`).join(", ")
     }${set.skipped.length > 5 ? ", …" : ""}`
     : "";
+  const warnings = set.warnings.length
+    ? ` Warning: ${set.warnings.slice(0, 3).map((w) => `${w.path}: ${w.message}`).join("; ")}${
+      set.warnings.length > 3 ? "; …" : ""
+    }.`
+    : "";
   return `Read ${n} file${n === 1 ? "" : "s"} (${set.chars.toLocaleString("en-US")} characters, ~${
     estimateTokens(set.chars).toLocaleString("en-US")
-  } tokens)${skipped}.`;
+  } tokens)${skipped}.${warnings}`;
 }
