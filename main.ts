@@ -19,6 +19,7 @@ import { lazySessionStore, type SessionStore } from "./lib/sessions.ts";
 import { type HttpSettings, httpSettings } from "./lib/http_listen.ts";
 import { serveHttp } from "./tools/http_server.ts";
 import { createServer } from "./tools/mod.ts";
+import { serveStdio } from "./tools/sdk.ts";
 import { guarded } from "./tools/guard.ts";
 import { StdioTransport } from "./tools/stdio_transport.ts";
 
@@ -177,10 +178,16 @@ async function serve(config: Config, given: Logger): Promise<void> {
   keepServingOnStrayErrors(log);
   const client = new LmStudioClient(config);
   const sessions = lazySessionStore(config.sessionsDb);
-  const server = createServer({ client, config, log, sessions }, { name: "lmstudio-mcp", version: VERSION });
-  // When the client goes away (stdin ends, or stdout breaks) the transport closes, which aborts every
-  // call in flight so LM Studio stops generating, and the process ends.
-  await server.connect(guarded(new StdioTransport({ log })));
+  const deps = { client, config, log, sessions };
+  const info = { name: "lmstudio-mcp", version: VERSION };
+  // The first message picks the era for the connection: `initialize` (2025) or a request with the
+  // 2026-07-28 `_meta` envelope (`server/discover` first, usually). When the client goes away (stdin
+  // ends, or stdout breaks) the transport closes, which aborts every call in flight so LM Studio stops
+  // generating, and the process ends.
+  serveStdio(({ era }) => createServer(deps, info, era), {
+    transport: guarded(new StdioTransport({ log })),
+    onerror: (error) => log.warn(`MCP: ${error.message}`),
+  });
   log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
 }
 

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
         };
     }
     const progress: string[] = [];
-    const result = await server.client.callTool({ name, arguments: args }, undefined, {
+    const result = await server.client.callTool({ name, arguments: args }, {
       onprogress: (p) => progress.push(p.message ?? `${p.progress}`),
     }) as CallToolResult;
     show(name, args, result, progress);

@@ -6,12 +6,8 @@
  *
  * @module
  */
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { ClientRequestSchema, ErrorCode, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/shared/transport"
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { ClientRequestSchema, JSONRPCMessageSchema } from "@modelcontextprotocol/core";
+import { type JSONRPCMessage, ProtocolErrorCode as ErrorCode, type Transport } from "./sdk.ts";
 
 /** A JSON-RPC id, or null when a message has none we can read. */
 export type Id = string | number | null;
@@ -54,6 +50,9 @@ export function guarded(inner: Transport): Transport {
   };
   Object.defineProperty(outer, "sessionId", { get: () => inner.sessionId });
   if (inner.setProtocolVersion) outer.setProtocolVersion = (version) => inner.setProtocolVersion?.(version);
+  if (inner.setSupportedProtocolVersions) {
+    outer.setSupportedProtocolVersions = (versions) => inner.setSupportedProtocolVersions?.(versions);
+  }
   return outer;
 }
 

@@ -13,6 +13,7 @@
 import type { HttpSettings } from "../lib/http_listen.ts";
 import type { Logger } from "../lib/logger.ts";
 import { guarded } from "./guard.ts";
+import { isModernRequest, modernHandler } from "./http_modern.ts";
 import { createServer, type ServerInfo } from "./mod.ts";
 import { type EventStore, type McpServer, WebStandardStreamableHTTPServerTransport } from "./sdk.ts";
 import { MAX_MESSAGE_BYTES } from "./stdio_transport.ts";
@@ -61,6 +62,8 @@ export function serveHttp(
   const sessions = new Map<string, Session>();
   const started = Date.now();
   const stop = new AbortController();
+  // 2026-07-28 requests (stateless, no session) go to their own leg; everything else is a 2025 session's.
+  const modern = modernHandler({ ...deps, shutdown: stop.signal }, info, maxBodyBytes);
   let port = settings.port;
 
   const endSession = async (id: string, why: string) => {
@@ -105,6 +108,7 @@ export function serveHttp(
     }
     const id = request.headers.get("mcp-session-id");
     try {
+      if (await isModernRequest(request, maxBodyBytes)) return await modern.fetch(request);
       if (id) {
         const session = sessions.get(id);
         if (!session) {
@@ -171,6 +175,7 @@ export function serveHttp(
       clearInterval(sweep);
       await Promise.all([...sessions.keys()].map((id) => endSession(id, "server shutting down")));
       stop.abort();
+      await modern.close().catch(() => {});
       await finished;
     },
     finished,

@@ -5,22 +5,17 @@
  * @module
  */
 import {
-  CallToolRequestSchema,
   type CallToolResult,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
   McpServer,
-  type RequestHandlerExtra,
-  RESOURCE_NOT_FOUND,
+  ProtocolError,
+  ProtocolErrorCode,
+  ResourceNotFoundError,
   ResourceTemplate,
-  RootsListChangedNotificationSchema,
-  type ServerNotification,
-  type ServerRequest,
+  type ServerContext,
 } from "./sdk.ts";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../lib/errors.ts";
-import { teeLogger } from "../lib/logger.ts";
+import { type Logger, teeLogger } from "../lib/logger.ts";
 import { redactingLogger, redactor } from "../lib/redact.ts";
 import { ask } from "./ask.ts";
 import { chat, sessionResourceText } from "./chat.ts";
@@ -34,8 +29,6 @@ import { registerPrompts } from "./prompts.ts";
 import { toolList } from "./tool_list.ts";
 import { errorResult, plural } from "./result.ts";
 import type { Deps, ToolSpec } from "./tool.ts";
-
-type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 function failure(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
@@ -71,7 +64,7 @@ const INSTRUCTIONS = "Drives a local LM Studio. Call model_list first to find ex
   "prompt (answer, reasoning and stats); chat holds stored multi-turn sessions (also browsable as " +
   "lmstudio-mcp://sessions/{id} resources); embed returns vectors.";
 
-/** Name and version the server reports in `initialize`. */
+/** Name and version the server reports in `initialize` and `server/discover`. */
 export interface ServerInfo {
   /** Server name. */
   readonly name: string;
@@ -79,48 +72,45 @@ export interface ServerInfo {
   readonly version: string;
 }
 
+/** Which protocol era an instance serves: 2025 (`initialize`, sessions) or 2026-07-28 (stateless). */
+export type Era = "legacy" | "modern";
+
 /**
- * Builds the MCP server with every tool registered.
+ * Builds the MCP server with every tool registered. The same builder serves both protocol eras: the
+ * entries (stdio, HTTP) call it once per 2025 session or stdio connection, and once per 2026-07-28
+ * request over HTTP.
  *
  * @param given The client, config, logger and session store
- * @param info Name and version for `initialize`
+ * @param info Name and version for `initialize` / `server/discover`
+ * @param era The era the instance will serve (roots are asked of 2025 clients only)
  * @returns The server, not yet connected to a transport
  */
-export function createServer(given: Deps, info: ServerInfo): McpServer {
+export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy"): McpServer {
   const server = new McpServer(info, {
     capabilities: { tools: { listChanged: false }, logging: {} },
     instructions: INSTRUCTIONS,
   });
-  // When the client goes away (stdin closed), abort every call in flight so LM Studio stops generating
-  // and the process can exit.
+  // When the client goes away (stdin closed, session ended), abort every call in flight so LM Studio
+  // stops generating and the process can exit.
   const shutdown = new AbortController();
   server.server.onclose = () => shutdown.abort();
-  // Warnings also reach the client as MCP log messages (at the level it asked for with logging/setLevel).
   // The API key never leaves the process: redacted from error results and from every log line, on
   // stderr and to the client.
   const redact = redactor([given.config.apiKey]);
-  const deps: Deps = {
-    ...given,
-    redact,
-    log: redactingLogger(
-      teeLogger(given.log, (level, data) => {
-        if (!server.isConnected()) return;
-        server.sendLoggingMessage({ level, logger: "lmstudio-mcp", data }).catch(() => {});
-      }),
-      redact,
-    ),
-  };
-  const roots = clientRoots(server);
+  const deps: Deps = { ...given, redact, log: redactingLogger(given.log, redact) };
+  const roots = era === "legacy" ? clientRoots(server) : () => Promise.resolve(undefined);
   // Tools are served here rather than through McpServer.registerTool: their definitions (zod schemas)
   // are built on the first tools/list or call, not before initialize is answered, and tools/list is one
   // cached, compact list (see tool_list.ts).
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...toolList(TOOLS)] }));
-  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra: Extra) => {
+  server.server.setRequestHandler("tools/list", () => ({ tools: [...toolList(TOOLS)] }));
+  server.server.setRequestHandler("tools/call", async (request, ctx) => {
     const name = request.params.name;
     const tool = BY_NAME.get(name);
     if (!tool) {
-      return failure(
-        `MCP error -32602: Tool ${name} not found. The tools are: ${[...BY_NAME.keys()].join(", ")}`,
+      // A protocol error, as the spec lists it ("Unknown tools: -32602").
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `Tool ${name} not found. The tools are: ${[...BY_NAME.keys()].join(", ")}`,
       );
     }
     const parsed = tool.input().safeParse(request.params.arguments ?? {});
@@ -132,23 +122,15 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
         `MCP error -32602: Input validation error: Invalid arguments for tool ${name}: ${issues.join("\n")}`,
       );
     }
-    const token = extra._meta?.progressToken;
-    const send: SendProgress | undefined = token === undefined
-      ? undefined
-      : (params) =>
-        extra.sendNotification({
-          method: "notifications/progress",
-          params: { progressToken: token, ...params },
-        });
-    const progress = new ProgressReporter(send, {
-      heartbeatMs: deps.config.heartbeatMs,
-      onError: (error) => deps.log.warn(`Could not send progress: ${error}`),
-    });
+    const call: Deps = { ...deps, log: callLogger(deps.log, ctx, redact) };
+    const progress = progressFor(ctx, call);
     try {
-      const signal = AbortSignal.any([extra.signal, shutdown.signal]);
-      return await tool.run(parsed.data, deps, { signal, progress, roots });
+      const signals = [ctx.mcpReq.signal, shutdown.signal];
+      if (given.shutdown) signals.push(given.shutdown);
+      const signal = AbortSignal.any(signals);
+      return await tool.run(parsed.data, call, { signal, progress, roots });
     } catch (error) {
-      return errorResult(error, tool.name, deps.log, redact);
+      return errorResult(error, tool.name, call.log, redact);
     } finally {
       progress.close();
     }
@@ -159,12 +141,41 @@ export function createServer(given: Deps, info: ServerInfo): McpServer {
 }
 
 /**
+ * The log of one call: stderr, plus MCP log messages to the client that asked for them (2025 clients
+ * with `logging/setLevel`, 2026-07-28 clients with a `logLevel` in the request's `_meta`). The SDK
+ * applies the level filter of the era.
+ */
+function callLogger(base: Logger, ctx: ServerContext, redact: (text: string) => string): Logger {
+  return redactingLogger(
+    teeLogger(base, (level, data) => {
+      ctx.mcpReq.log(level, redact(data), "lmstudio-mcp").catch(() => {});
+    }),
+    redact,
+  );
+}
+
+/** The progress reporter of one call: notifications only for a `progressToken` the client sent. */
+function progressFor(ctx: ServerContext, deps: Deps): ProgressReporter {
+  const token = ctx.mcpReq._meta?.progressToken;
+  const send: SendProgress | undefined = token === undefined ? undefined : (params) =>
+    ctx.mcpReq.notify({
+      method: "notifications/progress",
+      params: { progressToken: token, ...params },
+    });
+  return new ProgressReporter(send, {
+    heartbeatMs: deps.config.heartbeatMs,
+    onError: (error) => deps.log.warn(`Could not send progress: ${error}`),
+  });
+}
+
+/**
  * The client's MCP roots as absolute folders, asked once and cached until the client says they changed.
- * Undefined when the client declared no roots capability.
+ * Undefined when the client declared no roots capability. 2025 era only: roots are deprecated in
+ * 2026-07-28, which has no server-to-client requests.
  */
 function clientRoots(server: McpServer): () => Promise<readonly string[] | undefined> {
   let cached: Promise<readonly string[] | undefined> | undefined;
-  server.server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
+  server.server.setNotificationHandler("notifications/roots/list_changed", () => {
     cached = undefined;
   });
   return () => {
@@ -227,19 +238,18 @@ function registerSessionResources(server: McpServer, deps: Deps): void {
       try {
         id = decodeURIComponent(Array.isArray(raw) ? raw.join("/") : raw ?? "");
       } catch {
-        throw new McpError(
-          ErrorCode.InvalidParams,
+        throw new ProtocolError(
+          ProtocolErrorCode.InvalidParams,
           `Malformed session URI ${uri.href}: a %-escape is not valid`,
         );
       }
       const text = sessionResourceText(deps, id);
       if (text === undefined) {
-        throw new McpError(
-          RESOURCE_NOT_FOUND,
+        // -32602 with the URI, as the 2026-07-28 spec asks of every revision (earlier ones used -32002,
+        // which the SDK maps to -32602 too): one code for every unknown resource.
+        throw new ResourceNotFoundError(
+          uri.href,
           `There is no chat session "${id}" (resources/list shows them)`,
-          {
-            uri: uri.href,
-          },
         );
       }
       return { contents: [{ uri: uri.href, mimeType: "text/markdown", text }] };

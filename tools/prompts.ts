@@ -86,9 +86,9 @@ export function registerPrompts(server: McpServer, deps: Deps): void {
       model,
       question: z.string().describe("The question, with the answer or plan to check"),
       session_id: completable(
-        z.string().optional().describe("A chat session to continue (chat action=list shows them)"),
+        z.string().describe("A chat session to continue (chat action=list shows them)"),
         sessionIds,
-      ),
+      ).optional(),
     },
   }, ({ model, question, session_id }) =>
     say(

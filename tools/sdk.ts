@@ -1,61 +1,62 @@
 /**
- * The MCP SDK symbols the server uses, imported in one place with their real types.
- *
- * Why this file exists: the SDK's package.json maps every `./*` subpath's types to `./dist/esm/*.d.ts`,
- * so `@modelcontextprotocol/sdk/server/mcp.js` looks for `mcp.js.d.ts`, which does not exist, and
- * Deno silently types the import as `any`. `@ts-types` points the checker at the extension-less
- * subpath, whose types do resolve, while the runtime keeps the `.js` path that loads.
+ * The MCP SDK symbols the server uses (the v2 packages `@modelcontextprotocol/server` and
+ * `@modelcontextprotocol/core`), imported in one place so the rest of the code names them once.
  *
  * @module
  */
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import { ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-// @ts-types="@modelcontextprotocol/sdk/shared/protocol"
-import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
 import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  RootsListChangedNotificationSchema,
-} from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
-import {
-  type EventStore,
+  completable,
+  createMcpHandler,
+  isLegacyRequest,
+  McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
+  ResourceNotFoundError,
+  ResourceTemplate,
   WebStandardStreamableHTTPServerTransport,
-} from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/completable"
-import { completable } from "@modelcontextprotocol/sdk/server/completable.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
+} from "@modelcontextprotocol/server";
+import { serveStdio } from "@modelcontextprotocol/server/stdio";
+import type { StdioServerHandle } from "@modelcontextprotocol/server/stdio";
 import type {
   CallToolResult,
-  ServerNotification,
-  ServerRequest,
+  EventStore,
+  JSONRPCMessage,
+  LoggingLevel,
+  McpHttpHandler,
+  McpRequestContext,
+  ServerContext,
   ToolAnnotations,
-} from "@modelcontextprotocol/sdk/types.js";
+  Transport,
+} from "@modelcontextprotocol/server";
 
 export {
-  CallToolRequestSchema,
   completable,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
+  createMcpHandler,
+  isLegacyRequest,
   McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
+  ResourceNotFoundError,
   ResourceTemplate,
-  RootsListChangedNotificationSchema,
+  serveStdio,
   WebStandardStreamableHTTPServerTransport,
 };
 
-/** MCP's "resource not found" JSON-RPC error code (the spec's -32002; the SDK has no name for it). */
-export const RESOURCE_NOT_FOUND = -32002;
+/** The protocol revision of the stateless era (no `initialize`, a `_meta` envelope on every request). */
+export const MODERN_REVISION = "2026-07-28";
+
+/** The 2025-era revisions served (an `initialize` handshake, sessions), newest first. */
+export const LEGACY_REVISIONS: readonly string[] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
 export type {
   CallToolResult,
   EventStore,
-  RequestHandlerExtra,
-  ServerNotification,
-  ServerRequest,
+  JSONRPCMessage,
+  LoggingLevel,
+  McpHttpHandler,
+  McpRequestContext,
+  ServerContext,
+  StdioServerHandle,
   ToolAnnotations,
+  Transport,
 };

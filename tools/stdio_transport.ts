@@ -13,12 +13,7 @@
 import { LineFramer } from "../lib/line_framer.ts";
 import { type Id, validId } from "./guard.ts";
 import type { Logger } from "../lib/logger.ts";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { ErrorCode } from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/shared/transport"
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { type JSONRPCMessage, ProtocolErrorCode as ErrorCode, type Transport } from "./sdk.ts";
 
 /**
  * The largest message accepted, in bytes. Every input limit the tools advertise fits under it (ask's

@@ -24,6 +24,8 @@ export interface Deps {
   readonly sessions: () => SessionStore;
   /** Removes secrets (the API key) from text the server returns; set by createServer. */
   readonly redact?: ((text: string) => string) | undefined;
+  /** Aborted when the whole server stops (HTTP shutdown): every call in flight ends. */
+  readonly shutdown?: AbortSignal | undefined;
 }
 
 /** Per-call context. */

@@ -4,7 +4,6 @@
  * messages), not in resources, not in `--check`, and not in what a crashing or closing process prints.
  */
 import assert from "node:assert/strict";
-import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS } from "../support/mcp.ts";
@@ -60,7 +59,7 @@ Deno.test("the API key never appears in results, resources, stderr or MCP log me
     env: { LM_STUDIO_URL: sim.url, LM_STUDIO_API_KEY: KEY, MCP_SESSIONS_DB: `${tmp.path}/sessions.db` },
   });
   const logs: string[] = [];
-  server.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+  server.client.setNotificationHandler("notifications/message", (n) => {
     logs.push(JSON.stringify(n.params));
   });
   await server.client.setLoggingLevel("debug");

@@ -6,10 +6,8 @@
  *
  * @module
  */
-// @ts-types="@modelcontextprotocol/sdk/client/index"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-// @ts-types="@modelcontextprotocol/sdk/inMemory"
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { Client } from "@modelcontextprotocol/client";
+import { InMemoryTransport } from "@modelcontextprotocol/client";
 import { parseConfig } from "../../lib/config.ts";
 import { LmStudioClient } from "../../lib/lmstudio.ts";
 import { createStderrLogger } from "../../lib/logger.ts";
@@ -17,8 +15,6 @@ import { lazySessionStore, type SessionStore } from "../../lib/sessions.ts";
 import { guarded } from "../../tools/guard.ts";
 import { createServer } from "../../tools/mod.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { ListRootsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { ServerHandle } from "./mcp.ts";
 import { removeTree } from "./temp.ts";
 
@@ -62,7 +58,7 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<Se
     options.roots ? { capabilities: { roots: { listChanged: true } } } : {},
   );
   const roots = options.roots;
-  if (roots) client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [...roots()] }));
+  if (roots) client.setRequestHandler("roots/list", () => ({ roots: [...roots()] }));
   await client.connect(clientSide);
   let closed = false;
   const close = async () => {

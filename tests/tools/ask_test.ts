@@ -6,8 +6,6 @@ import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
 
@@ -115,7 +113,6 @@ Deno.test("ask reports JIT model loading and prompt processing as progress, and 
   const progress: Progress[] = [];
   const result = await server.client.callTool(
     { name: "ask", arguments: { model: GEMMA, prompt: "Describe" } },
-    undefined,
     { onprogress: (p) => progress.push(p) },
   ) as CallToolResult;
   assert.equal(result.isError, undefined, textOf(result));
@@ -135,7 +132,7 @@ Deno.test("ask sends heartbeats while the model is silent before its first token
   });
   sim.chatScript = { firstEventDelayMs: 700 };
   const progress: Progress[] = [];
-  await server.client.callTool({ name: "ask", arguments: { model: QWEN, prompt: "x" } }, undefined, {
+  await server.client.callTool({ name: "ask", arguments: { model: QWEN, prompt: "x" } }, {
     onprogress: (p) => progress.push(p),
   });
   assert.ok(progress.some((p) => /still working/.test(p.message ?? "")), JSON.stringify(progress));
@@ -149,7 +146,6 @@ Deno.test("ask: cancelling the call aborts LM Studio's request, streamed or not"
     const controller = new AbortController();
     const call = server.client.callTool(
       { name: "ask", arguments: { model: QWEN, prompt: "long", stream } },
-      undefined,
       { signal: controller.signal, onprogress: () => {} },
     );
     const before = sim.requestsTo("POST /api/v1/chat").length;
@@ -419,7 +415,7 @@ Deno.test("warnings reach the client as MCP log messages at the level it asked f
   await using sim = LmStudioSim.start();
   await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const logs: { level: string; data: unknown }[] = [];
-  server.client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+  server.client.setNotificationHandler("notifications/message", (notification) => {
     logs.push({ level: notification.params.level, data: notification.params.data });
   });
   await server.client.setLoggingLevel("warning");

@@ -218,7 +218,6 @@ Deno.test("a failed, cancelled or empty reply stores nothing and the session sta
   const controller = new AbortController();
   const call = server.client.callTool(
     { name: "chat", arguments: { session_id: "s", message: "six" } },
-    undefined,
     { signal: controller.signal },
   );
   const completions = () => sim.requestsTo("POST /v1/chat/completions");

@@ -220,7 +220,6 @@ Deno.test("prompts: 16 items never exceed the model's 4 parallel slots, and prog
   const prompts = Array.from({ length: 16 }, (_, i) => `item ${String(i).padStart(2, "0")}`);
   const result = await server.client.callTool(
     { name: "ask", arguments: { model: QWEN, prompt: "Classify", prompts } },
-    undefined,
     { onprogress: (p) => progress.push(p.message ?? "") },
   );
   const data = result.structuredContent as { items: Item[] };
@@ -260,7 +259,6 @@ Deno.test("cancelling an each call aborts every request in flight and starts no 
       name: "ask",
       arguments: { model: QWEN, prompt: "x", prompts: Array.from({ length: 12 }, (_, i) => `p${i}`) },
     },
-    undefined,
     { signal: controller.signal },
   );
   const chats = () => sim.requestsTo("POST /api/v1/chat");

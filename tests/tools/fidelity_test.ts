@@ -3,8 +3,7 @@
  * against the strict simulator.
  */
 import assert from "node:assert/strict";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { ProtocolError } from "@modelcontextprotocol/client";
 import { firstTokenSeconds } from "../../lib/inference.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
@@ -192,17 +191,18 @@ Deno.test("sessions imported from mcp-llm-studio with any id can be read, contin
   }
 });
 
-Deno.test("session resources: singular turns, -32002 for an unknown id, invalid params for a bad escape", async () => {
+Deno.test("session resources: singular turns, -32602 with the URI for an unknown id, invalid params for a bad escape", async () => {
   await using sim = LmStudioSim.start();
   await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" } });
   await server.call("chat", { session_id: "one", model: QWEN, message: "hi" });
   const { resources } = await server.client.listResources();
   assert.match(resources[0]?.description ?? "", /^1 turn with qwen\/qwen3-8b/);
   const missing = await server.client.readResource({ uri: "lmstudio-mcp://sessions/nobody" }).catch((e) => e);
-  assert.ok(missing instanceof McpError);
-  assert.equal(missing.code, -32002);
+  assert.ok(missing instanceof ProtocolError);
+  assert.equal(missing.code, -32602, "resource not found is -32602 (2026-07-28 spec, every revision)");
+  assert.deepEqual(missing.data, { uri: "lmstudio-mcp://sessions/nobody" });
   const bad = await server.client.readResource({ uri: "lmstudio-mcp://sessions/%E0%A4%A" }).catch((e) => e);
-  assert.ok(bad instanceof McpError);
+  assert.ok(bad instanceof ProtocolError);
   assert.equal(bad.code, -32602);
   assert.equal(server.stderr(), "", "input errors log no stack");
 });

@@ -5,8 +5,7 @@
  * workflow runs 10,000); LMSTUDIO_MCP_FUZZ_SEED replays a run.
  */
 import assert from "node:assert/strict";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { ProtocolError } from "@modelcontextprotocol/client";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
@@ -30,10 +29,10 @@ Deno.test(`fuzz: ${CALLS} seeded calls over every tool are all answered, none is
     const params = { name, arguments: args(next) } as { name: string; arguments: Record<string, unknown> };
     const label = `#${i} (seed ${SEED}) ${name} ${JSON.stringify(params.arguments)?.slice(0, 200)}`;
     try {
-      const result = await server.client.callTool(params, undefined, { timeout: 15_000 });
+      const result = await server.client.callTool(params, { timeout: 15_000 });
       assert.doesNotMatch(textOf(result as never), /Internal error/, label);
     } catch (error) {
-      assert.ok(error instanceof McpError, `${label}: ${error}`);
+      assert.ok(error instanceof ProtocolError, `${label}: ${error}`);
       assert.notEqual(error.code, -32603, `${label}: ${error.message}`);
       assert.notEqual(error.code, -32001, `${label} timed out`);
     }

@@ -4,10 +4,8 @@
  * expiry, and each security check: token, Host, Origin, body cap, no stack traces, /health.
  */
 import assert from "node:assert/strict";
-// @ts-types="@modelcontextprotocol/sdk/client/index"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { Client } from "@modelcontextprotocol/client";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { parseConfig } from "../../lib/config.ts";
 import { httpSettings } from "../../lib/http_listen.ts";
 import { LmStudioClient } from "../../lib/lmstudio.ts";
@@ -71,7 +69,7 @@ Deno.test("HTTP: two SDK clients at once, each with its own session, tools, prog
   assert.equal(served.handle.sessions(), 2);
   const progress: string[] = [];
   const [ra, rb] = await Promise.all([
-    a.callTool({ name: "ask", arguments: { model: QWEN, prompt: "A" } }, undefined, {
+    a.callTool({ name: "ask", arguments: { model: QWEN, prompt: "A" } }, {
       onprogress: (p) => progress.push(p.message ?? ""),
     }),
     b.callTool({ name: "chat", arguments: { session_id: "s", model: QWEN, message: "B" } }),
@@ -91,7 +89,7 @@ Deno.test("HTTP: cancelling a call aborts LM Studio's request; DELETE and idlene
   await using served = serve(sim, { LMSTUDIO_MCP_SESSION_IDLE_MS: "1000" });
   const client = await served.connect();
   const controller = new AbortController();
-  const pending = client.callTool({ name: "ask", arguments: { model: QWEN, prompt: "long" } }, undefined, {
+  const pending = client.callTool({ name: "ask", arguments: { model: QWEN, prompt: "long" } }, {
     signal: controller.signal,
   });
   await until(() => (sim.requestsTo("POST /api/v1/chat")[0]?.deltas ?? 0) >= 2, "the answer to stream");

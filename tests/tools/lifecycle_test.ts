@@ -80,7 +80,6 @@ Deno.test("model_load loads, reports time and config, and sends progress while w
   const progress: Progress[] = [];
   const result = await server.client.callTool(
     { name: "model_load", arguments: { model: "google/gemma-3-4b", context_length: 16384 } },
-    undefined,
     { onprogress: (p) => progress.push(p) },
   );
   assert.equal(result.isError, undefined, textOf(result as never));
@@ -169,7 +168,6 @@ Deno.test("model_download follows the job to completion with byte progress", asy
   const progress: Progress[] = [];
   const result = await server.client.callTool(
     { name: "model_download", arguments: { model: "ibm/granite-4-micro" } },
-    undefined,
     { onprogress: (p) => progress.push(p) },
   );
   assert.equal(result.isError, undefined, textOf(result as never));
