@@ -173,7 +173,7 @@ function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): v
   }
 }
 
-async function serve(config: Config, given: Logger): Promise<void> {
+function serve(config: Config, given: Logger): void {
   const log = redactingLogger(given, redactor([config.apiKey]));
   keepServingOnStrayErrors(log);
   const client = new LmStudioClient(config);
@@ -244,7 +244,7 @@ export async function main(args: readonly string[]): Promise<number | undefined>
     serveOverHttp(config, http, log);
     return undefined;
   }
-  await serve(config, log);
+  serve(config, log);
   return undefined;
 }
 
