@@ -9,6 +9,7 @@
  */
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { InputError } from "./errors.ts";
+import { isInside, resolveReal } from "./is_inside.ts";
 import {
   BudgetExceededError,
   globMatcher,
@@ -143,7 +144,7 @@ const ATTRIBUTE_ESCAPES: Readonly<Record<string, string>> = {
  * @throws {InputError} When a pattern is outside the roots, names nothing, or nothing readable was found
  */
 export async function gatherFiles(patterns: readonly string[], options: GatherOptions): Promise<FileSet> {
-  const roots = options.roots === undefined ? undefined : await Promise.all(options.roots.map(realOrSelf));
+  const roots = options.roots === undefined ? undefined : await Promise.all(options.roots.map(resolveReal));
   const maxFiles = options.maxFiles ?? 200;
   const candidates: { absolute: string; explicit: boolean }[] = [];
   const skipped: SkippedFile[] = [];
@@ -168,7 +169,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
       );
     }
     const start = resolve(options.base, base || ".");
-    if (roots && !inside(await realOrSelf(start), roots)) {
+    if (roots && !isInside(await resolveReal(start), roots)) {
       throw new InputError(
         `files: ${pattern} is outside the folders this client allows (its MCP roots: ${roots.join(", ")}). ` +
           "Pass a path inside one of them",
@@ -207,8 +208,8 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
       skipped.push({ path, reason: `over the limit of ${maxFiles} files per call` });
       continue;
     }
-    const real = await realOrSelf(absolute);
-    if (roots && !inside(real, roots)) {
+    const real = await resolveReal(absolute);
+    if (roots && !isInside(real, roots)) {
       skipped.push({ path, reason: "a link to outside the client's roots" });
       continue;
     }
@@ -464,18 +465,6 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function realOrSelf(path: string): Promise<string> {
-  try {
-    return await Deno.realPath(path);
-  } catch {
-    return resolve(path);
-  }
-}
-
-function inside(path: string, roots: readonly string[]): boolean {
-  return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
 }
 
 function expandHome(path: string, home: string | undefined): string {
