@@ -24,7 +24,7 @@ export interface Mutant {
   readonly why: string;
 }
 
-const GLOB_TESTS = ["tests/lib/glob_test.ts"];
+const GLOB_TESTS = ["tests/lib/glob_test.ts", "tests/lib/pattern_test.ts", "tests/lib/ignore_rules_test.ts"];
 const FILES_TESTS = ["tests/lib/files_hostile_test.ts", "tests/tools/delegation_test.ts"];
 const SESSIONS_TESTS = ["tests/lib/sessions_test.ts"];
 
@@ -33,7 +33,7 @@ export const MUTANTS: readonly Mutant[] = [
   // Path patterns (lib/glob.ts)
   {
     id: "glob-star-crosses-slash",
-    file: "lib/glob.ts",
+    file: "lib/pattern.ts",
     from: "if (code !== SLASH) nextCount = this.#add(next, state, nextCount);",
     to: "nextCount = this.#add(next, state, nextCount);",
     tests: GLOB_TESTS,
@@ -41,7 +41,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-any-crosses-slash",
-    file: "lib/glob.ts",
+    file: "lib/pattern.ts",
     from: "if (code !== SLASH) nextCount = this.#add(next, state + 1, nextCount);",
     to: "nextCount = this.#add(next, state + 1, nextCount);",
     tests: GLOB_TESTS,
@@ -49,7 +49,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-class-negation-ignored",
-    file: "lib/glob.ts",
+    file: "lib/pattern.ts",
     from: "inRanges(code, instruction.ranges!) !== instruction.negate",
     to: "inRanges(code, instruction.ranges!)",
     tests: GLOB_TESTS,
@@ -57,7 +57,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-budget-not-charged",
-    file: "lib/glob.ts",
+    file: "lib/pattern.ts",
     from: "if (budget && (budget.steps -= count) < 0) throw new BudgetExceededError();",
     to: "",
     tests: GLOB_TESTS,
@@ -65,7 +65,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-reversed-range-accepted",
-    file: "lib/glob.ts",
+    file: "lib/pattern.ts",
     from: "if (high < low) throw new PatternError(pattern, `the range ${c}-${upper} is reversed`);",
     to: "",
     tests: GLOB_TESTS,
@@ -73,7 +73,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "gitignore-invalid-line-drops-file",
-    file: "lib/glob.ts",
+    file: "lib/ignore_rules.ts",
     from: "if (!(error instanceof PatternError)) throw error;\n        this.invalid.push",
     to: "if (error instanceof PatternError) throw error;\n        this.invalid.push",
     tests: [...GLOB_TESTS, "tests/lib/files_hostile_test.ts"],
@@ -81,7 +81,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "gitignore-negation-lost",
-    file: "lib/glob.ts",
+    file: "lib/ignore_rules.ts",
     from: "result = !rule.negate;",
     to: "result = true;",
     tests: GLOB_TESTS,
@@ -89,7 +89,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "gitignore-max-rules-dropped",
-    file: "lib/glob.ts",
+    file: "lib/ignore_rules.ts",
     from: "if (this.#rules.length >= MAX_IGNORE_RULES) {",
     to: "if (false) {",
     tests: GLOB_TESTS,
@@ -98,7 +98,7 @@ export const MUTANTS: readonly Mutant[] = [
   // Reading files (lib/files.ts)
   {
     id: "walk-no-gitignore",
-    file: "lib/files.ts",
+    file: "lib/walk.ts",
     from: "if (this.#ignored(path, entry.isDirectory, active)) continue;",
     to: "",
     tests: FILES_TESTS,
@@ -106,7 +106,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-no-ancestor-ignores",
-    file: "lib/files.ts",
+    file: "lib/walk.ts",
     from: "ignores: await this.#ancestorIgnores(start) }",
     to: "ignores: [] }",
     tests: FILES_TESTS,
@@ -114,7 +114,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-hidden-read",
-    file: "lib/files.ts",
+    file: "lib/walk.ts",
     from: 'if (entry.name.startsWith(".")) continue;',
     to: "",
     tests: FILES_TESTS,
@@ -122,7 +122,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-oversized-gitignore-applied",
-    file: "lib/files.ts",
+    file: "lib/walk.ts",
     from: "if (info.size > MAX_IGNORE_BYTES) {",
     to: "if (info.size > MAX_IGNORE_BYTES * 1024) {",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -130,7 +130,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-depth-unbounded",
-    file: "lib/files.ts",
+    file: "lib/walk.ts",
     from: "if (depth < MAX_DEPTH) stack.push",
     to: "if (depth < MAX_DEPTH * 4) stack.push",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -138,7 +138,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-never-yields",
-    file: "lib/files.ts",
+    file: "lib/walk.ts",
     from: "if (performance.now() - this.#sliceStart < SLICE_MS) return;",
     to: "return;",
     tests: ["tests/lib/files_hostile_test.ts"],
