@@ -9,6 +9,9 @@
  * Syntax: `*` (not across `/`), `?`, `**` (across `/`; `**\/` is zero or more folders), `[...]` with
  * ranges, `!`/`^` negation and POSIX classes, `\` escapes, and `{a,b}` alternation when asked for.
  *
+ * Over 350 lines on purpose: the compiler and the runner share one private instruction set, and keeping
+ * them in one file keeps that set private (no module can build an automaton by hand).
+ *
  * @module
  */
 
