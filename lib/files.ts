@@ -7,17 +7,12 @@
  *
  * @module
  */
-import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { InputError } from "./errors.ts";
-import {
-  BudgetExceededError,
-  globMatcher,
-  IgnoreRules,
-  isGlob,
-  type MatchBudget,
-  PatternError,
-  splitGlob,
-} from "./glob.ts";
+import { isInside, resolveReal } from "./is_inside.ts";
+import { globMatcher, isGlob, splitGlob } from "./glob.ts";
+import { type MatchBudget, PatternError } from "./pattern.ts";
+import { describe, type FileWarning, toSlash, Walker } from "./walk.ts";
 
 /** Where and how much may be read. */
 export interface GatherOptions {
@@ -55,14 +50,6 @@ export interface SkippedFile {
   readonly reason: string;
 }
 
-/** A problem with a file that was not read as input, e.g. an invalid `.gitignore` line. */
-export interface FileWarning {
-  /** The file's path as shown. */
-  readonly path: string;
-  /** What is wrong and what was done about it. */
-  readonly message: string;
-}
-
 /** What a set of patterns resolved to. */
 export interface FileSet {
   /** The files read, in a stable order (per pattern, then by path). */
@@ -75,19 +62,6 @@ export interface FileSet {
   readonly warnings: readonly FileWarning[];
 }
 
-/** Entries a single walk may visit before it stops: a bound on time for huge trees. */
-const MAX_ENTRIES = 50_000;
-/** Folders below the walked one that are still entered. */
-const MAX_DEPTH = 32;
-/** Largest `.gitignore` applied; a folder with a larger one is left out (its rules cannot all be kept). */
-const MAX_IGNORE_BYTES = 1024 * 1024;
-/**
- * Pattern-matching work one call may do, in automaton steps (about a second of CPU): hostile globs and
- * `.gitignore` files cost linear time per path, and this bounds the sum over a whole tree.
- */
-const MATCH_STEPS = 100_000_000;
-/** Longest stretch of work between two turns of the event loop, so other clients are served meanwhile. */
-const SLICE_MS = 10;
 /** Bytes examined for a NUL byte, as git does to call a file binary. */
 const SNIFF_BYTES = 8000;
 
@@ -143,7 +117,7 @@ const ATTRIBUTE_ESCAPES: Readonly<Record<string, string>> = {
  * @throws {InputError} When a pattern is outside the roots, names nothing, or nothing readable was found
  */
 export async function gatherFiles(patterns: readonly string[], options: GatherOptions): Promise<FileSet> {
-  const roots = options.roots === undefined ? undefined : await Promise.all(options.roots.map(realOrSelf));
+  const roots = options.roots === undefined ? undefined : await Promise.all(options.roots.map(resolveReal));
   const maxFiles = options.maxFiles ?? 200;
   const candidates: { absolute: string; explicit: boolean }[] = [];
   const skipped: SkippedFile[] = [];
@@ -168,7 +142,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
       );
     }
     const start = resolve(options.base, base || ".");
-    if (roots && !inside(await realOrSelf(start), roots)) {
+    if (roots && !isInside(await resolveReal(start), roots)) {
       throw new InputError(
         `files: ${pattern} is outside the folders this client allows (its MCP roots: ${roots.join(", ")}). ` +
           "Pass a path inside one of them",
@@ -207,8 +181,8 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
       skipped.push({ path, reason: `over the limit of ${maxFiles} files per call` });
       continue;
     }
-    const real = await realOrSelf(absolute);
-    if (roots && !inside(real, roots)) {
+    const real = await resolveReal(absolute);
+    if (roots && !isInside(real, roots)) {
       skipped.push({ path, reason: "a link to outside the client's roots" });
       continue;
     }
@@ -261,223 +235,6 @@ function tooLarge(size: number, unit: string, max: number): string {
   return `too large (${size} ${unit}; the limit per file for this model is ${max} characters)`;
 }
 
-/** One call's walks: the entry count, the matching budget and the warnings are shared by all of them. */
-class Walker {
-  readonly warnings: FileWarning[] = [];
-  readonly #signal: AbortSignal | undefined;
-  readonly #show: (path: string) => string;
-  readonly #skip: (path: string, reason: string) => void;
-  readonly #budget: MatchBudget = { steps: MATCH_STEPS };
-  readonly #warned = new Set<string>();
-  #visited = 0;
-  #sliceStart = performance.now();
-  #stopped = false;
-
-  constructor(
-    signal: AbortSignal | undefined,
-    show: (path: string) => string,
-    skip: (path: string, reason: string) => void,
-  ) {
-    this.#signal = signal;
-    this.#show = show;
-    this.#skip = skip;
-  }
-
-  /**
-   * Walks a folder: hidden entries, `.gitignore`d paths and folder symlinks are skipped; bounded in
-   * entries, depth, matching work and time between turns of the event loop.
-   */
-  async walk(start: string, match: ((path: string, budget?: MatchBudget) => boolean) | undefined) {
-    const found: string[] = [];
-    if (this.#stopped) return found;
-    try {
-      await this.#walk(start, match, found);
-    } catch (error) {
-      if (!(error instanceof BudgetExceededError)) throw error;
-      this.#stopped = true;
-      this.#skip(
-        start,
-        "stopped: matching the patterns (the glob or .gitignore rules) took too much work here; " +
-          "pass a simpler pattern or a narrower folder",
-      );
-    }
-    return found.sort();
-  }
-
-  async #walk(
-    start: string,
-    match: ((path: string, budget?: MatchBudget) => boolean) | undefined,
-    found: string[],
-  ): Promise<void> {
-    const stack: { dir: string; depth: number; ignores: Ignore[] }[] = [
-      { dir: start, depth: 0, ignores: await this.#ancestorIgnores(start) },
-    ];
-    let tooDeep = 0;
-    while (stack.length) {
-      const { dir, depth, ignores: inherited } = stack.pop()!;
-      const own = await this.#readIgnore(dir);
-      if (own === "unreadable") continue;
-      const active = own ? [...inherited, { dir, rules: own }] : inherited;
-      const entries: Deno.DirEntry[] = [];
-      try {
-        for await (const entry of Deno.readDir(dir)) {
-          if (this.#visited + entries.length >= MAX_ENTRIES) break;
-          entries.push(entry);
-        }
-      } catch (error) {
-        this.#skip(dir, `folder not readable (${describe(error)})`);
-        continue;
-      }
-      entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
-      for (const entry of entries) {
-        await this.#turn();
-        if (++this.#visited >= MAX_ENTRIES) {
-          this.#stopped = true;
-          this.#skip(start, `stopped after ${MAX_ENTRIES} entries; pass a narrower folder or glob`);
-          return;
-        }
-        if (entry.name.startsWith(".")) continue;
-        const path = join(dir, entry.name);
-        if (this.#ignored(path, entry.isDirectory, active)) continue;
-        if (entry.isDirectory) {
-          if (depth < MAX_DEPTH) stack.push({ dir: path, depth: depth + 1, ignores: active });
-          else if (++tooDeep <= 10) {
-            this.#skip(
-              path,
-              `more than ${MAX_DEPTH} folders below ${basename(start)}; pass this folder itself to read it`,
-            );
-          }
-        } else if (entry.isFile || entry.isSymlink) {
-          if (entry.isSymlink && (await Deno.stat(path).catch(() => undefined))?.isFile !== true) continue;
-          if (!match || match(toSlash(relative(start, path)), this.#budget)) found.push(path);
-        }
-      }
-    }
-  }
-
-  /** Lets other work run when this call has held the event loop for a while. */
-  async #turn(): Promise<void> {
-    this.#signal?.throwIfAborted();
-    if (performance.now() - this.#sliceStart < SLICE_MS) return;
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    this.#sliceStart = performance.now();
-    this.#signal?.throwIfAborted();
-  }
-
-  #ignored(path: string, isDir: boolean, rules: readonly Ignore[]): boolean {
-    let verdict: boolean | undefined;
-    for (const { dir, rules: set } of rules) {
-      if (!path.startsWith(dir + sep)) continue;
-      const said = set.verdict(toSlash(relative(dir, path)), isDir, this.#budget);
-      if (said !== undefined) verdict = said;
-    }
-    return verdict === true;
-  }
-
-  /** The `.gitignore` rules of the folders above `start`, up to the repository's top (a `.git` entry). */
-  async #ancestorIgnores(start: string): Promise<Ignore[]> {
-    const chain: Ignore[] = [];
-    let dir = resolve(start, "..");
-    if (await exists(join(start, ".git"))) return chain;
-    for (let i = 0; i < MAX_DEPTH; i++) {
-      const rules = await this.#readIgnore(dir);
-      if (rules && rules !== "unreadable") chain.unshift({ dir, rules });
-      if (await exists(join(dir, ".git"))) return chain;
-      const parent = resolve(dir, "..");
-      if (parent === dir) break;
-      dir = parent;
-    }
-    return []; // Not inside a repository: only the walked folders' own .gitignore files apply.
-  }
-
-  /**
-   * A folder's `.gitignore`: its rules, undefined when it has none, or "unreadable" when it has one that
-   * cannot be applied (too large, not a regular file, not readable) — the folder is then left out.
-   */
-  async #readIgnore(dir: string): Promise<IgnoreRules | undefined | "unreadable"> {
-    const file = join(dir, ".gitignore");
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.lstat(file);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      this.#skip(dir, `its .gitignore cannot be read (${describe(error)}), so the folder is left out`);
-      return "unreadable";
-    }
-    if (!info.isFile) {
-      // git does not follow a .gitignore that is a link; a FIFO or device would block a read.
-      this.#warn(file, "not a regular file; it was not read, as git does not read it");
-      return undefined;
-    }
-    if (info.size > MAX_IGNORE_BYTES) {
-      this.#skip(
-        dir,
-        `its .gitignore is ${info.size} bytes, over the ${MAX_IGNORE_BYTES}-byte limit, so the folder is left out`,
-      );
-      return "unreadable";
-    }
-    let text: string;
-    try {
-      text = await readBounded(file, Math.min(MAX_IGNORE_BYTES, info.size + 1));
-    } catch (error) {
-      this.#skip(dir, `its .gitignore cannot be read (${describe(error)}), so the folder is left out`);
-      return "unreadable";
-    }
-    await this.#turn();
-    const rules = new IgnoreRules(text);
-    for (const bad of rules.invalid) {
-      this.#warn(file, `line ${bad.line} "${bad.text}" was skipped (${bad.reason}); its other rules apply`);
-    }
-    return rules;
-  }
-
-  #warn(file: string, message: string): void {
-    const key = `${file}\0${message}`;
-    if (this.#warned.has(key) || this.warnings.length >= 20) return;
-    this.#warned.add(key);
-    this.warnings.push({ path: this.#show(file), message });
-  }
-}
-
-interface Ignore {
-  readonly dir: string;
-  readonly rules: IgnoreRules;
-}
-
-/** Reads at most `max` bytes of a text file (a file that grew since its size was read is cut there). */
-async function readBounded(path: string, max: number): Promise<string> {
-  using file = await Deno.open(path, { read: true });
-  const buffer = new Uint8Array(max);
-  let length = 0;
-  while (length < max) {
-    const n = await file.read(buffer.subarray(length));
-    if (n === null) break;
-    length += n;
-  }
-  return new TextDecoder().decode(buffer.subarray(0, length));
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function realOrSelf(path: string): Promise<string> {
-  try {
-    return await Deno.realPath(path);
-  } catch {
-    return resolve(path);
-  }
-}
-
-function inside(path: string, roots: readonly string[]): boolean {
-  return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
-}
-
 function expandHome(path: string, home: string | undefined): string {
   if (home && (path === "~" || path.startsWith("~/"))) return join(home, path.slice(1));
   return path;
@@ -487,16 +244,4 @@ function displayPath(absolute: string, base: string): string {
   const rel = relative(base, absolute);
   if (!rel) return ".";
   return !rel.startsWith("..") && !isAbsolute(rel) ? toSlash(rel) : toSlash(absolute);
-}
-
-function toSlash(path: string): string {
-  return sep === "/" ? path : path.replaceAll(sep, "/");
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "no such file or folder";
-  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
-    return "permission denied";
-  }
-  return error instanceof Error ? error.message : String(error);
 }
