@@ -64,6 +64,20 @@ const INSTRUCTIONS = "Drives a local LM Studio. Call model_list first to find ex
   "prompt (answer, reasoning and stats); chat holds stored multi-turn sessions (also browsable as " +
   "lmstudio-mcp://sessions/{id} resources); embed returns vectors.";
 
+/**
+ * How long 2026-07-28 clients may reuse a list (`ttlMs`, `cacheScope`): the tools, prompts and templates
+ * are fixed for the life of the process and the same for every client; the sessions (resources/list and
+ * reads) change with every chat turn and belong to whoever holds the store.
+ */
+const CACHE_HINTS = {
+  "server/discover": { ttlMs: 300_000, cacheScope: "public" },
+  "tools/list": { ttlMs: 300_000, cacheScope: "public" },
+  "prompts/list": { ttlMs: 300_000, cacheScope: "public" },
+  "resources/templates/list": { ttlMs: 300_000, cacheScope: "public" },
+  "resources/list": { ttlMs: 0, cacheScope: "private" },
+  "resources/read": { ttlMs: 0, cacheScope: "private" },
+} as const;
+
 /** Name and version the server reports in `initialize` and `server/discover`. */
 export interface ServerInfo {
   /** Server name. */
@@ -89,6 +103,7 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
   const server = new McpServer(info, {
     capabilities: { tools: { listChanged: false }, logging: {} },
     instructions: INSTRUCTIONS,
+    cacheHints: CACHE_HINTS,
   });
   // When the client goes away (stdin closed, session ended), abort every call in flight so LM Studio
   // stops generating and the process can exit.
