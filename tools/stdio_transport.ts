@@ -4,14 +4,17 @@
  * The SDK's stdio transport closes itself, silently, on a line over 10 MiB (the server then exits 0),
  * copies the buffer on every chunk (quadratic in a line's size), and answers neither invalid JSON nor a
  * batch. This one frames lines in linear time ({@linkcode LineFramer}), answers an oversized line
- * (-32600, with its id when it has one), invalid JSON (-32700) and a batch (-32600), drops `__proto__`
- * keys before anything reads the message, and logs transport errors and the close on stderr. Messages
- * that parse go to the guard of `tools/guard.ts`, which checks their shape for every transport.
+ * (-32600, with its id when it has one) and invalid JSON (-32700), serves JSON-RPC batches on 2025-era
+ * connections (one array of replies; see stdio_batch.ts) and refuses them otherwise (-32600), drops
+ * `__proto__` keys before anything reads the message, and logs transport errors and the close on
+ * stderr. Messages that parse go to the guard of `tools/guard.ts`, which checks their shape for every
+ * transport.
  *
  * @module
  */
 import { LineFramer } from "../lib/line_framer.ts";
 import { type Id, validId } from "./guard.ts";
+import { BatchReplies, type ErrorReply, MAX_BATCH_MESSAGES, MAX_PENDING_BATCHES } from "./stdio_batch.ts";
 import type { Logger } from "../lib/logger.ts";
 import { type JSONRPCMessage, ProtocolErrorCode as ErrorCode, type Transport } from "./sdk.ts";
 
@@ -50,6 +53,9 @@ export class StdioTransport implements Transport {
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
+  /** The connection's era, from its first message: `initialize` (2025) or the 2026-07-28 envelope. */
+  #era: "legacy" | "modern" | undefined;
+  readonly #batches = new BatchReplies((replies) => this.#writeLine(replies));
 
   /**
    * Creates the instance.
@@ -76,6 +82,11 @@ export class StdioTransport implements Transport {
    * @param message The JSON-RPC message
    */
   send(message: JSONRPCMessage): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return this.#batches.take(message) || this.#writeLine(message);
+  }
+
+  #writeLine(message: unknown): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const bytes = this.#encoder.encode(JSON.stringify(message) + "\n");
     this.#writes = this.#writes.then(() => this.#writer.write(bytes)).catch((error) => {
@@ -145,18 +156,57 @@ export class StdioTransport implements Transport {
 
   #dispatch(value: unknown): void {
     if (Array.isArray(value)) {
-      this.#reply(
-        null,
-        ErrorCode.InvalidRequest,
-        "Invalid Request: JSON-RPC batches are not supported; send one message per line",
-      );
+      this.#batch(value);
       return;
     }
+    this.#noteEra(value);
+    const record = value as { method?: unknown; params?: { requestId?: unknown } } | null;
+    if (record?.method === "notifications/cancelled") this.#batches.cancelled(record.params?.requestId);
     // Shape checks, with their JSON-RPC errors, are the guard's (tools/guard.ts), for every transport.
     try {
       this.onmessage?.(value as JSONRPCMessage);
     } catch (error) {
       this.#log.error("A message handler threw", error);
+    }
+  }
+
+  #noteEra(value: unknown): void {
+    if (this.#era !== undefined || typeof value !== "object" || value === null) return;
+    const message = value as { method?: unknown; params?: { _meta?: Record<string, unknown> } };
+    if (message.method === "initialize") this.#era = "legacy";
+    else if (message.params?._meta?.["io.modelcontextprotocol/protocolVersion"] !== undefined) {
+      this.#era = "modern";
+    }
+  }
+
+  #batch(items: unknown[]): void {
+    const refuse = (why: string) => this.#reply(null, ErrorCode.InvalidRequest, `Invalid Request: ${why}`);
+    if (this.#era === "modern") {
+      return refuse("the 2026-07-28 protocol has no JSON-RPC batches; send one message per line");
+    }
+    if (this.#era === undefined) {
+      return refuse("a batch cannot open the connection; send initialize alone first");
+    }
+    if (items.length === 0) return refuse("an empty batch");
+    if (items.length > MAX_BATCH_MESSAGES) {
+      return refuse(`a batch of ${items.length} messages; the limit is ${MAX_BATCH_MESSAGES}`);
+    }
+    if (this.#batches.pending >= MAX_PENDING_BATCHES) {
+      return refuse(`${MAX_PENDING_BATCHES} batches are still being answered; wait for their replies`);
+    }
+    const invalid = (id: Id, why: string): ErrorReply => ({
+      jsonrpc: "2.0",
+      id,
+      error: { code: ErrorCode.InvalidRequest, message: `Invalid Request: ${why}` },
+    });
+    for (const item of this.#batches.open(items, invalid)) {
+      const record = item as { method?: unknown; params?: { requestId?: unknown } };
+      if (record.method === "notifications/cancelled") this.#batches.cancelled(record.params?.requestId);
+      try {
+        this.onmessage?.(item as JSONRPCMessage);
+      } catch (error) {
+        this.#log.error("A message handler threw", error);
+      }
     }
   }
 

@@ -6,12 +6,17 @@
  * - Claude Code: `claude mcp add -s user …` in a throwaway HOME, then `claude mcp list` must say
  *   Connected (its health check needs no login);
  * - the same two over Streamable HTTP (`--http 127.0.0.1:0`): the Inspector CLI with `--transport http`,
- *   and `claude mcp add --transport http`.
+ *   and `claude mcp add --transport http`;
+ * - a 2026-07-28 client (the official SDK's v2 `Client`, pinned to that revision: `server/discover`, no
+ *   `initialize`, the `_meta` envelope on every request) over stdio and over HTTP: tools/list and ask.
  * Needs `npx` and the npm registry. Prints one line per check and `clients: N passed, N failed`;
  * exits 1 on any failure.
  *
  * @module
  */
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { eraClient } from "../support/eras.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { readServerLog } from "../support/http_log.ts";
 import { cacheDir, MAIN, RUN_FLAGS } from "../support/mcp.ts";
@@ -55,6 +60,19 @@ async function step(name: string, work: () => Promise<string | undefined>): Prom
 function serverCommand(): string[] {
   // Deno finds deno.json next to main.ts; no --config (the Inspector would take it as its own flag).
   return [Deno.execPath(), "run", "--quiet", ...RUN_FLAGS, MAIN];
+}
+
+/** What a 2026-07-28 client checks: the era it landed on, the tools, and one call. */
+async function modernChecks(client: ReturnType<typeof eraClient>): Promise<string | undefined> {
+  if (client.getProtocolEra() !== "modern") return `landed on the ${client.getProtocolEra()} era`;
+  const { tools } = await client.listTools();
+  if (tools.length !== 7) return `tools: ${tools.map((t) => t.name).join(", ")}`;
+  const result = await client.callTool({
+    name: "ask",
+    arguments: { model: "qwen/qwen3-8b", prompt: "ping" },
+  });
+  const first = result.content[0];
+  return first?.type === "text" && first.text === "Echo: ping" ? undefined : JSON.stringify(result);
 }
 
 if (import.meta.main) {
@@ -121,6 +139,26 @@ if (import.meta.main) {
     const list = await run(["-y", CLAUDE, "mcp", "list"], env);
     return /lms:.*Connected/.test(list.out) ? undefined : `mcp list: ${list.out}`;
   });
+  await step(
+    "2026-07-28 client (SDK v2) over stdio: server/discover, tools/list, tools/call ask",
+    async () => {
+      const [command, ...args] = serverCommand();
+      const client = eraClient("modern");
+      await client.connect(
+        new StdioClientTransport({
+          command: command!,
+          args,
+          env: { ...env, LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: `${home}/sessions.db` },
+          stderr: "ignore",
+        }),
+      );
+      try {
+        return await modernChecks(client);
+      } finally {
+        await client.close();
+      }
+    },
+  );
   // The same clients over Streamable HTTP.
   const http = new Deno.Command(serverCommand()[0]!, {
     args: [...serverCommand().slice(1), "--http", "127.0.0.1:0"],
@@ -185,6 +223,19 @@ if (import.meta.main) {
       if (add.code !== 0) return `mcp add exit ${add.code}: ${add.out}`;
       const list = await run(["-y", CLAUDE, "mcp", "list"], env);
       return /lms-http:.*Connected/.test(list.out) ? undefined : `mcp list: ${list.out}`;
+    },
+  );
+  await step(
+    "2026-07-28 client (SDK v2) over HTTP: server/discover, tools/list, tools/call ask",
+    async () => {
+      if (!url) return `the HTTP server did not start: ${log}`;
+      const client = eraClient("modern");
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      try {
+        return await modernChecks(client);
+      } finally {
+        await client.close();
+      }
     },
   );
   http.kill("SIGTERM");

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { spawnRawServer } from "../support/raw_stdio.ts";
+import { until } from "../support/wait.ts";
 
 const listTools = (id: number | string) => ({ jsonrpc: "2.0", id, method: "tools/list" });
 
@@ -56,8 +57,6 @@ Deno.test("malformed JSON-RPC gets the spec's error codes, and nothing hangs", a
   await using server = await spawnRawServer({ LM_STUDIO_URL: sim.url });
   await server.write("{not json\n");
   assert.equal((await server.reply(null)).error?.code, -32700);
-  await server.write(JSON.stringify([listTools(1), listTools(2)]) + "\n");
-  assert.equal((await server.reply(null)).error?.code, -32600);
   await server.write('{"jsonrpc":"2.0","id":3,"method":"tools/list","__proto__":{"polluted":true}}\n');
   assert.equal(((await server.reply(3)).result?.tools as unknown[]).length, 7);
   await server.send({
@@ -90,4 +89,43 @@ Deno.test("a __proto__ key spelled with \\u escapes is dropped too", async () =>
   const reply = await server.reply(4);
   assert.ok(reply.result !== undefined, JSON.stringify(reply));
   await server.close();
+});
+
+Deno.test("JSON-RPC batches on a 2025-03-26 connection: one array of replies, notifications unanswered", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await spawnRawServer({ LM_STUDIO_URL: sim.url }, "2025-03-26");
+  await server.write(
+    JSON.stringify([
+      listTools(1),
+      { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "x", progress: 1 } },
+      { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "model_list", arguments: {} } },
+      7,
+      { jsonrpc: "2.0", id: 3, method: "initialize", params: {} },
+    ]) + "\n",
+  );
+  await until(() => server.batches.length === 1, "the batch's replies");
+  const replies = server.batches[0]!;
+  assert.equal(replies.length, 4, JSON.stringify(replies));
+  assert.equal((replies.find((r) => r.id === 1)?.result?.tools as unknown[]).length, 7);
+  assert.match(JSON.stringify(replies.find((r) => r.id === 2)?.result), /qwen\/qwen3-8b/);
+  assert.equal(replies.find((r) => r.id === null)?.error?.code, -32600);
+  assert.match(
+    replies.find((r) => r.id === 3)?.error?.message ?? "",
+    /initialize must not be part of a batch/,
+  );
+  // Only notifications: no reply at all; an empty batch: one error.
+  await server.write(JSON.stringify([{ jsonrpc: "2.0", method: "notifications/initialized" }]) + "\n");
+  await server.write("[]\n");
+  assert.match((await server.reply(null)).error?.message ?? "", /an empty batch/);
+  assert.equal(server.batches.length, 1);
+  assert.deepEqual(server.strayLines, []);
+});
+
+Deno.test("a JSON-RPC batch on a 2026-07-28 stdio connection is refused with -32600", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await spawnRawServer({ LM_STUDIO_URL: sim.url }, "2026-07-28");
+  await server.write(JSON.stringify([listTools(1), listTools(2)]) + "\n");
+  const refused = await server.reply(null);
+  assert.equal(refused.error?.code, -32600);
+  assert.match(refused.error?.message ?? "", /2026-07-28 protocol has no JSON-RPC batches/);
 });

@@ -24,6 +24,8 @@ export interface RawServer extends AsyncDisposable {
   reply(id: string | number | null, timeoutMs?: number): Promise<Reply>;
   /** Every stdout line so far that is not JSON-RPC (must stay empty). */
   readonly strayLines: string[];
+  /** Replies that came as one array (the answer to a JSON-RPC batch), in order. */
+  readonly batches: Reply[][];
   /** Closes stdin and waits for the exit; returns the code and stderr. */
   close(): Promise<{ code: number; stderr: string }>;
   /** The process. */
@@ -31,12 +33,31 @@ export interface RawServer extends AsyncDisposable {
 }
 
 /**
- * Spawns `deno run main.ts` with the shipped flags and completes the MCP handshake.
+ * The 2026-07-28 per-request `_meta` envelope of a raw client.
+ *
+ * @param protocolVersion The revision
+ * @returns The envelope keys
+ */
+export function envelope(protocolVersion = "2026-07-28"): Record<string, unknown> {
+  return {
+    "io.modelcontextprotocol/protocolVersion": protocolVersion,
+    "io.modelcontextprotocol/clientInfo": { name: "raw", version: "0" },
+    "io.modelcontextprotocol/clientCapabilities": {},
+  };
+}
+
+/**
+ * Spawns `deno run main.ts` with the shipped flags and opens the connection: `initialize` for a 2025
+ * revision, `server/discover` for 2026-07-28.
  *
  * @param env The server's environment
+ * @param protocolVersion The revision to open with
  * @returns The handle
  */
-export async function spawnRawServer(env: Record<string, string>): Promise<RawServer> {
+export async function spawnRawServer(
+  env: Record<string, string>,
+  protocolVersion = "2025-06-18",
+): Promise<RawServer> {
   const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-raw-" });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN],
@@ -50,6 +71,7 @@ export async function spawnRawServer(env: Record<string, string>): Promise<RawSe
   const writer = child.stdin.getWriter();
   const replies: Reply[] = [];
   const strayLines: string[] = [];
+  const batches: Reply[][] = [];
   let wake: (() => void) | undefined;
   const stderrText = new Response(child.stderr).text();
   const reading = (async () => {
@@ -62,7 +84,8 @@ export async function spawnRawServer(env: Record<string, string>): Promise<RawSe
         buffer = buffer.slice(index + 1);
         try {
           const message = JSON.parse(line);
-          if (message?.jsonrpc === "2.0") replies.push(message);
+          if (Array.isArray(message)) batches.push(message);
+          else if (message?.jsonrpc === "2.0") replies.push(message);
           else strayLines.push(line);
         } catch {
           strayLines.push(line);
@@ -102,19 +125,31 @@ export async function spawnRawServer(env: Record<string, string>): Promise<RawSe
       await removeTree(home);
       return { code: status.code, stderr: await stderrText };
     })();
-  await send({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
-  });
-  await reply("init");
-  await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  if (protocolVersion.startsWith("2025")) {
+    await send({
+      jsonrpc: "2.0",
+      id: "init",
+      method: "initialize",
+      params: { protocolVersion, capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+    });
+    await reply("init");
+    await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  } else {
+    // The stateless era opens with server/discover, the envelope in its _meta.
+    await send({
+      jsonrpc: "2.0",
+      id: "init",
+      method: "server/discover",
+      params: { _meta: envelope(protocolVersion) },
+    });
+    await reply("init");
+  }
   return {
     write,
     send,
     reply,
     strayLines,
+    batches,
     close,
     child,
     [Symbol.asyncDispose]: async () => {
