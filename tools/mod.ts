@@ -117,6 +117,7 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
   // Tools are served here rather than through McpServer.registerTool: their definitions (zod schemas)
   // are built on the first tools/list or call, not before initialize is answered, and tools/list is one
   // cached, compact list (see tool_list.ts).
+  refuseCursors(server);
   server.server.setRequestHandler("tools/list", () => ({ tools: [...toolList(TOOLS)] }));
   server.server.setRequestHandler("tools/call", async (request, ctx) => {
     const name = request.params.name;
@@ -153,6 +154,38 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
   registerSessionResources(server, deps);
   registerPrompts(server, deps);
   return server;
+}
+
+/** The list methods: each returns everything in one page, so no cursor is ever valid. */
+const LIST_METHODS: ReadonlySet<string> = new Set([
+  "tools/list",
+  "prompts/list",
+  "resources/list",
+  "resources/templates/list",
+]);
+
+/**
+ * Makes every list handler, ours and those McpServer installs, refuse a `cursor` with -32602: this
+ * server returns each list in one page and issues no cursors, so a cursor is one it never gave (the
+ * spec's pagination page: invalid cursors SHOULD be -32602, not the whole list again).
+ */
+function refuseCursors(server: McpServer): void {
+  const inner = server.server;
+  const set = inner.setRequestHandler.bind(inner) as (...args: unknown[]) => void;
+  inner.setRequestHandler = ((method: string, ...rest: unknown[]) => {
+    const handler = rest.at(-1) as (request: { params?: { cursor?: unknown } }, ctx: unknown) => unknown;
+    if (!LIST_METHODS.has(method) || typeof handler !== "function") return set(method, ...rest);
+    return set(method, ...rest.slice(0, -1), (request: { params?: { cursor?: unknown } }, ctx: unknown) => {
+      if (request.params?.cursor !== undefined) {
+        throw new ProtocolError(
+          ProtocolErrorCode.InvalidParams,
+          `Invalid cursor for ${method}: this server returns the whole list in one page and gives no cursors. ` +
+            "List again without one",
+        );
+      }
+      return handler(request, ctx);
+    });
+  }) as typeof inner.setRequestHandler;
 }
 
 /**

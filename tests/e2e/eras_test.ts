@@ -77,6 +77,20 @@ async function everything(client: Client, sim: LmStudioSim, era: Era): Promise<v
   });
   assert.ok(completed.completion.values.includes(GEMMA), completed.completion.values.join());
 
+  // No list issues cursors, so none is valid: -32602 (the pagination page's SHOULD), never the whole list.
+  for (
+    const list of [
+      () => client.listTools({ cursor: "bogus" }),
+      () => client.listPrompts({ cursor: "bogus" }),
+      () => client.listResources({ cursor: "bogus" }),
+      () => client.listResourceTemplates({ cursor: "bogus" }),
+    ]
+  ) {
+    const refused = await list().catch((e) => e);
+    assert.equal(refused.code, -32602, String(refused));
+    assert.match(refused.message, /Invalid cursor/);
+  }
+
   // An unknown tool is a protocol error.
   const unknown = await client.callTool({ name: "nope", arguments: {} }).catch((e) => e);
   assert.equal(unknown.code, -32602, String(unknown));
