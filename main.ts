@@ -40,6 +40,9 @@ Usage:
 
 Options:
   --env-file PATH               Read variables from this env file (the real environment wins)
+  --allow-dir PATH              Let the files parameter read this folder (repeatable; also
+                                LMSTUDIO_MCP_ALLOW_DIRS). Client roots narrow it; over HTTP beyond
+                                loopback, files reads nothing without it
 
 Environment (see the README for defaults):
   ${CONFIG_VARIABLES.join("\n  ")}
@@ -78,6 +81,14 @@ function readTextFile(path: string): string | undefined {
   }
 }
 
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false; // Missing, or no permission to look: not usable either way.
+  }
+}
+
 function cwdOrUndefined(): string | undefined {
   try {
     return Deno.cwd();
@@ -88,6 +99,7 @@ function cwdOrUndefined(): string | undefined {
 
 function loadConfig(
   envFile: string | undefined,
+  allowDirFlags: readonly string[],
   log: Logger,
 ): { config: Config; env: Readonly<Record<string, string | undefined>> } {
   const processEnv = readProcessEnv();
@@ -105,8 +117,15 @@ function loadConfig(
   try {
     const { config, warnings } = parseConfig(resolved.env, {
       home: homeDirectory(Deno.build.os, processEnv),
+      allowDirFlags,
+      cwd: cwdOrUndefined() ?? "/",
     });
     for (const warning of warnings) safe.warn(warning);
+    for (const dir of config.allowDirs) {
+      if (!isFolder(dir)) {
+        safe.warn(`Allowed folder ${dir} is not a folder this server can read; files there will fail`);
+      }
+    }
     return { config, env: resolved.env };
   } catch (error) {
     if (error instanceof LmStudioError) error.message = redact(error.message);
@@ -150,7 +169,8 @@ function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): v
   let store: SessionStore | undefined;
   const open = lazySessionStore(config.sessionsDb);
   const sessions = () => store ??= open();
-  const handle = serveHttp(settings, { client, config, log, sessions }, {
+  // Beyond loopback a client's working folder means nothing here: files reads only allowed folders.
+  const handle = serveHttp(settings, { client, config, log, sessions, remote: !settings.loopback }, {
     name: "lmstudio-mcp",
     version: VERSION,
   });
@@ -209,6 +229,7 @@ export async function main(args: readonly string[]): Promise<number | undefined>
         check: { type: "boolean" },
         http: { type: "string" },
         "env-file": { type: "string" },
+        "allow-dir": { type: "string", multiple: true },
       },
       strict: true,
       allowPositionals: false,
@@ -228,7 +249,7 @@ export async function main(args: readonly string[]): Promise<number | undefined>
   let config: Config;
   let http: HttpSettings | undefined;
   try {
-    const loaded = loadConfig(flags["env-file"], log);
+    const loaded = loadConfig(flags["env-file"], flags["allow-dir"] ?? [], log);
     config = loaded.config;
     const listen = flags.http ?? loaded.env.LMSTUDIO_MCP_HTTP?.trim();
     if (listen && !flags.check) {

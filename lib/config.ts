@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { ALLOW_DIRS_VARIABLE, allowedDirs } from "./allow_dirs.ts";
 import { HTTP_VARIABLES } from "./http_listen.ts";
 import { join } from "node:path";
 import { ConfigError } from "./errors.ts";
@@ -40,6 +41,8 @@ export interface Config {
   readonly heartbeatMs: number;
   /** The user's home directory, for `~` in paths; undefined when unknown. */
   readonly home: string | undefined;
+  /** Folders `files` may read (`--allow-dir`, LMSTUDIO_MCP_ALLOW_DIRS), absolute; empty when none given. */
+  readonly allowDirs: readonly string[];
 }
 
 /** The result of {@linkcode parseConfig}: the config and one warning per ignored value. */
@@ -54,6 +57,12 @@ export interface ParsedConfig {
 export interface ParseConfigOptions {
   /** The user's home directory, for the default sessions DB. */
   readonly home?: string | undefined;
+  /** The `--allow-dir` values, before LMSTUDIO_MCP_ALLOW_DIRS. */
+  readonly allowDirFlags?: readonly string[];
+  /** The working folder, for relative `--allow-dir` paths. @default "/" */
+  readonly cwd?: string;
+  /** The OS, for the path-list separator. @default Deno.build.os */
+  readonly os?: typeof Deno.build.os;
 }
 
 /** Every variable we read, with its default; the reference's names and defaults. */
@@ -89,6 +98,7 @@ export const CONFIG_VARIABLES: readonly string[] = Object.freeze([
   "LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS",
   "LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS",
   "LM_STUDIO_HEARTBEAT_MS",
+  ALLOW_DIRS_VARIABLE,
   ...HTTP_VARIABLES,
 ]);
 
@@ -184,6 +194,11 @@ export function parseConfig(
     downloadPollTimeoutMs: ms("LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS"),
     heartbeatMs: ms("LM_STUDIO_HEARTBEAT_MS"),
     home: options.home,
+    allowDirs: allowedDirs(options.allowDirFlags ?? [], env[ALLOW_DIRS_VARIABLE], {
+      cwd: options.cwd ?? "/",
+      home: options.home,
+      os: options.os ?? Deno.build.os,
+    }),
   });
   return Object.freeze({ config, warnings: Object.freeze(warnings) });
 }

@@ -18,8 +18,13 @@ import { describe, type FileWarning, toSlash, Walker } from "./walk.ts";
 export interface GatherOptions {
   /** The folder relative paths resolve against. */
   readonly base: string;
-  /** Absolute folders the client allows; undefined when it declared no roots (Deno's flags then decide). */
+  /**
+   * Absolute folders every file must be inside (the allow-list and the client's MCP roots); undefined
+   * when unbounded (Deno's flags then decide).
+   */
   readonly roots: readonly string[] | undefined;
+  /** What the error for a path outside `roots` says next (where they come from, how to add one). */
+  readonly hint?: string | undefined;
   /** The home folder, for `~/`. */
   readonly home?: string | undefined;
   /** Most characters of one file. */
@@ -144,8 +149,8 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     const start = resolve(options.base, base || ".");
     if (roots && !isInside(await resolveReal(start), roots)) {
       throw new InputError(
-        `files: ${pattern} is outside the folders this client allows (its MCP roots: ${roots.join(", ")}). ` +
-          "Pass a path inside one of them",
+        `files: ${pattern} is outside the folders files may be read from (${roots.join(", ")}). ` +
+          (options.hint || "Pass a path inside one of them"),
       );
     }
     let info: Deno.FileInfo;
@@ -183,7 +188,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     }
     const real = await resolveReal(absolute);
     if (roots && !isInside(real, roots)) {
-      skipped.push({ path, reason: "a link to outside the client's roots" });
+      skipped.push({ path, reason: "a link to outside the allowed folders" });
       continue;
     }
     const read = await readText(real, options.maxFileChars);

@@ -1,6 +1,6 @@
 /**
- * The `files` parameter of `ask` and `chat`: where files may be read (the client's roots, else Deno's
- * permissions), how much fits (from the model's loaded context), and what the result says was read.
+ * The `files` parameter of `ask` and `chat`: where files may be read (file_scope.ts: the allow-list,
+ * the client's roots, else Deno's permissions), how much fits (from the model's loaded context), and what the result says was read.
  *
  * @module
  */
@@ -8,6 +8,7 @@ import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
 import { estimateTokens, type FileSet, gatherFiles } from "../lib/files.ts";
 import { findModel } from "../lib/models.ts";
+import { fileScope } from "./file_scope.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import type { Deps, ToolContext } from "./tool.ts";
 
@@ -83,10 +84,11 @@ export async function readFilesFor(
     );
   }
   context.progress.update(`Reading ${patterns.length === 1 ? patterns[0] : `${patterns.length} paths`}`);
-  const roots = await context.roots();
+  const scope = await fileScope(deps, context);
   const set = await gatherFiles(patterns, {
-    base: roots?.[0] ?? Deno.cwd(),
-    roots,
+    base: scope.base,
+    roots: scope.roots,
+    hint: scope.hint,
     home: deps.config.home,
     maxFileChars: perFile,
     maxTotalChars: size.total ?? perFile,

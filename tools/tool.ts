@@ -24,6 +24,11 @@ export interface Deps {
   readonly sessions: () => SessionStore;
   /** Removes secrets (the API key) from text the server returns; set by createServer. */
   readonly redact?: ((text: string) => string) | undefined;
+  /**
+   * True when clients reach the server over HTTP beyond loopback: `files` then reads only from folders
+   * allowed explicitly (`--allow-dir`).
+   */
+  readonly remote?: boolean | undefined;
   /** Aborted when the whole server stops (HTTP shutdown): every call in flight ends. */
   readonly shutdown?: AbortSignal | undefined;
 }

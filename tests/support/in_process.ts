@@ -24,6 +24,8 @@ export interface InProcessOptions {
   readonly env?: Record<string, string>;
   /** HOME. @default a fresh temp dir, removed on close */
   readonly home?: string;
+  /** True to serve as if reached over HTTP beyond loopback (files then needs an allow-list). */
+  readonly remote?: boolean;
   /** When set, the client declares MCP roots and answers `roots/list` with these (re-read each time). */
   readonly roots?: () => readonly { uri: string; name?: string }[];
 }
@@ -48,7 +50,7 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<Se
     return store;
   };
   const server = createServer(
-    { client: new LmStudioClient(config), config, log, sessions },
+    { client: new LmStudioClient(config), config, log, sessions, remote: options.remote },
     { name: "lmstudio-mcp", version: "test" },
   );
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();

@@ -105,12 +105,15 @@ Deno.test("ask files: outside the roots is refused, links out are skipped, and r
     files: [join(outside.path, "secret.txt")],
   });
   assert.equal(refused.isError, true);
-  assert.match(textOf(refused), /is outside the folders this client allows \(its MCP roots: .*src\)/);
+  assert.match(
+    textOf(refused),
+    /is outside the folders files may be read from \(.*src\)\. Pass a path inside one of the client's MCP roots/,
+  );
   const escape = await server.call("ask", { model: QWEN, prompt: "x", files: ["../debug.log"] });
-  assert.match(textOf(escape), /outside the folders this client allows/);
+  assert.match(textOf(escape), /outside the folders files may be read from/);
   const linked = await server.call("ask", { model: QWEN, prompt: "x", files: ["**/*.ts"] });
   const files = (linked.structuredContent as { files: Files }).files;
-  assert.deepEqual(files.skipped, [{ path: "link.ts", reason: "a link to outside the client's roots" }]);
+  assert.deepEqual(files.skipped, [{ path: "link.ts", reason: "a link to outside the allowed folders" }]);
   assert.doesNotMatch(
     sentInputs(sim).join("\n"),
     /top secret/,
