@@ -112,7 +112,18 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
   // The API key never leaves the process: redacted from error results and from every log line, on
   // stderr and to the client.
   const redact = redactor([given.config.apiKey]);
-  const deps: Deps = { ...given, redact, log: redactingLogger(given.log, redact) };
+  const stderr = redactingLogger(given.log, redact);
+  // A 2025 session also gets the server's own warnings (say, a store that cannot be listed) as MCP log
+  // messages, at the level it set with logging/setLevel; a call's lines go with the call (callLogger).
+  const log = era === "modern" ? stderr : redactingLogger(
+    teeLogger(stderr, (level, data) => {
+      if (server.isConnected()) {
+        server.sendLoggingMessage({ level, logger: "lmstudio-mcp", data }).catch(() => {});
+      }
+    }),
+    redact,
+  );
+  const deps: Deps = { ...given, redact, log };
   const roots = era === "legacy" ? clientRoots(server) : () => Promise.resolve(undefined);
   // Tools are served here rather than through McpServer.registerTool: their definitions (zod schemas)
   // are built on the first tools/list or call, not before initialize is answered, and tools/list is one
@@ -138,7 +149,7 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
         `MCP error -32602: Input validation error: Invalid arguments for tool ${name}: ${issues.join("\n")}`,
       );
     }
-    const call: Deps = { ...deps, log: callLogger(deps.log, ctx, redact) };
+    const call: Deps = { ...deps, log: callLogger(stderr, ctx, redact) };
     const progress = progressFor(ctx, call);
     try {
       const signals = [ctx.mcpReq.signal, shutdown.signal];

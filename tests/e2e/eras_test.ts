@@ -205,3 +205,49 @@ Deno.test("HTTP, 2026-07-28 wire: server/discover, resultType, cache fields, ser
   assert.equal(called.body.result.resultType, "complete");
   assert.match(called.body.result.content[0].text, /qwen/);
 });
+
+Deno.test(
+  "logging in both eras: 2025 by logging/setLevel, 2026-07-28 by the request's logLevel; stderr always",
+  {
+    ignore,
+  },
+  async () => {
+    await using sim = LmStudioSim.start();
+    await using server = await spawnHttp({ LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" });
+    const [legacy, modern] = await Promise.all([server.connect("legacy"), server.connect("modern")]);
+    const logs = { legacy: [] as string[], modern: [] as string[] };
+    for (const [era, client] of [["legacy", legacy], ["modern", modern]] as const) {
+      client.setNotificationHandler("notifications/message", (n) => {
+        logs[era].push(`${n.params.level}: ${n.params.data}`);
+      });
+    }
+    // A stream with a malformed event: the answer survives, and the server warns.
+    sim.chatScript = { fault: "malformed", answer: "a b c d", reasoning: null };
+    const ask = (client: Client, meta?: Record<string, unknown>) =>
+      client.callTool({
+        name: "ask",
+        arguments: { model: QWEN, prompt: "x" },
+        ...(meta ? { _meta: meta } : {}),
+      });
+    // Nobody asked yet: 2026-07-28 sends no log without a logLevel (absent is opt-out).
+    assert.equal(textOf(await ask(modern) as CallToolResult), "a b c d");
+    assert.deepEqual(logs.modern, []);
+    assert.equal(
+      textOf(await ask(modern, { "io.modelcontextprotocol/logLevel": "warning" }) as CallToolResult),
+      "a b c d",
+    );
+    assert.ok(logs.modern.some((l) => /^warning: .*not JSON/.test(l)), logs.modern.join(" | "));
+    await legacy.setLoggingLevel("warning");
+    await ask(legacy);
+    assert.ok(logs.legacy.some((l) => /^warning: .*not JSON/.test(l)), logs.legacy.join(" | "));
+    logs.legacy.length = 0;
+    await legacy.setLoggingLevel("error");
+    await ask(legacy);
+    assert.deepEqual(logs.legacy, [], "below the level it set, a 2025 client gets nothing");
+    // stderr has every warning, whoever asked.
+    await until(
+      () => (server.stderr().match(/warning: .*not JSON/g) ?? []).length >= 4,
+      "four warnings on stderr",
+    );
+  },
+);
