@@ -2,7 +2,7 @@
 /**
  * `deno task mutants`: mutation testing by hand-made mutants over the security- and durability-critical
  * code. Each mutant is the kind of slip a real change makes (a comparison loosened, a bound dropped, a
- * transaction forgotten). It is applied to a scratch copy of the tracked files, the tests that guard that
+ * transaction forgotten). It is applied to a scratch copy of the work tree (git's files, new ones too), the tests that guard that
  * code run there, and the mutant is killed when they fail. The score is printed; a mutant whose text is
  * no longer in the code is reported as stale (the list must follow the code) and fails the run.
  *
@@ -46,7 +46,11 @@ function seeded(seed: number): () => number {
 }
 
 async function trackedFiles(): Promise<string[]> {
-  const out = await new Deno.Command("git", { args: ["ls-files", "-z"], cwd: ROOT, stdout: "piped" })
+  const out = await new Deno.Command("git", {
+    args: ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    cwd: ROOT,
+    stdout: "piped",
+  })
     .output();
   if (!out.success) throw new Error("git ls-files failed: run from a git checkout");
   return new TextDecoder().decode(out.stdout).split("\0").filter(Boolean);
@@ -54,6 +58,8 @@ async function trackedFiles(): Promise<string[]> {
 
 async function copyTree(files: readonly string[], to: string): Promise<void> {
   for (const file of files) {
+    // The work tree as it is: new files included, deleted ones skipped.
+    if (!(await Deno.stat(join(ROOT, file)).then((info) => info.isFile, () => false))) continue;
     const target = join(to, file);
     await Deno.mkdir(join(target, ".."), { recursive: true });
     await Deno.copyFile(join(ROOT, file), target);

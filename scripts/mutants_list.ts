@@ -267,7 +267,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "lib/net_failure.ts",
     from: 'test: /timed out|ETIMEDOUT|os error 110/i, reason: "connection timed out"',
     to: 'test: /ETIMEDOUT/, reason: "connection timed out"',
-    tests: ["tests/lib/lmstudio_test.ts", "tests/tools/fault_matrix_test.ts"],
+    tests: ["tests/lib/net_failure_test.ts"],
     why: "a timeout is no longer recognised",
   },
   // Inference and history
@@ -276,7 +276,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "lib/chat.ts",
     from: "(contextTokens - maxTokens - 64) * CHARS_PER_TOKEN - fixedChars",
     to: "(contextTokens - 64) * CHARS_PER_TOKEN - fixedChars",
-    tests: ["tests/tools/chat_test.ts"],
+    tests: ["tests/tools/chat_budget_test.ts"],
     why: "chat history budget ignores max_tokens",
   },
   {
@@ -284,7 +284,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "lib/inference.ts",
     from: "this.#firstTokenAt ??= now;",
     to: "this.#firstTokenAt = now;",
-    tests: ["tests/tools/ask_test.ts", "tests/lib/completions_test.ts"],
+    tests: ["tests/lib/generation_timing_test.ts", "tests/tools/ask_test.ts"],
     why: "time to first token measured at the last token",
   },
   {
@@ -308,7 +308,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "tools/ask.ts",
     from: "const MAX_ITEMS = 200;",
     to: "const MAX_ITEMS = 20_000;",
-    tests: ["tests/tools/delegation_test.ts", "tests/tools/ask_test.ts"],
+    tests: ["tests/tools/ask_limits_test.ts"],
     why: "`prompts` without its 200-item cap",
   },
   {
@@ -316,7 +316,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "tools/ask.ts",
     from: ".min(1).max(10)",
     to: ".min(1).max(1000)",
-    tests: ["tests/tools/ask_test.ts"],
+    tests: ["tests/tools/ask_limits_test.ts"],
     why: "`images` without its 10-image cap",
   },
   // HTTP access control (tools/http_server.ts)
@@ -325,7 +325,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "tools/http_server.ts",
     from: "!(await sameSecret(given, settings.token))",
     to: "!(await sameSecret(given.toLowerCase(), settings.token.toLowerCase()))",
-    tests: ["tests/tools/http_test.ts", "tests/lib/http_origin_test.ts"],
+    tests: ["tests/tools/http_access_test.ts"],
     why: "the bearer token compared case-insensitively",
   },
   {
@@ -333,7 +333,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "tools/http_server.ts",
     from: "!settings.allowedOrigins.includes(origin)",
     to: "!settings.allowedOrigins.some((allowed) => origin.startsWith(allowed))",
-    tests: ["tests/tools/http_test.ts", "tests/lib/http_origin_test.ts"],
+    tests: ["tests/tools/http_access_test.ts"],
     why: "an Origin accepted by prefix instead of equality",
   },
   {
@@ -341,7 +341,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "tools/http_server.ts",
     from: 'hosts.add(/:\\d+$/.test(bare) && !bare.endsWith("]") ? bare : `${bare}:${port}`);',
     to: 'hosts.add(`${bare.replace(/:\\d+$/, "")}:${port}`);',
-    tests: ["tests/tools/http_test.ts", "tests/lib/http_origin_test.ts"],
+    tests: ["tests/tools/http_access_test.ts"],
     why: "the Host check rewrites the port",
   },
 ];
