@@ -9,6 +9,9 @@
  *   turn, and a committed turn survives `kill -9` (WAL is durable at commit with `synchronous=FULL`).
  * - A database written by `mcp-llm-studio` (table `sessions(id, role, content, created_at)`) is imported
  *   on first open; its table is left untouched.
+ * - Long tool calls run as MCP tasks keep their state and result in `mcp_tasks` (migration 3), so a
+ *   finished task's result survives a dropped connection and a restart; a running task renews a lease,
+ *   and one whose lease ran out (its server died) reads as failed.
  *
  * @module
  */
@@ -96,6 +99,8 @@ export interface SessionStore {
   lock(id: string, options: LockOptions): Promise<Release>;
   /** How commits are made durable, read back from SQLite (for `--check` and tests). */
   durability(): Durability;
+  /** The MCP tasks kept in the same database. */
+  readonly tasks: TaskStore;
   /** Closes the database. */
   close(): void;
 }
@@ -108,6 +113,51 @@ export interface Durability {
   readonly synchronous: number;
   /** `PRAGMA foreign_keys`: 1 when on. */
   readonly foreignKeys: number;
+}
+
+/** The state of an MCP task (the tasks extension's statuses). */
+export type TaskStatus = "working" | "completed" | "failed" | "cancelled";
+
+/** One stored task. */
+export interface TaskRow {
+  /** The task id (a random UUID: the handle is the capability). */
+  readonly id: string;
+  /** The tool that runs. */
+  readonly tool: string;
+  /** Current status. */
+  readonly status: TaskStatus;
+  /** What is happening, or why it ended. */
+  readonly status_message: string | null;
+  /** The tool result as JSON (status completed). */
+  readonly result: string | null;
+  /** The JSON-RPC error as JSON (status failed). */
+  readonly error: string | null;
+  /** Epoch ms. */
+  readonly created_at: number;
+  /** Epoch ms of the last change. */
+  readonly updated_at: number;
+  /** Until when the server running it is known alive (epoch ms); past it, a working task failed. */
+  readonly lease_until: number;
+  /** How long the task is kept after it was created, in ms. */
+  readonly ttl_ms: number;
+  /** 1 once tasks/cancel asked for it (the server running it stops at its next beat). */
+  readonly cancel_requested: number;
+}
+
+/** The store's task table: created, renewed, finished, read, pruned. */
+export interface TaskStore {
+  /** Creates a working task; prunes first: expired tasks, then the oldest past `maxTasks`. */
+  create(row: { id: string; tool: string; leaseMs: number; ttlMs: number; maxTasks: number }): TaskRow;
+  /** One task, or undefined. */
+  get(id: string): TaskRow | undefined;
+  /** Renews a working task's lease and sets its message; returns whether a cancel was asked. */
+  beat(id: string, message: string, leaseMs: number): boolean;
+  /** Ends a working task (no change when it already ended). */
+  finish(id: string, status: Exclude<TaskStatus, "working">, message: string, payload: string | null): void;
+  /** Asks a working task to stop. False when there is no such task. */
+  requestCancel(id: string): boolean;
+  /** The newest tasks, at most `limit`. */
+  list(limit: number): TaskRow[];
 }
 
 /** Raised by `appendTurn` when another writer got there first. */
@@ -143,6 +193,24 @@ const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [
   },
   // 2: import the history of mcp-llm-studio, if this file is one of its databases.
   importReferenceHistory,
+  // 3: MCP tasks (long tool calls the client polls), their state and result; rowid keeps creation order.
+  (db) => {
+    db.exec(`
+      CREATE TABLE mcp_tasks (
+        id TEXT PRIMARY KEY,
+        tool TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_message TEXT,
+        result TEXT,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        lease_until INTEGER NOT NULL,
+        ttl_ms INTEGER NOT NULL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0
+      );
+    `);
+  },
 ];
 
 /** The schema version this code writes. */
@@ -164,6 +232,65 @@ class SqliteSessionStore implements SessionStore {
   #db: DatabaseSync;
   #locks: SessionLocks;
   #statements = new Map<string, StatementSync>();
+  readonly tasks: TaskStore = {
+    create: ({ id, tool, leaseMs, ttlMs, maxTasks }) => {
+      const now = Date.now();
+      return this.#write(() => {
+        this.#run("DELETE FROM mcp_tasks WHERE created_at + ttl_ms < ?", now);
+        this.#run(
+          "DELETE FROM mcp_tasks WHERE id IN (SELECT id FROM mcp_tasks ORDER BY rowid DESC LIMIT -1 OFFSET ?)",
+          Math.max(0, maxTasks - 1),
+        );
+        this.#run(
+          "INSERT INTO mcp_tasks (id, tool, status, status_message, created_at, updated_at, lease_until, ttl_ms) " +
+            "VALUES (?, ?, 'working', 'Started', ?, ?, ?, ?)",
+          id,
+          tool,
+          now,
+          now,
+          now + leaseMs,
+          ttlMs,
+        );
+        return this.tasks.get(id)!;
+      });
+    },
+    get: (id) => this.#get("SELECT * FROM mcp_tasks WHERE id = ?", id) as TaskRow | undefined,
+    beat: (id, message, leaseMs) => {
+      const now = Date.now();
+      this.#write(() =>
+        this.#run(
+          "UPDATE mcp_tasks SET status_message = ?, updated_at = ?, lease_until = ? WHERE id = ? AND status = 'working'",
+          message,
+          now,
+          now + leaseMs,
+          id,
+        )
+      );
+      return Number(this.tasks.get(id)?.cancel_requested ?? 0) === 1;
+    },
+    finish: (id, status, message, payload) => {
+      this.#write(() =>
+        this.#run(
+          "UPDATE mcp_tasks SET status = ?, status_message = ?, result = ?, error = ?, updated_at = ? " +
+            "WHERE id = ? AND status = 'working'",
+          status,
+          message,
+          status === "completed" ? payload : null,
+          status === "failed" ? payload : null,
+          Date.now(),
+          id,
+        )
+      );
+    },
+    requestCancel: (id) =>
+      this.#write(() =>
+        Number(this.#run("UPDATE mcp_tasks SET cancel_requested = 1 WHERE id = ?", id).changes) > 0
+      ),
+    list: (limit) =>
+      this.#statement("SELECT * FROM mcp_tasks ORDER BY rowid DESC LIMIT ?").all(
+        limit,
+      ) as unknown as TaskRow[],
+  };
 
   constructor(location: string) {
     this.location = location;

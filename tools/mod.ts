@@ -26,6 +26,7 @@ import { modelLoad } from "./model_load.ts";
 import { modelUnload } from "./model_unload.ts";
 import { ProgressReporter, type SendProgress } from "./progress.ts";
 import { registerPrompts } from "./prompts.ts";
+import { clientTakesTasks, registerTaskMethods, startTask, TASKS_EXTENSION, worthATask } from "./tasks.ts";
 import { toolList } from "./tool_list.ts";
 import { errorResult, plural } from "./result.ts";
 import type { Deps, ToolSpec } from "./tool.ts";
@@ -101,7 +102,7 @@ export type Era = "legacy" | "modern";
  */
 export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy"): McpServer {
   const server = new McpServer(info, {
-    capabilities: { tools: { listChanged: false }, logging: {} },
+    capabilities: { tools: { listChanged: false }, logging: {}, extensions: { [TASKS_EXTENSION]: {} } },
     instructions: INSTRUCTIONS,
     cacheHints: CACHE_HINTS,
   });
@@ -150,6 +151,17 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
       );
     }
     const call: Deps = { ...deps, log: callLogger(stderr, ctx, redact) };
+    // A client that takes tasks gets one for a long call: the answer comes at once, the work goes on.
+    if (
+      clientTakesTasks(server, ctx) && await worthATask(name, parsed.data as Record<string, unknown>, deps)
+    ) {
+      try {
+        return startTask(tool, parsed.data, { ...deps, log: stderr }, roots) as never;
+      } catch (error) {
+        // No store to keep the task in: the plain call still works.
+        stderr.warn(`Could not start ${name} as a task (${error instanceof Error ? error.message : error})`);
+      }
+    }
     const progress = progressFor(ctx, call);
     try {
       const signals = [ctx.mcpReq.signal, shutdown.signal];
@@ -162,6 +174,7 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
       progress.close();
     }
   });
+  registerTaskMethods(server, deps);
   registerSessionResources(server, deps);
   registerPrompts(server, deps);
   return server;

@@ -217,3 +217,35 @@ Deno.test("a turn is all or nothing: when its insert fails, the new session and 
     store.close();
   }
 });
+
+Deno.test("tasks: kept in the same file (migration 3), bounded by count and by age, a finished one stays put", async () => {
+  await using tmp = await tempDb();
+  const store = openSessionStore(tmp.path);
+  const make = (id: string, ttlMs = 60_000) =>
+    store.tasks.create({ id, tool: "ask", leaseMs: 1_000, ttlMs, maxTasks: 3 });
+  make("expired", -1); // Created already past its age: the next create prunes it.
+  for (const id of ["a", "b", "c"]) make(id);
+  assert.equal(store.tasks.get("expired"), undefined, "tasks past their TTL are dropped");
+  make("d");
+  assert.deepEqual(
+    store.tasks.list(10).map((t) => t.id).sort(),
+    ["b", "c", "d"],
+    "at most maxTasks, oldest out",
+  );
+  store.tasks.finish("d", "completed", "Finished", '{"content":[]}');
+  store.tasks.finish("d", "failed", "late", "{}");
+  assert.equal(store.tasks.get("d")?.status, "completed", "an ended task does not change");
+  assert.equal(store.tasks.beat("c", "half way", 1_000), false);
+  assert.equal(store.tasks.requestCancel("c"), true);
+  assert.equal(
+    store.tasks.beat("c", "three quarters", 1_000),
+    true,
+    "the runner sees the cancel at its beat",
+  );
+  assert.equal(store.tasks.requestCancel("nope"), false);
+  store.close();
+  // The result survives a reopen.
+  const again = openSessionStore(tmp.path);
+  assert.equal(again.tasks.get("d")?.result, '{"content":[]}');
+  again.close();
+});

@@ -24,6 +24,8 @@ export interface RawServer extends AsyncDisposable {
   reply(id: string | number | null, timeoutMs?: number): Promise<Reply>;
   /** Every stdout line so far that is not JSON-RPC (must stay empty). */
   readonly strayLines: string[];
+  /** Sends a request (with the 2026-07-28 envelope on a modern connection) and waits for its reply. */
+  request(method: string, params?: Record<string, unknown>, timeoutMs?: number): Promise<Reply>;
   /** Replies that came as one array (the answer to a JSON-RPC batch), in order. */
   readonly batches: Reply[][];
   /** Closes stdin and waits for the exit; returns the code and stderr. */
@@ -38,11 +40,14 @@ export interface RawServer extends AsyncDisposable {
  * @param protocolVersion The revision
  * @returns The envelope keys
  */
-export function envelope(protocolVersion = "2026-07-28"): Record<string, unknown> {
+export function envelope(
+  protocolVersion = "2026-07-28",
+  capabilities: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     "io.modelcontextprotocol/protocolVersion": protocolVersion,
     "io.modelcontextprotocol/clientInfo": { name: "raw", version: "0" },
-    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientCapabilities": capabilities,
   };
 }
 
@@ -52,11 +57,13 @@ export function envelope(protocolVersion = "2026-07-28"): Record<string, unknown
  *
  * @param env The server's environment
  * @param protocolVersion The revision to open with
+ * @param capabilities The client's capabilities (in `initialize`, or in each request's envelope)
  * @returns The handle
  */
 export async function spawnRawServer(
   env: Record<string, string>,
   protocolVersion = "2025-06-18",
+  capabilities: Record<string, unknown> = {},
 ): Promise<RawServer> {
   const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-raw-" });
   const child = new Deno.Command(Deno.execPath(), {
@@ -98,6 +105,16 @@ export async function spawnRawServer(
   const write = (bytes: Uint8Array | string) =>
     writer.write(typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes);
   const send = (message: unknown) => write(JSON.stringify(message) + "\n");
+  let nextId = 0;
+  const modern = !protocolVersion.startsWith("2025");
+  const request = async (method: string, params: Record<string, unknown> = {}, timeoutMs?: number) => {
+    const id = `r${++nextId}`;
+    const _meta = modern
+      ? { ...(params._meta as object | undefined), ...envelope(protocolVersion, capabilities) }
+      : params._meta;
+    await send({ jsonrpc: "2.0", id, method, params: { ...params, ...(_meta ? { _meta } : {}) } });
+    return reply(id, timeoutMs);
+  };
   const reply = async (id: string | number | null, timeoutMs = 10_000): Promise<Reply> => {
     const deadline = performance.now() + timeoutMs;
     while (true) {
@@ -130,7 +147,7 @@ export async function spawnRawServer(
       jsonrpc: "2.0",
       id: "init",
       method: "initialize",
-      params: { protocolVersion, capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+      params: { protocolVersion, capabilities, clientInfo: { name: "raw", version: "0" } },
     });
     await reply("init");
     await send({ jsonrpc: "2.0", method: "notifications/initialized" });
@@ -150,6 +167,7 @@ export async function spawnRawServer(
     reply,
     strayLines,
     batches,
+    request,
     close,
     child,
     [Symbol.asyncDispose]: async () => {

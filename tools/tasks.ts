@@ -1,0 +1,300 @@
+/**
+ * Long tool calls as MCP tasks (the `io.modelcontextprotocol/tasks` extension, SEP-2663): when a client
+ * declares the extension (in a 2026-07-28 request's `_meta` capabilities, or a 2025 `initialize`), a
+ * call that may outlast its timeout (a download, a large load, a fan-out, a long `ask`) answers at once
+ * with a task; the work goes on in the server, its state and result in the SQLite store. `tasks/get`
+ * reports status and progress and, once done, the result the plain call would have given; `tasks/cancel`
+ * stops it and its LM Studio requests; `tasks/update` is acknowledged (these tasks never ask for input).
+ * For older clients `tasks/result` (waits for the end, then gives the result) and `tasks/list` (the
+ * newest tasks, as resources/list shows every chat session: one user, one store) are served too.
+ *
+ * A client without the extension gets exactly the plain call, with progress and heartbeats.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { TaskRow, TaskStore } from "../lib/sessions.ts";
+import { ProgressReporter } from "./progress.ts";
+import { errorResult } from "./result.ts";
+import {
+  type CallToolResult,
+  type McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
+  type ServerContext,
+} from "./sdk.ts";
+import type { Deps, ToolContext, ToolSpec } from "./tool.ts";
+
+/** The extension's identifier. */
+export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
+/** How long a task is kept after it was created. */
+export const TASK_TTL_MS = 24 * 60 * 60 * 1000;
+/** The most tasks kept; the oldest go first. */
+export const MAX_TASKS = 1_000;
+/** The most tasks running in one process; past it, calls run plainly. */
+export const MAX_RUNNING = 32;
+/** The largest result kept, in bytes of JSON. */
+export const MAX_RESULT_BYTES = 16 * 1024 * 1024;
+/** What clients are told about polling. */
+const POLL_INTERVAL_MS = 1_000;
+/** Models at least this large load slowly enough to be worth a task. */
+const LARGE_MODEL_BYTES = 1_000_000_000;
+/** `ask` asking for this many tokens or more may run past a minute. */
+const LONG_ANSWER_TOKENS = 4_096;
+
+interface Running {
+  readonly controller: AbortController;
+  readonly done: Promise<void>;
+}
+
+/** Tasks running in this process (every server instance of the process shares them). */
+const running = new Map<string, Running>();
+
+/**
+ * Whether the client of this request declared the tasks extension: in the request's 2026-07-28
+ * envelope, else in its 2025 `initialize`.
+ *
+ * @param server The instance serving the request
+ * @param ctx The request's context
+ * @returns True when a task may be returned
+ */
+export function clientTakesTasks(server: McpServer, ctx: ServerContext): boolean {
+  const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+  const declared = (envelope?.["io.modelcontextprotocol/clientCapabilities"] ??
+    server.server.getClientCapabilities()) as { extensions?: Record<string, unknown> } | undefined;
+  return declared?.extensions?.[TASKS_EXTENSION] !== undefined;
+}
+
+/**
+ * Whether a call is long enough to be worth a task: every download, the load of a large model, `ask`
+ * fanning out (`each`, `prompts`, `combine`), reading files, or asking for a long answer.
+ *
+ * @param tool The tool's name
+ * @param args The validated arguments
+ * @param deps LM Studio (for a model's size)
+ * @returns True for a task
+ */
+export async function worthATask(tool: string, args: Record<string, unknown>, deps: Deps): Promise<boolean> {
+  if (running.size >= MAX_RUNNING) return false;
+  switch (tool) {
+    case "model_download":
+      return true;
+    case "ask":
+      return args.each === true || Array.isArray(args.prompts) || typeof args.combine === "string" ||
+        Array.isArray(args.files) || Number(args.max_tokens ?? 0) >= LONG_ANSWER_TOKENS;
+    case "model_load":
+      try {
+        const model = (await deps.client.catalog()).find((m) => m.key === args.model);
+        return (model?.size_bytes ?? 0) >= LARGE_MODEL_BYTES;
+      } catch {
+        return false; // LM Studio unreachable: the plain call says so.
+      }
+    default:
+      return false;
+  }
+}
+
+/**
+ * Starts a call as a task: stored first (so `tasks/get` finds it at once), then run in the background.
+ *
+ * @param tool The tool
+ * @param args The validated arguments
+ * @param deps Dependencies of the call (its store holds the task)
+ * @param roots The client's roots, for `files`
+ * @returns The `CreateTaskResult` to answer the call with
+ */
+export function startTask(
+  tool: ToolSpec,
+  args: unknown,
+  deps: Deps,
+  roots: ToolContext["roots"],
+): Record<string, unknown> {
+  const store = deps.sessions().tasks;
+  const lease = leaseMs(deps);
+  const row = store.create({
+    id: crypto.randomUUID(),
+    tool: tool.name,
+    leaseMs: lease,
+    ttlMs: TASK_TTL_MS,
+    maxTasks: MAX_TASKS,
+  });
+  const controller = new AbortController();
+  const signal = deps.shutdown ? AbortSignal.any([controller.signal, deps.shutdown]) : controller.signal;
+  const progress = new ProgressReporter((params) => {
+    try {
+      if (store.beat(row.id, params.message, lease)) controller.abort(new TaskCancelled());
+    } catch (error) {
+      deps.log.warn(`Task ${row.id}: could not record progress (${error})`);
+    }
+    return Promise.resolve();
+  }, { heartbeatMs: deps.config.heartbeatMs });
+  progress.update(`Running ${tool.name}`);
+  const done = (async () => {
+    let result: CallToolResult;
+    try {
+      result = await tool.run(args, deps, { signal, progress, roots });
+    } catch (error) {
+      result = errorResult(error, tool.name, deps.log, deps.redact);
+    } finally {
+      progress.close();
+    }
+    try {
+      if (controller.signal.reason instanceof TaskCancelled) {
+        store.finish(row.id, "cancelled", "Cancelled by tasks/cancel", null);
+        return;
+      }
+      const json = JSON.stringify(result);
+      if (new TextEncoder().encode(json).length > MAX_RESULT_BYTES) {
+        const error = { code: ProtocolErrorCode.InternalError, message: resultTooLarge(tool.name) };
+        store.finish(row.id, "failed", error.message, JSON.stringify(error));
+      } else {
+        store.finish(row.id, "completed", result.isError ? "Finished with an error" : "Finished", json);
+      }
+    } catch (error) {
+      deps.log.error(`Task ${row.id}: could not store its result`, error);
+    }
+  })().finally(() => running.delete(row.id));
+  running.set(row.id, { controller, done });
+  return { resultType: "task", ...taskView(row) };
+}
+
+/**
+ * Registers `tasks/get`, `tasks/update`, `tasks/cancel`, `tasks/result` and `tasks/list`.
+ *
+ * @param server The instance
+ * @param deps The store
+ */
+export function registerTaskMethods(server: McpServer, deps: Deps): void {
+  const store = (): TaskStore => deps.sessions().tasks;
+  const byId = { params: z.looseObject({ taskId: z.string().min(1).max(200) }) };
+  const find = (id: string): TaskRow => {
+    const row = reap(store(), id);
+    if (!row) {
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `Unknown task ${id}: it never existed here, or ended more than ${
+          TASK_TTL_MS / 3_600_000
+        } h ago (tasks/list ` +
+          "shows the ones kept)",
+      );
+    }
+    return row;
+  };
+  server.server.setRequestHandler("tasks/get", byId, ({ taskId }) => detailed(find(taskId)) as never);
+  server.server.setRequestHandler("tasks/update", byId, ({ taskId }) => {
+    find(taskId); // These tasks never ask for input: responses are acknowledged and ignored.
+    return {} as never;
+  });
+  server.server.setRequestHandler("tasks/cancel", byId, ({ taskId }) => {
+    const row = find(taskId);
+    if (row.status === "working") {
+      store().requestCancel(taskId);
+      running.get(taskId)?.controller.abort(new TaskCancelled());
+    }
+    return {} as never;
+  });
+  server.server.setRequestHandler("tasks/result", byId, async ({ taskId }, ctx) => {
+    let row = find(taskId);
+    while (row.status === "working") {
+      const local = running.get(taskId);
+      await (local
+        ? Promise.race([local.done, aborted(ctx.mcpReq.signal)])
+        : pause(POLL_INTERVAL_MS, ctx.mcpReq.signal));
+      row = find(taskId);
+    }
+    if (row.status === "completed") return JSON.parse(row.result ?? "{}") as never;
+    const error = row.error ? JSON.parse(row.error) as { code: number; message: string } : undefined;
+    throw new ProtocolError(
+      error?.code ?? ProtocolErrorCode.InvalidRequest,
+      error?.message ?? `Task ${taskId} was cancelled; it has no result`,
+    );
+  });
+  server.server.setRequestHandler(
+    "tasks/list",
+    { params: z.looseObject({ cursor: z.string().optional() }) },
+    ({ cursor }) => {
+      if (cursor !== undefined) {
+        throw new ProtocolError(
+          ProtocolErrorCode.InvalidParams,
+          "Invalid cursor: tasks/list gives no cursors",
+        );
+      }
+      return { tasks: store().list(100).map((row) => taskView(reap(store(), row.id) ?? row)) } as never;
+    },
+  );
+}
+
+/** A task as the wire shows it (without its result). */
+function taskView(row: TaskRow): Record<string, unknown> {
+  return {
+    taskId: row.id,
+    status: row.status,
+    ...(row.status_message ? { statusMessage: row.status_message } : {}),
+    createdAt: new Date(row.created_at).toISOString(),
+    lastUpdatedAt: new Date(row.updated_at).toISOString(),
+    ttlMs: row.ttl_ms,
+    pollIntervalMs: POLL_INTERVAL_MS,
+  };
+}
+
+/** A task with its result (completed) or error (failed), as `tasks/get` answers. */
+function detailed(row: TaskRow): Record<string, unknown> {
+  return {
+    ...taskView(row),
+    ...(row.status === "completed" && row.result ? { result: JSON.parse(row.result) } : {}),
+    ...(row.status === "failed" && row.error ? { error: JSON.parse(row.error) } : {}),
+  };
+}
+
+/**
+ * A task, after failing it when it still reads as working but nobody runs it any more: its lease ran out
+ * because the server running it stopped (killed, crashed, restarted).
+ */
+function reap(store: TaskStore, id: string): TaskRow | undefined {
+  const row = store.get(id);
+  if (!row || row.status !== "working" || running.has(id) || row.lease_until >= Date.now()) return row;
+  const error = {
+    code: ProtocolErrorCode.InternalError,
+    message:
+      `The server running ${row.tool} stopped before the task finished (it was restarted or killed). ` +
+      "Call the tool again",
+  };
+  store.finish(id, "failed", error.message, JSON.stringify(error));
+  return store.get(id);
+}
+
+/** A running task renews its lease at every beat (at least every heartbeat); three missed beats end it. */
+function leaseMs(deps: Deps): number {
+  return Math.max(1_000, 3 * deps.config.heartbeatMs);
+}
+
+function resultTooLarge(tool: string): string {
+  return `The result of ${tool} is over ${
+    MAX_RESULT_BYTES / 1048576
+  } MiB, too large to keep as a task result. ` +
+    "Call the tool again without the tasks extension, or ask for less";
+}
+
+/** The abort reason of a task stopped by `tasks/cancel`. */
+class TaskCancelled extends Error {
+  constructor() {
+    super("Cancelled by tasks/cancel");
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
