@@ -111,6 +111,11 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   if (args.combine && !args.each && !args.prompts) {
     throw new InputError("combine merges the answers of each or prompts: pass one of them too");
   }
+  if (args.parallel !== undefined && !args.each && !args.prompts) {
+    throw new InputError(
+      "parallel sets how many requests of each or prompts run at once: pass one of them too",
+    );
+  }
   if (args.each || args.prompts) checkEach(args);
   const catalog = await deps.client.catalog({ signal: context.signal });
   const unsuitable = unsuitableReason(catalog, args.model, {

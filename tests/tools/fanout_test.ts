@@ -130,6 +130,11 @@ Deno.test("width: the call's parallel, then LMSTUDIO_MCP_PARALLEL, then LM Studi
   const unlisted = await run({}, {}, { listParallel: false, models: unloadedQwen() });
   assert.deepEqual([unlisted.fanout.width, unlisted.fanout.width_source, unlisted.peak], [4, "default", 4]);
   assert.match(unlisted.text, /width 4: LM Studio's default; the loaded instance lists no parallel/);
+  await using sim = LmStudioSim.start();
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+  const alone = await server.call("ask", { model: QWEN, prompt: "x", parallel: 2 });
+  assert.equal(alone.isError, true);
+  assert.match(textOf(alone), /parallel sets how many requests of each or prompts run at once/);
 });
 
 /** The default catalogue with qwen not loaded (each then loads it, as a 0.4 server lists it). */
