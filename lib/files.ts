@@ -53,6 +53,8 @@ export interface SkippedFile {
   readonly path: string;
   /** Why: binary, not UTF-8, too large, over the total, outside the roots, unreadable. */
   readonly reason: string;
+  /** For a file skipped for its size: its characters (its bytes when it was not read, an upper bound). */
+  readonly chars?: number;
 }
 
 /** What a set of patterns resolved to. */
@@ -193,7 +195,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     }
     const read = await readText(real, options.maxFileChars);
     if ("reason" in read) {
-      skipped.push({ path, reason: read.reason });
+      skipped.push({ path, reason: read.reason, ...(read.size === undefined ? {} : { chars: read.size }) });
       continue;
     }
     if (chars + read.text.length > options.maxTotalChars) {
@@ -201,6 +203,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
         path,
         reason:
           `${read.text.length} characters would pass the total of ${options.maxTotalChars} for this model`,
+        chars: read.text.length,
       });
       continue;
     }
@@ -214,12 +217,15 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
   return { files, skipped, chars, warnings: walker.warnings };
 }
 
-async function readText(path: string, maxChars: number): Promise<{ text: string } | { reason: string }> {
+async function readText(
+  path: string,
+  maxChars: number,
+): Promise<{ text: string } | { reason: string; size?: number }> {
   let bytes: Uint8Array;
   try {
     const info = await Deno.stat(path);
     // A UTF-8 character is at most four bytes: a file this large has more characters than allowed.
-    if (info.size > maxChars * 4) return { reason: tooLarge(info.size, "bytes", maxChars) };
+    if (info.size > maxChars * 4) return { reason: tooLarge(info.size, "bytes", maxChars), size: info.size };
     bytes = await Deno.readFile(path);
   } catch (error) {
     return { reason: `not readable (${describe(error)})` };
@@ -231,7 +237,9 @@ async function readText(path: string, maxChars: number): Promise<{ text: string 
   } catch {
     return { reason: "not UTF-8 text" };
   }
-  if (text.length > maxChars) return { reason: tooLarge(text.length, "characters", maxChars) };
+  if (text.length > maxChars) {
+    return { reason: tooLarge(text.length, "characters", maxChars), size: text.length };
+  }
   if (!text.trim()) return { reason: "empty" };
   return { text };
 }
