@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { type RawServer, type Reply, spawnRawServer } from "../support/raw_stdio.ts";
+import { spawnHttp } from "../support/eras.ts";
+import { envelope, type RawServer, type Reply, spawnRawServer } from "../support/raw_stdio.ts";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
 
@@ -197,3 +198,54 @@ Deno.test("tasks: after kill -9, a new server reads the finished tasks' results;
     return task.status === "failed" && /stopped before the task finished/.test(task.statusMessage ?? "");
   }, "the killed server's task to read as failed");
 });
+
+Deno.test(
+  "tasks over HTTP (2026-07-28): the call answers with a task, tasks/get on later requests follows it",
+  {
+    ignore,
+  },
+  async () => {
+    await using sim = LmStudioSim.start({
+      catalog: { "ibm/granite-4-micro": 2_000_000_000 },
+      downloadSteps: 4,
+    });
+    await using server = await spawnHttp({ LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:", ...FAST });
+    let id = 0;
+    const post = async (method: string, params: Record<string, unknown>, name?: string) => {
+      const response = await fetch(server.url!, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-protocol-version": "2026-07-28",
+          "mcp-method": method,
+          ...(name ? { "mcp-name": name } : {}),
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: ++id,
+          method,
+          params: { ...params, _meta: envelope("2026-07-28", TASKS) },
+        }),
+      });
+      return (await response.json()) as Reply;
+    };
+    const created = await post("tools/call", {
+      name: "model_download",
+      arguments: { model: "ibm/granite-4-micro" },
+    }, "model_download");
+    assert.equal(created.result?.resultType, "task", JSON.stringify(created));
+    const taskId = String(created.result?.taskId);
+    let last: Task | undefined;
+    await until(
+      async () => {
+        last = (await post("tasks/get", { taskId }, taskId)).result as unknown as Task;
+        return last.status !== "working";
+      },
+      "the task to finish over HTTP",
+      30_000,
+    );
+    assert.equal(last!.status, "completed");
+    assert.match(text(last!.result), /^Downloaded ibm\/granite-4-micro/);
+  },
+);
