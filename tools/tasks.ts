@@ -143,6 +143,11 @@ export function startTask(
         store.finish(row.id, "cancelled", "Cancelled by tasks/cancel", null);
         return;
       }
+      if (deps.shutdown?.aborted) {
+        const error = { code: ProtocolErrorCode.InternalError, message: stoppedMessage(tool.name) };
+        store.finish(row.id, "failed", error.message, JSON.stringify(error));
+        return;
+      }
       const json = JSON.stringify(result);
       if (new TextEncoder().encode(json).length > MAX_RESULT_BYTES) {
         const error = { code: ProtocolErrorCode.InternalError, message: resultTooLarge(tool.name) };
@@ -261,6 +266,11 @@ function reap(store: TaskStore, id: string): TaskRow | undefined {
   };
   store.finish(id, "failed", error.message, JSON.stringify(error));
   return store.get(id);
+}
+
+function stoppedMessage(tool: string): string {
+  return `The server running ${tool} stopped before the task finished (it was shut down, restarted or ` +
+    "killed). Call the tool again";
 }
 
 /** A running task renews its lease at every beat (at least every heartbeat); three missed beats end it. */

@@ -199,6 +199,30 @@ Deno.test("tasks: after kill -9, a new server reads the finished tasks' results;
   }, "the killed server's task to read as failed");
 });
 
+/** A raw 2026-07-28 client over HTTP that declares the tasks extension. */
+function httpClient(url: string) {
+  let id = 0;
+  return async (method: string, params: Record<string, unknown>, name?: string): Promise<Reply> => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": method,
+        ...(name ? { "mcp-name": name } : {}),
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: ++id,
+        method,
+        params: { ...params, _meta: envelope("2026-07-28", TASKS) },
+      }),
+    });
+    return (await response.json()) as Reply;
+  };
+}
+
 Deno.test(
   "tasks over HTTP (2026-07-28): the call answers with a task, tasks/get on later requests follows it",
   {
@@ -210,30 +234,13 @@ Deno.test(
       downloadSteps: 4,
     });
     await using server = await spawnHttp({ LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:", ...FAST });
-    let id = 0;
-    const post = async (method: string, params: Record<string, unknown>, name?: string) => {
-      const response = await fetch(server.url!, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-          "mcp-protocol-version": "2026-07-28",
-          "mcp-method": method,
-          ...(name ? { "mcp-name": name } : {}),
-        },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: ++id,
-          method,
-          params: { ...params, _meta: envelope("2026-07-28", TASKS) },
-        }),
-      });
-      return (await response.json()) as Reply;
-    };
-    const created = await post("tools/call", {
-      name: "model_download",
-      arguments: { model: "ibm/granite-4-micro" },
-    }, "model_download");
+    const post = httpClient(server.url!);
+    const model = "ibm/granite-4-micro";
+    const created = await post(
+      "tools/call",
+      { name: "model_download", arguments: { model } },
+      "model_download",
+    );
     assert.equal(created.result?.resultType, "task", JSON.stringify(created));
     const taskId = String(created.result?.taskId);
     let last: Task | undefined;
@@ -249,3 +256,27 @@ Deno.test(
     assert.match(text(last!.result), /^Downloaded ibm\/granite-4-micro/);
   },
 );
+
+Deno.test("tasks over HTTP: a task running when the server shuts down reads as failed after the restart", {
+  ignore,
+}, async () => {
+  await using tmp = await tempDir("tasks-shutdown");
+  await using sim = LmStudioSim.start({ catalog: { "big/model": 9_000_000_000 }, downloadSteps: 50 });
+  const env = { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: join(tmp.path, "sessions.db"), ...FAST };
+  let taskId = "";
+  {
+    await using server = await spawnHttp(env);
+    const post = httpClient(server.url!);
+    const created = await post(
+      "tools/call",
+      { name: "model_download", arguments: { model: "big/model" } },
+      "model_download",
+    );
+    taskId = String(created.result?.taskId);
+    assert.equal(created.result?.resultType, "task");
+  } // SIGTERM: the server shuts down with the task still running.
+  await using again = await spawnHttp(env);
+  const task = (await httpClient(again.url!)("tasks/get", { taskId }, taskId)).result as unknown as Task;
+  assert.equal(task.status, "failed", JSON.stringify(task));
+  assert.match(task.statusMessage ?? "", /stopped before the task finished \(it was shut down/);
+});
