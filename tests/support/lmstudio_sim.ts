@@ -176,6 +176,31 @@ function ggufReasoningModel(): SimModel {
 }
 
 /**
+ * A loaded GGUF LLM (shaped like {@linkcode defaultModels}' first one, without reasoning) whose instance
+ * has `parallel` slots, or no `parallel` field at all when it is undefined, as LM Studio 0.4 servers and
+ * MLX instances report it (LM Studio then runs 4 at once). Not in the default catalogue: tests add it.
+ *
+ * @param key The model key (and instance id)
+ * @param parallel The instance's `config.parallel`, or undefined for none
+ * @returns The model
+ */
+export function slottedModel(key: string, parallel: number | undefined): SimModel {
+  const model = ggufReasoningModel();
+  const config: Record<string, unknown> = { ...model.loaded_instances[0]!.config };
+  if (parallel === undefined) delete config.parallel;
+  else config.parallel = parallel;
+  return {
+    ...model,
+    key,
+    display_name: key,
+    loaded_instances: [{ id: key, config }],
+    capabilities: { vision: false, trained_for_tool_use: true },
+    variants: [`${key}@q4_k_m`],
+    selected_variant: `${key}@q4_k_m`,
+  };
+}
+
+/**
  * The default catalogue: the recorded catalogue of a real LM Studio with nothing loaded (MLX LLMs,
  * some with vision, and a GGUF embedding model without `capabilities`), plus one loaded GGUF reasoning
  * model first.
@@ -200,7 +225,9 @@ export class LmStudioSim {
   chatScript: ChatScript = {};
   /** The most inference requests each model served at once (its parallel slots cap this). */
   readonly peakInFlight: Map<string, number> = new Map();
-  #slots = new Map<string, { busy: number; queue: (() => void)[] }>();
+  /** The most inference requests each model had open at once, queued ones included (what was sent). */
+  readonly peakRequested: Map<string, number> = new Map();
+  #slots = new Map<string, { busy: number; open: number; queue: (() => void)[] }>();
   #server: Deno.HttpServer<Deno.NetAddr>;
   #faults: { route: string; fault: Fault }[] = [];
   #pending = new Set<Promise<unknown>>();
@@ -279,10 +306,15 @@ export class LmStudioSim {
     const model = this.models.find((m) => m.key === key || m.loaded_instances.some((i) => i.id === key));
     const name = model?.key ?? key;
     const parallel = Number(model?.loaded_instances[0]?.config?.parallel ?? 4) || 4;
-    const slot = this.#slots.get(name) ?? { busy: 0, queue: [] };
+    const slot = this.#slots.get(name) ?? { busy: 0, open: 0, queue: [] };
     this.#slots.set(name, slot);
+    slot.open++;
+    this.peakRequested.set(name, Math.max(this.peakRequested.get(name) ?? 0, slot.open));
     while (slot.busy >= parallel) {
-      if (signal.aborted) throw new Error("client went away while queued");
+      if (signal.aborted) {
+        slot.open--;
+        throw new Error("client went away while queued");
+      }
       await new Promise<void>((resolve) => {
         slot.queue.push(resolve);
         signal.addEventListener("abort", () => resolve(), { once: true });
@@ -295,6 +327,7 @@ export class LmStudioSim {
       if (released) return;
       released = true;
       slot.busy--;
+      slot.open--;
       slot.queue.shift()?.();
     };
   }
