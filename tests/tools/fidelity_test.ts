@@ -11,6 +11,7 @@ import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
 import { writeReferenceDb } from "../support/reference_db.ts";
 import { tempDir } from "../support/temp.ts";
+import { within } from "../support/wait.ts";
 
 const QWEN = "qwen/qwen3-8b";
 const GEMMA = "google/gemma-3-4b";
@@ -144,7 +145,7 @@ Deno.test("LM Studio resetting the connection before replying is not reported as
     assert.doesNotMatch(textOf(result), /start the local server|fetch failed/);
   } finally {
     listener.close();
-    await accepting.catch(() => {}); // Ends with the listener.
+    await within(accepting.catch(() => {}), "the test listener to stop"); // Ends with the listener.
   }
 });
 
