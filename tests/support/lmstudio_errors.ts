@@ -1,7 +1,7 @@
 /**
- * Error bodies that real LM Studio servers answer malformed requests with (quoted in public issue threads
- * and recorded from LM Studio 0.4; see `tests/fixtures/lmstudio/README.md`): the simulator must reproduce
- * them exactly (`simulator_test.ts`), and our tools must show them to the user (`contract_test.ts`).
+ * Error bodies that real LM Studio servers answer malformed requests with (sources in
+ * `tests/fixtures/lmstudio/README.md`): the simulator must reproduce them exactly (`simulator_test.ts`),
+ * and our tools must show them to the user (`contract_test.ts`).
  *
  * @module
  */

@@ -157,8 +157,8 @@ export async function readUntil(
 }
 
 /**
- * `fetch` with a bound on the reply's headers; the request is aborted a little after the bound, so a
- * body read afterwards cannot hang either.
+ * `fetch` with a bound on the reply's headers; the request is aborted at twice the bound, so a body read
+ * afterwards cannot hang either.
  *
  * @param url Where
  * @param init The request
