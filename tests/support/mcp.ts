@@ -8,10 +8,15 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+// @ts-types="@modelcontextprotocol/sdk/shared/protocol"
+import { DEFAULT_REQUEST_TIMEOUT_MSEC } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { CallToolResult } from "../../tools/sdk.ts";
 import { fileURLToPath } from "node:url";
 import { serverRunFlags } from "../../scripts/permissions.ts";
 import { removeTree } from "./temp.ts";
+import { runWithin } from "./wait.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -34,8 +39,7 @@ export async function cacheDir(): Promise<string> {
   if (denoDir) return denoDir;
   const fromEnv = Deno.env.get("DENO_DIR");
   if (fromEnv) return denoDir = fromEnv;
-  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
-    .output();
+  const out = await runWithin(Deno.execPath(), { args: ["info", "--json"] }, "deno info", 60_000);
   return denoDir = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
 }
 
@@ -137,10 +141,39 @@ export async function startServer(options: StartOptions = {}): Promise<ServerHan
       return transport.pid;
     },
     stderr: () => stderr,
-    call: async (name, args = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult,
+    call: (name, args = {}) => callTool(client, name, args),
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Calls a tool. The wait is bounded by the SDK's request timeout; running out of it fails naming the tool.
+ *
+ * @param client The connected client
+ * @param name The tool
+ * @param args Its arguments
+ * @returns Its result
+ * @throws {Error} When no result comes within the SDK's timeout (or the call fails)
+ */
+export async function callTool(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<CallToolResult> {
+  try {
+    return (await client.callTool({ name, arguments: args })) as CallToolResult;
+  } catch (error) {
+    if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+      throw new Error(
+        `Timed out after ${DEFAULT_REQUEST_TIMEOUT_MSEC} ms waiting for the result of ${name} ${
+          JSON.stringify(args).slice(0, 200)
+        }`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
 
 /**

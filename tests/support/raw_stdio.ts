@@ -6,6 +6,7 @@
  */
 import { childEnv, MAIN, ROOT, RUN_FLAGS } from "./mcp.ts";
 import { removeTree } from "./temp.ts";
+import { exitOf, within } from "./wait.ts";
 
 /** A JSON-RPC reply as it came on stdout. */
 export type Reply = {
@@ -72,8 +73,10 @@ export async function spawnRawServer(env: Record<string, string>): Promise<RawSe
     }
     wake?.();
   })();
-  const write = (bytes: Uint8Array | string) =>
-    writer.write(typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes);
+  const write = (bytes: Uint8Array | string) => {
+    const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
+    return within(writer.write(data), `the server to read ${data.length} bytes from its stdin`, 60_000);
+  };
   const send = (message: unknown) => write(JSON.stringify(message) + "\n");
   const reply = async (id: string | number | null, timeoutMs = 10_000): Promise<Reply> => {
     const deadline = performance.now() + timeoutMs;
@@ -96,20 +99,34 @@ export async function spawnRawServer(env: Record<string, string>): Promise<RawSe
   let closed: Promise<{ code: number; stderr: string }> | undefined;
   const close = () =>
     closed ??= (async () => {
-      await writer.close().catch(() => {}); // Already closed when the server exited first.
-      const status = await child.status;
-      await reading;
-      await removeTree(home);
-      return { code: status.code, stderr: await stderrText };
+      try {
+        // Already closed when the server exited first.
+        await within(writer.close(), "the server's stdin to close").catch(() => {});
+        const status = await exitOf(child, "the server to exit after its stdin closed");
+        await within(reading, "the server's stdout to end");
+        return { code: status.code, stderr: await within(stderrText, "the server's stderr to end") };
+      } finally {
+        await removeTree(home);
+      }
     })();
-  await send({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
-  });
-  await reply("init");
-  await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  try {
+    await send({
+      jsonrpc: "2.0",
+      id: "init",
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+    });
+    await reply("init");
+    await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await close().catch(() => {});
+    throw error;
+  }
   return {
     write,
     send,
@@ -118,7 +135,9 @@ export async function spawnRawServer(env: Record<string, string>): Promise<RawSe
     close,
     child,
     [Symbol.asyncDispose]: async () => {
-      await close();
+      // A close() the test awaited already reported its failure: do not hide it behind a SuppressedError.
+      if (closed) await closed.catch(() => {});
+      else await close();
     },
   };
 }
