@@ -119,6 +119,13 @@ export interface SimOptions extends InferenceSimOptions {
   loadDelayMs?: number;
   /** Whether load replies carry `load_time_seconds`. @default true */
   reportLoadTime?: boolean;
+  /**
+   * The context length a load applies, given the one asked for (undefined when none was). Real LM Studio
+   * does not always apply what was asked: it lowers the context to fit memory (lmstudio-bug-tracker#1902)
+   * or its engine picks its own (#2270, #2318), and the instance and the echoed `load_config` then show
+   * the applied value. @default the requested context, or 4096
+   */
+  loadContext?: (requested: number | undefined, model: SimModel) => number;
   /** Polls until a download completes. @default 4 */
   downloadSteps?: number;
   /** Extra route tables (chat, embeddings), tried before the built-in ones. */
@@ -467,7 +474,11 @@ const BASE_ROUTES: SimRoutes = {
     const n = model.loaded_instances.length;
     // As recorded: an MLX (or embedding) instance's config holds only context_length; llama.cpp
     // (GGUF) LLM instances carry the engine's fields too.
-    const config: Record<string, unknown> = { context_length: field(body, "context_length") ?? 4096 };
+    const asked = field(body, "context_length");
+    const requested = typeof asked === "number" ? asked : undefined;
+    const config: Record<string, unknown> = {
+      context_length: sim.options.loadContext?.(requested, model) ?? requested ?? 4096,
+    };
     if (model.type === "llm" && model.format === "gguf") {
       config.eval_batch_size = field(body, "eval_batch_size") ?? 512;
       config.parallel = 4;
