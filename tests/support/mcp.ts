@@ -10,15 +10,18 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "../../tools/sdk.ts";
 import { fileURLToPath } from "node:url";
-import { serverRunFlags } from "../../scripts/permissions.ts";
+import { sourceRunFlags } from "../../scripts/permissions.ts";
 import { removeTree } from "./temp.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 /** Absolute path of main.ts. */
 export const MAIN: string = ROOT + "main.ts";
-/** The permission flags of `deno task start` (what ships), so the tests run with what users run. */
-export const RUN_FLAGS: readonly string[] = serverRunFlags();
+/**
+ * The flags of `deno task start` (what ships: `--cached-only` and the permission flags), so the tests run
+ * with what users run, and a spawned server never asks the npm registry anything.
+ */
+export const RUN_FLAGS: readonly string[] = sourceRunFlags();
 /**
  * The shipped flags with the network narrowed to this machine, as the README shows `deno run` users: the
  * sandbox then refuses any other host before a packet is sent, so tests can name one safely.
