@@ -166,12 +166,17 @@ Deno.test("a warm start from source asks the network nothing and prints only our
 Deno.test("the README's deno run forms from source carry the start task's flags", async () => {
   const readme = await Deno.readTextFile(join(ROOT, "README.md"));
   const quoted = RUN_FLAGS.map((f) => (/[*[]/.test(f) ? `'${f}'` : f)).join(" ");
-  const json = RUN_FLAGS.map((f) => JSON.stringify(f)).join(", ");
-  const forms = readme.split("\n").filter((line) =>
-    /deno(@[\d.]+)? run|"run",/.test(line) && /main\.ts/.test(line) && !/deno task/.test(line)
+  const blocks = [...readme.matchAll(/```(\w*)\n([\s\S]*?)```/g)]
+    .map(([, lang, body]) => ({ lang: lang!, body: body! }))
+    .filter((b) => /main\.ts/.test(b.body) && /--allow-/.test(b.body));
+  const shell = blocks.filter((b) => b.lang === "sh").flatMap((b) => b.body.split("\n"))
+    .filter((line) => /deno run/.test(line) && /main\.ts/.test(line));
+  const configs = blocks.filter((b) => b.lang === "json").map((b) =>
+    JSON.parse(b.body) as { args: string[] }
   );
-  assert.ok(forms.length >= 2, `the README shows deno run forms from source:\n${forms.join("\n")}`);
-  for (const line of forms) {
-    assert.ok(line.includes(quoted) || line.includes(json), `not the start task's flags:\n${line}`);
+  assert.ok(shell.length >= 1 && configs.length >= 1, "the README shows deno run forms from source");
+  for (const line of shell) {
+    assert.ok(line.includes(`deno run ${quoted} `), `not the start task's flags:\n${line}`);
   }
+  for (const { args } of configs) assert.deepEqual(args.slice(0, -1), ["run", ...RUN_FLAGS]);
 });
