@@ -81,7 +81,7 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
     : `in ${result.loadTimeSeconds.toFixed(2)} s`;
   return textAndStructured(
     `Loaded ${result.instanceId} (${result.type ?? model.type}) ${time} — ${describeConfig(config)}` +
-      differences.map((d) => `\n${d.text}`).join("") +
+      differences.map((d) => `\n${d.text}`).join("") + unconfirmedNote(requested, config) +
       secondInstanceNote(model, result.instanceId) + notes,
     {
       instance_id: result.instanceId,
@@ -116,7 +116,7 @@ function compareApplied(
   requested: Readonly<Record<string, unknown>>,
   applied: Readonly<Record<string, unknown>>,
 ): { key: string; text: string }[] {
-  if (Object.keys(applied).length === 0) return [];
+  if (Object.keys(applied).length === 0) return []; // See unconfirmedNote.
   const out: { key: string; text: string }[] = [];
   for (const [key, asked] of Object.entries(requested)) {
     const name = key === "context_length" ? "context" : key.replaceAll("_", " ");
@@ -140,6 +140,15 @@ function compareApplied(
     }
   }
   return out;
+}
+
+/** Without an echo nothing says what LM Studio applied: say where to look instead of assuming. */
+function unconfirmedNote(
+  requested: Readonly<Record<string, unknown>>,
+  applied: Readonly<Record<string, unknown>>,
+): string {
+  if (Object.keys(applied).length > 0 || Object.keys(requested).length === 0) return "";
+  return "\nLM Studio did not say which settings it applied; model_list shows the context it loaded.";
 }
 
 function describeConfig(config: Readonly<Record<string, unknown>>): string {
