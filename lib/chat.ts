@@ -121,7 +121,7 @@ async function sendLocked(
   }
   const system = session ? session.system : params.system ?? null;
   const maxTokens = params.maxTokens ?? CHAT_DEFAULTS.maxTokens;
-  const contextTokens = await loadedContext(client, model, hooks.signal);
+  const { context: contextTokens, key, loaded } = await loadedContext(client, model, hooks.signal);
   const sent = params.attachment ? `${params.message}\n\n${params.attachment.text}` : params.message;
   const fixedChars = (system?.length ?? 0) + sent.length;
   let budget = contextTokens === undefined
@@ -144,19 +144,27 @@ async function sendLocked(
     ];
     let result: InferenceResult;
     try {
-      result = await chatCompletion(
-        client,
-        {
-          model,
-          messages,
-          temperature: params.temperature ?? CHAT_DEFAULTS.temperature,
-          max_tokens: maxTokens,
-          draft_model: params.draftModel,
-          ttl: params.ttl,
-        },
-        params.stream ?? true,
-        hooks,
-      );
+      // Through the load gate: sends to an unloaded model made at once start one load between them.
+      result = await client.loads.run(key, loaded, (markLoaded) =>
+        chatCompletion(
+          client,
+          {
+            model,
+            messages,
+            temperature: params.temperature ?? CHAT_DEFAULTS.temperature,
+            max_tokens: maxTokens,
+            draft_model: params.draftModel,
+            ttl: params.ttl,
+          },
+          params.stream ?? true,
+          {
+            ...hooks,
+            onProgress: (event) => {
+              if (event.phase !== "prompt") markLoaded();
+              hooks.onProgress?.(event);
+            },
+          },
+        ), hooks.signal);
     } catch (error) {
       // LM Studio knows the context better than our estimate: halve what we send and try again.
       if (error instanceof ContextOverflowError && history.length > 0) {
@@ -190,18 +198,22 @@ async function sendLocked(
   }
 }
 
-/** The context length of the loaded instance of `model`, when LM Studio says. */
+/** Whether `model` is loaded, its key, and the loaded context length when LM Studio says. */
 async function loadedContext(
   client: LmStudioClient,
   model: string,
   signal: AbortSignal | undefined,
-): Promise<number | undefined> {
+): Promise<{ context: number | undefined; key: string; loaded: boolean }> {
   try {
     const found = findModel(await client.listModels({ signal }), model);
     const value = found?.loaded_instances?.[0]?.config?.context_length;
-    return typeof value === "number" && value > 0 ? value : undefined;
+    return {
+      context: typeof value === "number" && value > 0 ? value : undefined,
+      key: found?.key ?? model,
+      loaded: Boolean(found?.loaded_instances?.length),
+    };
   } catch (error) {
     if (signal?.aborted) throw error;
-    return undefined; // The completion call will report what is wrong.
+    return { context: undefined, key: model, loaded: true }; // The completion call will report what is wrong.
   }
 }

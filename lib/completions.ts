@@ -12,6 +12,7 @@ import { z } from "zod";
 import { ProtocolError } from "./errors.ts";
 import { errorBodyOf } from "./http_errors.ts";
 import {
+  emptyGeneration,
   endedEarly,
   GenerationCollector,
   inferenceFailure,
@@ -169,7 +170,8 @@ class CompletionCollector extends GenerationCollector {
  * @param stream Whether to stream (progress per token, cancellable mid-answer)
  * @param hooks Cancellation, progress, warnings
  * @returns The answer, reasoning, usage
- * @throws {ContextOverflowError} When the history does not fit the loaded context
+ * @throws {ContextOverflowError} When the history does not fit the loaded context, in any of LM Studio's
+ *   forms: an error reply, an error event in a 200 stream, or a reply with no delta at all
  * @throws {StreamError} When the stream fails or ends before `[DONE]`
  * @throws {LmStudioError} Any mapped HTTP failure, or an in-band error chunk
  */
@@ -192,6 +194,7 @@ export async function chatCompletion(
         what,
         model: request.model,
         signal: hooks.signal,
+        queueMs: hooks.queueMs,
       });
       for await (const event of events) {
         if (event.data.trim() === "[DONE]") {
@@ -234,7 +237,10 @@ export async function chatCompletion(
       collector.take(choice.message, choice.finish_reason, true);
     }
   } catch (error) {
-    throw await inferenceFailure(error, client, request.model, collector.partial(), false);
+    throw await inferenceFailure(error, client, request.model, collector.partial(), {
+      perRequestContext: false,
+      maxTokens: request.max_tokens,
+    });
   }
   if (stoppedEarly) {
     const partial = collector.partial();
@@ -247,5 +253,15 @@ export async function chatCompletion(
       false,
     );
   }
-  return collector.result(request.model);
+  const result = collector.result(request.model);
+  // A well-formed reply with no delta at all: how a GGUF model answers a prompt it cannot hold (#2339).
+  if (!result.answer && !result.reasoning && !result.tool_calls.length && !result.stats.output_tokens) {
+    const overflow = await emptyGeneration(client, request.model, {
+      perRequestContext: false,
+      maxTokens: request.max_tokens,
+      promptTokens: result.stats.input_tokens,
+    });
+    if (overflow) throw overflow;
+  }
+  return result;
 }

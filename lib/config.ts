@@ -40,7 +40,15 @@ export interface Config {
   readonly heartbeatMs: number;
   /** The user's home directory, for `~` in paths; undefined when unknown. */
   readonly home: string | undefined;
+  /**
+   * Requests `each`/`prompts` send at once (LMSTUDIO_MCP_PARALLEL), overriding the loaded instance's
+   * `parallel`; undefined to follow LM Studio.
+   */
+  readonly parallel: number | undefined;
 }
+
+/** The most requests one fan-out may send at once, however it is asked. */
+export const MAX_PARALLEL = 64;
 
 /** The result of {@linkcode parseConfig}: the config and one warning per ignored value. */
 export interface ParsedConfig {
@@ -89,6 +97,7 @@ export const CONFIG_VARIABLES: readonly string[] = Object.freeze([
   "LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS",
   "LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS",
   "LM_STUDIO_HEARTBEAT_MS",
+  "LMSTUDIO_MCP_PARALLEL",
   ...HTTP_VARIABLES,
 ]);
 
@@ -184,8 +193,21 @@ export function parseConfig(
     downloadPollTimeoutMs: ms("LM_STUDIO_DOWNLOAD_POLL_TIMEOUT_MS"),
     heartbeatMs: ms("LM_STUDIO_HEARTBEAT_MS"),
     home: options.home,
+    parallel: parallelOf(env.LMSTUDIO_MCP_PARALLEL, warnings),
   });
   return Object.freeze({ config, warnings: Object.freeze(warnings) });
+}
+
+function parallelOf(raw: string | undefined, warnings: string[]): number | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  const n = Number(value);
+  if (/^\d+$/.test(value) && n >= 1 && n <= MAX_PARALLEL) return n;
+  warnings.push(
+    `LMSTUDIO_MCP_PARALLEL="${value}" is not a whole number from 1 to ${MAX_PARALLEL}; ` +
+      "following the loaded model's parallel slots instead",
+  );
+  return undefined;
 }
 
 function sessionsDbPath(raw: string | undefined, home: string | undefined, warnings: string[]) {

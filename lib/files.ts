@@ -7,9 +7,12 @@
  *
  * @module
  */
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { InputError } from "./errors.ts";
-import { globMatcher, IgnoreRules, isGlob, splitGlob } from "./glob.ts";
+import { isInside, resolveReal } from "./is_inside.ts";
+import { globMatcher, isGlob, splitGlob } from "./glob.ts";
+import { type MatchBudget, PatternError } from "./pattern.ts";
+import { describe, type FileWarning, toSlash, Walker } from "./walk.ts";
 
 /** Where and how much may be read. */
 export interface GatherOptions {
@@ -45,6 +48,8 @@ export interface SkippedFile {
   readonly path: string;
   /** Why: binary, not UTF-8, too large, over the total, outside the roots, unreadable. */
   readonly reason: string;
+  /** For a file skipped for its size: its characters (its bytes when it was not read, an upper bound). */
+  readonly chars?: number;
 }
 
 /** What a set of patterns resolved to. */
@@ -55,11 +60,10 @@ export interface FileSet {
   readonly skipped: readonly SkippedFile[];
   /** Characters of all files read. */
   readonly chars: number;
+  /** Problems met on the way that did not stop the read, e.g. a `.gitignore` line that was skipped. */
+  readonly warnings: readonly FileWarning[];
 }
 
-/** Entries a single walk may visit before it stops: a bound on time for huge trees. */
-const MAX_ENTRIES = 50_000;
-const MAX_DEPTH = 32;
 /** Bytes examined for a NUL byte, as git does to call a file binary. */
 const SNIFF_BYTES = 8000;
 
@@ -80,8 +84,31 @@ export function estimateTokens(chars: number): number {
  * @returns The text to append to the prompt
  */
 export function frameFiles(files: readonly TextFile[]): string {
-  return files.map((file) => `<file path="${file.path}">\n${file.text}\n</file>`).join("\n\n");
+  return files.map((file) => `<file path="${escapeAttribute(file.path)}">\n${file.text}\n</file>`).join(
+    "\n\n",
+  );
 }
+
+/**
+ * Escapes a value for a double-quoted XML-style attribute: a file name with `"`, `<`, `&` or a line break
+ * cannot end the attribute or the tag early.
+ *
+ * @param value The raw value
+ * @returns The escaped value
+ */
+export function escapeAttribute(value: string): string {
+  return value.replace(/[&"<>\r\n\t]/g, (c) => ATTRIBUTE_ESCAPES[c]!);
+}
+
+const ATTRIBUTE_ESCAPES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  '"': "&quot;",
+  "<": "&lt;",
+  ">": "&gt;",
+  "\r": "&#13;",
+  "\n": "&#10;",
+  "\t": "&#9;",
+};
 
 /**
  * Resolves patterns to text files and reads them.
@@ -92,17 +119,32 @@ export function frameFiles(files: readonly TextFile[]): string {
  * @throws {InputError} When a pattern is outside the roots, names nothing, or nothing readable was found
  */
 export async function gatherFiles(patterns: readonly string[], options: GatherOptions): Promise<FileSet> {
-  const roots = options.roots === undefined ? undefined : await Promise.all(options.roots.map(realOrSelf));
+  const roots = options.roots === undefined ? undefined : await Promise.all(options.roots.map(resolveReal));
   const maxFiles = options.maxFiles ?? 200;
   const candidates: { absolute: string; explicit: boolean }[] = [];
   const skipped: SkippedFile[] = [];
   const seen = new Set<string>();
   const show = (absolute: string) => displayPath(absolute, options.base);
+  const walker = new Walker(
+    options.signal,
+    show,
+    (path, reason) => skipped.push({ path: show(path), reason }),
+  );
   for (const pattern of patterns) {
     const expanded = expandHome(pattern.trim(), options.home);
     const { base, rest } = isGlob(expanded) ? splitGlob(expanded) : { base: expanded, rest: "" };
+    let match: ((path: string, budget?: MatchBudget) => boolean) | undefined;
+    try {
+      match = rest ? globMatcher(rest) : undefined;
+    } catch (error) {
+      if (!(error instanceof PatternError)) throw error;
+      throw new InputError(
+        `files: ${pattern} is not a valid glob (${error.reason}). Fix the pattern, e.g. [a-z] for a range ` +
+          "or \\[ for a literal bracket",
+      );
+    }
     const start = resolve(options.base, base || ".");
-    if (roots && !inside(await realOrSelf(start), roots)) {
+    if (roots && !isInside(await resolveReal(start), roots)) {
       throw new InputError(
         `files: ${pattern} is outside the folders this client allows (its MCP roots: ${roots.join(", ")}). ` +
           "Pass a path inside one of them",
@@ -114,8 +156,10 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     } catch (error) {
       throw new InputError(`files: ${pattern} cannot be read (${describe(error)}). Check the path`);
     }
-    const before = candidates.length;
+    let matched = 0;
+    const skippedBefore = skipped.length;
     const add = (absolute: string, explicit: boolean) => {
+      matched++;
       if (seen.has(absolute)) return;
       seen.add(absolute);
       candidates.push({ absolute, explicit });
@@ -124,16 +168,9 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     else if (!info.isDirectory) {
       throw new InputError(`files: ${pattern} is not a file or folder`);
     } else {
-      const match = rest ? globMatcher(rest) : () => true;
-      const found = await walk(
-        start,
-        match,
-        options.signal,
-        (path, reason) => skipped.push({ path: show(path), reason }),
-      );
-      for (const path of found) add(path, false);
+      for (const path of await walker.walk(start, match)) add(path, false);
     }
-    if (candidates.length === before && !skipped.length) {
+    if (!matched && skipped.length === skippedBefore) {
       throw new InputError(`files: ${pattern} matches no file (hidden and .gitignored paths are skipped)`);
     }
   }
@@ -146,14 +183,14 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
       skipped.push({ path, reason: `over the limit of ${maxFiles} files per call` });
       continue;
     }
-    const real = await realOrSelf(absolute);
-    if (roots && !inside(real, roots)) {
+    const real = await resolveReal(absolute);
+    if (roots && !isInside(real, roots)) {
       skipped.push({ path, reason: "a link to outside the client's roots" });
       continue;
     }
     const read = await readText(real, options.maxFileChars);
     if ("reason" in read) {
-      skipped.push({ path, reason: read.reason });
+      skipped.push({ path, reason: read.reason, ...(read.size === undefined ? {} : { chars: read.size }) });
       continue;
     }
     if (chars + read.text.length > options.maxTotalChars) {
@@ -161,6 +198,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
         path,
         reason:
           `${read.text.length} characters would pass the total of ${options.maxTotalChars} for this model`,
+        chars: read.text.length,
       });
       continue;
     }
@@ -171,15 +209,18 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     const why = skipped.slice(0, 10).map((s) => `${s.path} (${s.reason})`).join(", ");
     throw new InputError(`files: nothing could be read as text${why ? `: ${why}` : ""}`);
   }
-  return { files, skipped, chars };
+  return { files, skipped, chars, warnings: walker.warnings };
 }
 
-async function readText(path: string, maxChars: number): Promise<{ text: string } | { reason: string }> {
+async function readText(
+  path: string,
+  maxChars: number,
+): Promise<{ text: string } | { reason: string; size?: number }> {
   let bytes: Uint8Array;
   try {
     const info = await Deno.stat(path);
     // A UTF-8 character is at most four bytes: a file this large has more characters than allowed.
-    if (info.size > maxChars * 4) return { reason: tooLarge(info.size, "bytes", maxChars) };
+    if (info.size > maxChars * 4) return { reason: tooLarge(info.size, "bytes", maxChars), size: info.size };
     bytes = await Deno.readFile(path);
   } catch (error) {
     return { reason: `not readable (${describe(error)})` };
@@ -191,118 +232,15 @@ async function readText(path: string, maxChars: number): Promise<{ text: string 
   } catch {
     return { reason: "not UTF-8 text" };
   }
-  if (text.length > maxChars) return { reason: tooLarge(text.length, "characters", maxChars) };
+  if (text.length > maxChars) {
+    return { reason: tooLarge(text.length, "characters", maxChars), size: text.length };
+  }
   if (!text.trim()) return { reason: "empty" };
   return { text };
 }
 
 function tooLarge(size: number, unit: string, max: number): string {
   return `too large (${size} ${unit}; the limit per file for this model is ${max} characters)`;
-}
-
-/** Walks a folder: hidden entries, `.gitignore`d paths and folder symlinks are skipped; bounded. */
-async function walk(
-  start: string,
-  match: (relative: string) => boolean,
-  signal: AbortSignal | undefined,
-  skip: (path: string, reason: string) => void,
-): Promise<string[]> {
-  const ignores = await ancestorIgnores(start);
-  const found: string[] = [];
-  const stack: { dir: string; depth: number; ignores: { dir: string; rules: IgnoreRules }[] }[] = [
-    { dir: start, depth: 0, ignores },
-  ];
-  let visited = 0;
-  while (stack.length) {
-    signal?.throwIfAborted();
-    const { dir, depth, ignores: inherited } = stack.pop()!;
-    const own = await readIgnore(dir);
-    const active = own ? [...inherited, { dir, rules: own }] : inherited;
-    let entries: Deno.DirEntry[];
-    try {
-      entries = [];
-      for await (const entry of Deno.readDir(dir)) entries.push(entry);
-    } catch (error) {
-      skip(dir, `folder not readable (${describe(error)})`);
-      continue;
-    }
-    entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
-    for (const entry of entries) {
-      if (++visited > MAX_ENTRIES) {
-        skip(start, `stopped after ${MAX_ENTRIES} entries; pass a narrower folder or glob`);
-        return found.sort();
-      }
-      if (entry.name.startsWith(".")) continue;
-      const path = join(dir, entry.name);
-      if (ignored(path, entry.isDirectory, active)) continue;
-      if (entry.isDirectory) {
-        if (depth < MAX_DEPTH) stack.push({ dir: path, depth: depth + 1, ignores: active });
-      } else if (entry.isFile || entry.isSymlink) {
-        if (entry.isSymlink && (await Deno.stat(path).catch(() => undefined))?.isFile !== true) continue;
-        if (match(toSlash(relative(start, path)))) found.push(path);
-      }
-    }
-  }
-  return found.sort();
-}
-
-function ignored(
-  path: string,
-  isDir: boolean,
-  rules: readonly { dir: string; rules: IgnoreRules }[],
-): boolean {
-  let verdict: boolean | undefined;
-  for (const { dir, rules: set } of rules) {
-    if (!path.startsWith(dir + sep)) continue;
-    const said = set.verdict(toSlash(relative(dir, path)), isDir);
-    if (said !== undefined) verdict = said;
-  }
-  return verdict === true;
-}
-
-/** The `.gitignore` rules of the folders above `start`, up to the repository's top (a `.git` entry). */
-async function ancestorIgnores(start: string): Promise<{ dir: string; rules: IgnoreRules }[]> {
-  const chain: { dir: string; rules: IgnoreRules }[] = [];
-  let dir = resolve(start, "..");
-  if (await exists(join(start, ".git"))) return chain;
-  for (let i = 0; i < 32; i++) {
-    const rules = await readIgnore(dir);
-    if (rules) chain.unshift({ dir, rules });
-    if (await exists(join(dir, ".git"))) return chain;
-    const parent = resolve(dir, "..");
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return []; // Not inside a repository: only the walked folders' own .gitignore files apply.
-}
-
-async function readIgnore(dir: string): Promise<IgnoreRules | undefined> {
-  try {
-    return new IgnoreRules(await Deno.readTextFile(join(dir, ".gitignore")));
-  } catch {
-    return undefined;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function realOrSelf(path: string): Promise<string> {
-  try {
-    return await Deno.realPath(path);
-  } catch {
-    return resolve(path);
-  }
-}
-
-function inside(path: string, roots: readonly string[]): boolean {
-  return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
 }
 
 function expandHome(path: string, home: string | undefined): string {
@@ -312,17 +250,6 @@ function expandHome(path: string, home: string | undefined): string {
 
 function displayPath(absolute: string, base: string): string {
   const rel = relative(base, absolute);
+  if (!rel) return ".";
   return !rel.startsWith("..") && !isAbsolute(rel) ? toSlash(rel) : toSlash(absolute);
-}
-
-function toSlash(path: string): string {
-  return sep === "/" ? path : path.replaceAll(sep, "/");
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "no such file or folder";
-  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
-    return "permission denied";
-  }
-  return error instanceof Error ? error.message : String(error);
 }

@@ -52,6 +52,12 @@ export interface RequestOptions {
   readonly model?: string | undefined;
   /** Builds the error for a "not found" that is not about a model. */
   readonly notFound?: ((body: ErrorBody) => LmStudioError) | undefined;
+  /**
+   * When set, LM Studio may keep the request waiting this long before it starts on it (it queues requests
+   * beyond a model's parallel slots), and `timeoutMs` counts from when it starts: the reply's headers,
+   * or for a stream the first event that shows work.
+   */
+  readonly queueMs?: number | undefined;
 }
 
 /** Options of a streamed request. */
@@ -60,6 +66,8 @@ export interface StreamOptions extends RequestOptions {
   readonly idleMs: number;
   /** The variable that raises `idleMs`. */
   readonly idleVariable: string;
+  /** With `queueMs`: whether an event shows that LM Studio started on the request. @default any event */
+  readonly startsWork?: ((event: EventSourceMessage) => boolean) | undefined;
 }
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
@@ -102,6 +110,7 @@ export class HttpClient {
     try {
       const response = await this.#send(path, options, deadline.signal);
       received = true;
+      deadline.begin();
       const text = await readLimited(response, this.#maxBody, options.what);
       if (!response.ok) throw this.#replyError(response.status, text, options);
       let json: unknown;
@@ -153,7 +162,10 @@ export class HttpClient {
         );
       } else idleTimer = setTimeout(watch, options.idleMs - quiet);
     };
+    // A request LM Studio has queued (queueMs) is silent by design: the idle bound starts with the work.
+    let working = options.queueMs === undefined;
     const arm = () => {
+      if (!working) return;
       lastChunkAt = performance.now();
       idleTimer ??= setTimeout(watch, options.idleMs);
     };
@@ -194,6 +206,11 @@ export class HttpClient {
         while (true) {
           const { done, value } = await reader.read();
           if (done) return;
+          if (!working && (options.startsWork?.(value) ?? true)) {
+            working = true;
+            deadline.begin();
+            arm();
+          }
           yield value;
         }
       } finally {
@@ -258,16 +275,44 @@ export class HttpClient {
 interface Deadline {
   readonly signal: AbortSignal;
   readonly timedOut: AbortSignal;
+  /** LM Studio started on the request: the wait in its queue ends and `timeoutMs` starts (once). */
+  begin(): void;
   clear(): void;
 }
 
 function startDeadline(options: RequestOptions): Deadline {
   const timeout = new AbortController();
-  const timer = setTimeout(() => {
-    timeout.abort(new TimeoutError(options.what, options.timeoutMs, options.timeoutVariable));
-  }, options.timeoutMs);
+  const expire = (error: TimeoutError) => () => timeout.abort(error);
+  const whole = () =>
+    setTimeout(
+      expire(new TimeoutError(options.what, options.timeoutMs, options.timeoutVariable)),
+      options.timeoutMs,
+    );
+  let queued = options.queueMs !== undefined;
+  let timer = queued
+    ? setTimeout(
+      expire(
+        new TimeoutError(
+          `${options.what}: waiting for LM Studio to start it (it queues requests beyond the model's parallel slots)`,
+          options.queueMs!,
+          options.timeoutVariable,
+        ),
+      ),
+      options.queueMs,
+    )
+    : whole();
   const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
-  return { signal, timedOut: timeout.signal, clear: () => clearTimeout(timer) };
+  return {
+    signal,
+    timedOut: timeout.signal,
+    begin: () => {
+      if (!queued || timeout.signal.aborted) return;
+      queued = false;
+      clearTimeout(timer);
+      timer = whole();
+    },
+    clear: () => clearTimeout(timer),
+  };
 }
 
 function translate(

@@ -38,9 +38,11 @@ export interface ErrorContext {
 }
 
 // GGUF (llama.cpp): "…greater than the context length…" (older: "…when context the overflows…");
-// MLX: "Context size has been exceeded" (lmstudio-bug-tracker#2339).
+// MLX, and parallel predictions that together outgrow the shared KV cache: "Context size has been
+// exceeded." (lmstudio-bug-tracker#1757, #2339); current servers on /v1/chat/completions: "Input does not
+// fit in context length. The input has N tokens, but the context length only supports M tokens." (#2322).
 const CONTEXT_OVERFLOW =
-  /greater than the context length|context the overflows|context overflow|context size has been exceeded|exceeds? (the )?(loaded )?context|context window/i;
+  /greater than the context length|context the overflows|context overflow|context size has been exceeded|does not fit in (the )?context|exceeds? (the )?(loaded )?context|context window/i;
 const NO_MODELS_LOADED = /no models loaded|not loaded/i;
 
 /**

@@ -66,6 +66,11 @@ export interface InferenceHooks {
   readonly onProgress?: ((progress: InferenceProgress) => void) | undefined;
   /** Called for oddities that do not fail the call (an unparseable event). */
   readonly onWarning?: ((message: string) => void) | undefined;
+  /**
+   * How long LM Studio may keep the request queued (behind others on the model's slots) before the
+   * inference deadline starts; unset, the deadline starts when the request is sent.
+   */
+  readonly queueMs?: number | undefined;
 }
 
 /**
@@ -132,33 +137,63 @@ export function firstTokenSeconds(
     : null;
 }
 
+/** What the overflow advice may use. */
+export interface OverflowOptions {
+  /** Whether the caller can pass `context_length` per request. */
+  readonly perRequestContext: boolean;
+  /** The request's output limit, to size the context to suggest. */
+  readonly maxTokens?: number | undefined;
+  /** The prompt's tokens, when LM Studio counted them. */
+  readonly promptTokens?: number | null | undefined;
+}
+
+/**
+ * The smallest usual context length (a power of two, at least 4,096) that holds `tokens`, if the
+ * model's maximum allows it.
+ *
+ * @param tokens Tokens the request needs (prompt, answer and template)
+ * @param max The model's `max_context_length`, if known
+ * @returns The context length to suggest, or undefined when even the maximum is too small
+ * @example
+ * ```ts
+ * import { fittingContext } from "./inference.ts";
+ * fittingContext(9000, 32768); // 16384
+ * ```
+ */
+export function fittingContext(tokens: number, max: number | null | undefined): number | undefined {
+  let context = 4096;
+  while (context < tokens && context < 16_777_216) context *= 2;
+  if (max && context > max) return tokens <= max ? max : undefined;
+  return context;
+}
+
+/** LM Studio's "The input has N tokens" (#2322), when its message says. */
+function inputTokensIn(detail: string): number | undefined {
+  const match = /input has (\d+) tokens/i.exec(detail);
+  return match ? Number(match[1]) : undefined;
+}
+
 /**
  * Builds the context-overflow error, naming the model's loaded and maximum context when LM Studio
- * can tell us (one extra `GET /api/v1/models`, only on this failure path).
+ * can tell us (one extra `GET /api/v1/models`, only on this failure path), and the context length that
+ * would hold the prompt when its size is known.
  *
  * @param client LM Studio
  * @param model The model key the call named
  * @param detail What LM Studio said or what we saw
- * @param options Whether the caller can pass `context_length` per request
+ * @param options Whether the caller can pass `context_length` per request; the prompt's size
  * @returns The error to throw
  */
 export async function contextOverflow(
   client: LmStudioClient,
   model: string,
   detail: string,
-  options: { perRequestContext: boolean },
+  options: OverflowOptions,
 ): Promise<ContextOverflowError> {
-  let where = "the model's loaded context";
-  let max: number | null | undefined;
-  try {
-    const found = findModel(await client.listModels(), model);
-    const loaded = found?.loaded_instances?.[0]?.config?.context_length;
-    max = found?.max_context_length;
-    if (loaded) where = `${found?.key ?? model}'s loaded context of ${loaded} tokens`;
-  } catch {
-    // The advice below still holds without the numbers.
-  }
-  const target = max ? ` (up to ${max} for this model)` : "";
+  const { where, max } = await loadedContextOf(client, model);
+  const input = inputTokensIn(detail) ?? options.promptTokens ?? undefined;
+  const fits = input === undefined ? undefined : fittingContext(input + (options.maxTokens ?? 0) + 64, max);
+  const target = max ? ` (up to ${max} for this model${fits ? `; ${fits} holds this prompt` : ""})` : "";
   const fixes = [
     "shorten the input",
     ...(options.perRequestContext ? [`pass a larger context_length${target}`] : []),
@@ -166,9 +201,64 @@ export async function contextOverflow(
       options.perRequestContext ? "" : target
     }`,
   ];
+  const shared = /context size has been exceeded/i.test(detail)
+    ? " Requests running at the same time on one model share its loaded context (LM Studio's unified KV " +
+      "cache), so they fail together when they outgrow it; retry, or run fewer at once."
+    : "";
   return new ContextOverflowError(
-    `The prompt does not fit ${where} (${detail}). To fix: ${fixes.join(", ")}`,
+    `The prompt does not fit ${where} (${detail}).${shared} To fix: ${fixes.join(", ")}`,
     detail,
+  );
+}
+
+/** "qwen's loaded context of 8192 tokens", and the model's maximum, as far as LM Studio says. */
+async function loadedContextOf(
+  client: LmStudioClient,
+  model: string,
+): Promise<{ where: string; loaded: number | undefined; max: number | null | undefined }> {
+  try {
+    const found = findModel(await client.listModels(), model);
+    const loaded = found?.loaded_instances?.[0]?.config?.context_length ?? undefined;
+    return {
+      where: loaded
+        ? `${found?.key ?? model}'s loaded context of ${loaded} tokens`
+        : "the model's loaded context",
+      loaded,
+      max: found?.max_context_length,
+    };
+  } catch {
+    return { where: "the model's loaded context", loaded: undefined, max: undefined }; // The advice still holds.
+  }
+}
+
+/**
+ * What a generation that produced nothing at all (no text, reasoning, tool call or output token) means.
+ * A 200 reply with zero deltas is how LM Studio answers a prompt larger than the loaded context on some
+ * paths (GGUF on `/v1/chat/completions`, lmstudio-bug-tracker#2339), so it gets the overflow advice,
+ * unless LM Studio counted the prompt and it fits the loaded context: then it is only an empty answer.
+ *
+ * @param client LM Studio
+ * @param model The model key the call named
+ * @param options The prompt's tokens if LM Studio counted them, and what the advice may name
+ * @returns The overflow error, or undefined when the prompt fit (an empty answer)
+ */
+export async function emptyGeneration(
+  client: LmStudioClient,
+  model: string,
+  options: OverflowOptions,
+): Promise<ContextOverflowError | undefined> {
+  const prompt = options.promptTokens;
+  if (typeof prompt === "number" && prompt > 0) {
+    const { loaded } = await loadedContextOf(client, model);
+    if (loaded && prompt < loaded) return undefined;
+  }
+  return await contextOverflow(
+    client,
+    model,
+    typeof prompt === "number" && prompt > 0
+      ? `LM Studio answered with an empty generation for a prompt of ${prompt} tokens`
+      : "LM Studio answered with an empty generation: no tokens at all",
+    options,
   );
 }
 
@@ -193,7 +283,7 @@ export function partialNote(partial: string): string {
  * @param client LM Studio, to look up the loaded context
  * @param model The model key the call named
  * @param partial The text received before the failure
- * @param perRequestContext Whether the caller can pass `context_length` per request
+ * @param perRequestContext Whether the caller can pass `context_length` per request (and the output limit)
  * @returns The error to throw
  */
 export async function inferenceFailure(
@@ -201,10 +291,11 @@ export async function inferenceFailure(
   client: LmStudioClient,
   model: string,
   partial: string,
-  perRequestContext: boolean,
+  perRequestContext: boolean | OverflowOptions,
 ): Promise<unknown> {
   if (error instanceof ContextOverflowError) {
-    return await contextOverflow(client, model, `LM Studio: ${error.detail}`, { perRequestContext });
+    const options = typeof perRequestContext === "boolean" ? { perRequestContext } : perRequestContext;
+    return await contextOverflow(client, model, `LM Studio: ${error.detail}`, options);
   }
   if ((error instanceof StreamError || error instanceof TimeoutError) && partial) {
     return new StreamError(`${error.message}${partialNote(partial)}`, { cause: error });
@@ -234,6 +325,7 @@ export function postInference(
     model: context.model,
     signal: context.hooks.signal,
     inference: true,
+    queueMs: context.hooks.queueMs,
   });
 }
 

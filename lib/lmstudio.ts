@@ -7,6 +7,7 @@
 import type { Timeouts } from "./config.ts";
 import { InputError, LmStudioError, ProtocolError } from "./errors.ts";
 import { type EventSourceMessage, HttpClient, type RequestOptions } from "./http.ts";
+import { LoadGate } from "./load_gate.ts";
 import {
   type DownloadJob,
   DownloadJobSchema,
@@ -84,6 +85,8 @@ export class LmStudioClient {
   readonly http: HttpClient;
   /** The configured timeouts. */
   readonly timeouts: Timeouts;
+  /** One load in flight per model, for every tool and session of this server. */
+  readonly loads: LoadGate = new LoadGate();
   readonly #hasKey: boolean;
   #catalog: { at: number; models: readonly NativeModel[] } | undefined;
 
@@ -258,13 +261,20 @@ export class LmStudioClient {
    *
    * @param path API path
    * @param body JSON body
-   * @param context What it does, the model and cancellation
+   * @param context What it does, the model and cancellation; with `queueMs`, how long LM Studio may keep
+   *   it queued before the inference deadline starts (at the first event `startsWork` accepts)
    * @returns The raw events
    */
   streamEvents(
     path: string,
     body: unknown,
-    context: { what: string; model: string; signal?: AbortSignal | undefined },
+    context: {
+      what: string;
+      model: string;
+      signal?: AbortSignal | undefined;
+      queueMs?: number | undefined;
+      startsWork?: ((event: EventSourceMessage) => boolean) | undefined;
+    },
   ): AsyncGenerator<EventSourceMessage> {
     return this.http.sse(path, {
       method: "POST",
@@ -272,6 +282,8 @@ export class LmStudioClient {
       what: context.what,
       model: context.model,
       signal: context.signal,
+      queueMs: context.queueMs,
+      startsWork: context.startsWork,
       timeoutMs: this.timeouts.inferenceMs,
       timeoutVariable: "LM_STUDIO_TIMEOUT_INFERENCE_MS",
       idleMs: this.timeouts.sseIdleMs,
@@ -284,7 +296,8 @@ export class LmStudioClient {
    *
    * @param path API path
    * @param body JSON body
-   * @param context What it does, the model, cancellation, and which timeout applies
+   * @param context What it does, the model, cancellation, which timeout applies, and how long LM Studio
+   *   may keep it queued before that timeout starts
    * @returns The parsed reply
    */
   postJson(
@@ -295,6 +308,7 @@ export class LmStudioClient {
       model: string;
       signal?: AbortSignal | undefined;
       inference: boolean;
+      queueMs?: number | undefined;
     },
   ): Promise<unknown> {
     return this.http.json(path, {
@@ -303,6 +317,7 @@ export class LmStudioClient {
       what: context.what,
       model: context.model,
       signal: context.signal,
+      queueMs: context.queueMs,
       timeoutMs: context.inference ? this.timeouts.inferenceMs : this.timeouts.defaultMs,
       timeoutVariable: context.inference ? "LM_STUDIO_TIMEOUT_INFERENCE_MS" : "LM_STUDIO_TIMEOUT_DEFAULT_MS",
     });

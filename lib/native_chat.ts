@@ -9,7 +9,7 @@ import { z } from "zod";
 import { ProtocolError } from "./errors.ts";
 import type { ErrorBody } from "./http_errors.ts";
 import {
-  contextOverflow,
+  emptyGeneration,
   endedEarly,
   GenerationCollector,
   inferenceFailure,
@@ -373,6 +373,9 @@ export async function nativeChat(
         what,
         model: request.model,
         signal: hooks.signal,
+        queueMs: hooks.queueMs,
+        // chat.start may come before LM Studio has a slot for the request; any later event is work.
+        startsWork: (event) => (event.event ?? "") !== "chat.start",
       });
       for await (const message of events) {
         let event: NativeChatEvent;
@@ -391,7 +394,10 @@ export async function nativeChat(
       collector.addResponse(parse(NativeChatResponseSchema, json, "POST /api/v1/chat"));
     }
   } catch (error) {
-    throw await inferenceFailure(error, client, request.model, collector.partial(), true);
+    throw await inferenceFailure(error, client, request.model, collector.partial(), {
+      perRequestContext: true,
+      maxTokens: request.maxTokens,
+    });
   }
   const result = collector.result(request.model, request.maxTokens);
   if (!collector.ended) {
@@ -400,14 +406,12 @@ export async function nativeChat(
     throw await endedEarly(client, request.model, "chat.end", collector.partial(), produced, true);
   }
   if (!collector.hasText && result.tool_calls.length === 0 && !result.stats.output_tokens) {
-    throw await contextOverflow(
-      client,
-      request.model,
-      "LM Studio answered with an empty generation: no tokens at all",
-      {
-        perRequestContext: true,
-      },
-    );
+    const overflow = await emptyGeneration(client, request.model, {
+      perRequestContext: true,
+      maxTokens: request.maxTokens,
+      promptTokens: result.stats.input_tokens,
+    });
+    if (overflow) throw overflow;
   }
   return result;
 }

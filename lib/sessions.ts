@@ -94,8 +94,20 @@ export interface SessionStore {
   delete(id: string): boolean;
   /** Serialises sends to one session, across processes. */
   lock(id: string, options: LockOptions): Promise<Release>;
+  /** How commits are made durable, read back from SQLite (for `--check` and tests). */
+  durability(): Durability;
   /** Closes the database. */
   close(): void;
+}
+
+/** The settings a store's durability rests on, as SQLite reports them. */
+export interface Durability {
+  /** `PRAGMA journal_mode`: `wal` for a file (`memory` for `:memory:`). */
+  readonly journalMode: string;
+  /** `PRAGMA synchronous`: 2 is FULL (every commit reaches the disk before it returns). */
+  readonly synchronous: number;
+  /** `PRAGMA foreign_keys`: 1 when on. */
+  readonly foreignKeys: number;
 }
 
 /** Raised by `appendTurn` when another writer got there first. */
@@ -172,6 +184,15 @@ class SqliteSessionStore implements SessionStore {
       throw openError(location, error);
     }
     this.#locks = new SessionLocks(memory ? undefined : `${location}.locks`);
+  }
+
+  durability(): Durability {
+    const value = (name: string) => Object.values(this.#db.prepare(`PRAGMA ${name}`).get() ?? {})[0];
+    return {
+      journalMode: String(value("journal_mode")),
+      synchronous: Number(value("synchronous")),
+      foreignKeys: Number(value("foreign_keys")),
+    };
   }
 
   get(id: string): SessionSummary | undefined {

@@ -8,7 +8,8 @@
  * call (p50/p99 over the same direct HTTP request), resident memory after 1,000 mixed calls (and after a
  * pause), and a chat send on sessions of 10, 1,000 and 5,000 turns. For ours also: the SDK's own cold-start
  * floor and a bare Deno responder's, a 1,000-token streamed `ask` against reading the stream directly,
- * `each` on 4 parallel slots against 1, and HTTP against stdio.
+ * `each` on 4 parallel slots against 1, `each` over large files on a 4,096-token model whose 4 slots share
+ * one KV cache (wall time, files read, at once, overflows), and HTTP against stdio.
  *
  * The reference is installed on demand into a cache folder (`npm install`, then `npm rebuild
  * better-sqlite3`, since current npm skips install scripts); without Node and npm its column is skipped.
@@ -429,6 +430,7 @@ async function main(): Promise<void> {
   // Ours only: streaming, parallel each, HTTP.
   await streamed(sim, ours, env);
   await parallelEach(sim);
+  await fanOutFits();
   await httpVsStdio(env);
 
   if (flags.json) {
@@ -450,7 +452,8 @@ async function main(): Promise<void> {
     ));
     return;
   }
-  const fmt = (v: number | null) => v === null ? "—" : v >= 100 ? v.toFixed(0) : v.toFixed(2);
+  const fmt = (v: number | null) =>
+    v === null ? "—" : Number.isInteger(v) || v >= 100 ? v.toFixed(0) : v.toFixed(2);
   const header = ["", "lmstudio-mcp", ...(reference ? ["mcp-llm-studio 3.1.5", "ratio"] : [])];
   const lines = rows.map((r) => [
     `${r.metric} (${r.unit})`,
@@ -527,7 +530,8 @@ async function parallelEach(sim: LmStudioSim): Promise<void> {
     // A fresh server each time: the model catalogue (and so the slot count) is cached for 2 s.
     await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
     const t = performance.now();
-    const result = await server.call("ask", { model: QWEN, prompt: "Classify", prompts });
+    // Answers of ten words: a max_tokens that lets 4 run at once within the 8,192-token context.
+    const result = await server.call("ask", { model: QWEN, prompt: "Classify", prompts, max_tokens: 100 });
     if (result.isError) throw new Error(JSON.stringify(result.content));
     return performance.now() - t;
   };
@@ -538,6 +542,77 @@ async function parallelEach(sim: LmStudioSim): Promise<void> {
   record("ask prompts × 16 on 4 parallel slots", "ms", four, null);
   record("  the same on 1 slot", "ms", one, null);
   notes.push(`each/prompts on 4 slots: ${(one / four).toFixed(2)}× faster than one at a time`);
+}
+
+/**
+ * `each` over large files on a model loaded at 4,096 tokens with 4 parallel slots, where the requests in
+ * flight share one KV cache (as LM Studio allocates them): wall time, files read, how many ran at once,
+ * and overflows (requests LM Studio failed with "Context size has been exceeded." or an input overflow).
+ */
+async function fanOutFits(): Promise<void> {
+  await using sim = LmStudioSim.start();
+  const config = sim.model(QWEN)!.loaded_instances[0]!.config as Record<string, unknown>;
+  config.context_length = 4096;
+  config.parallel = 4;
+  const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
+  try {
+    // 12 files of 2,000 to 5,500 characters (each fits the context alone), and 4 of 8,000 to 14,000.
+    const sizes = [
+      2000,
+      2300,
+      2700,
+      3000,
+      3300,
+      3700,
+      4000,
+      4300,
+      4700,
+      5000,
+      5300,
+      5500,
+      8000,
+      10_000,
+      12_000,
+      14_000,
+    ];
+    for (const [i, size] of sizes.entries()) {
+      await Deno.writeTextFile(
+        `${dir}/file${String(i).padStart(2, "0")}.md`,
+        "lorem ipsum dolor ".repeat(size / 18 + 1).slice(0, size),
+      );
+    }
+    sim.chatScript = { reasoning: null, tokenDelayMs: 5, answer: "word ".repeat(60).trim() };
+    for (const maxTokens of [2048, 512]) {
+      await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+      const before = sim.contextExceeded;
+      const t = performance.now();
+      const result = await server.call("ask", {
+        model: QWEN,
+        prompt: "Summarise this file",
+        files: [dir],
+        each: true,
+        max_tokens: maxTokens,
+      });
+      const wall = performance.now() - t;
+      const data = result.structuredContent as {
+        items?: { error: string | null }[];
+        files?: { read: unknown[] };
+        fanout?: { at_once: number };
+      };
+      const overflows = (data.items ?? []).filter((i) => /does not fit|exceeded/.test(i.error ?? "")).length;
+      const answered = (data.items ?? []).filter((i) => i.error === null).length;
+      const label =
+        `each over ${sizes.length} large files, 4,096-token model, 4 slots, max_tokens ${maxTokens}`;
+      record(label, "ms", wall, null);
+      record(`  files read (of ${sizes.length})`, "files", data.files?.read.length ?? 0, null, false);
+      record("  answered", "items", answered, null, false);
+      record("  ran at once", "requests", data.fanout?.at_once ?? 0, null, false);
+      record("  overflows", "requests", overflows + (sim.contextExceeded - before), null);
+    }
+  } finally {
+    sim.chatScript = {};
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 async function httpVsStdio(env: Record<string, string>): Promise<void> {

@@ -6,36 +6,31 @@
  * @module
  */
 import { z } from "zod";
-import { chatCompletion, type ContentPart } from "../lib/completions.ts";
-import { CancelledError, InputError, LmStudioError } from "../lib/errors.ts";
-import { mapLimited } from "../lib/fanout.ts";
-import { type FileSet, frameFiles } from "../lib/files.ts";
+import { MAX_PARALLEL } from "../lib/config.ts";
+import { InputError } from "../lib/errors.ts";
+import { frameFiles } from "../lib/files.ts";
 import { loadImage } from "../lib/images.ts";
 import { findModel, unsuitableReason } from "../lib/models.ts";
-import type { NativeModel } from "../lib/schemas.ts";
-import { type InferenceHooks, type InferenceResult, requireAnswer } from "../lib/inference.ts";
-import { nativeChat, REASONING_LEVELS, type ReasoningLevel } from "../lib/native_chat.ts";
+import { requireAnswer } from "../lib/inference.ts";
+import { REASONING_LEVELS } from "../lib/native_chat.ts";
+import { type AskArgs, type AskRequest, generate } from "./ask_generate.ts";
+import { runEach } from "./fan_out.ts";
 import {
   contextOf,
   FilesField,
   filesLine,
   filesReport,
   FilesReportSchema,
+  type ReadFiles,
   readFilesFor,
 } from "./file_input.ts";
-import { errorText } from "./result.ts";
-import type { CallToolResult } from "./sdk.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
-import { defineTool, type Deps, type ToolContext, type ToolSpec } from "./tool.ts";
+import { defineTool, type ToolSpec } from "./tool.ts";
 
 const MIB = 1024 * 1024;
 /** Most items (files or prompts) of one `each` call. */
 const MAX_ITEMS = 200;
-/** Parallel slots LM Studio gives a loaded model unless its load config says otherwise. */
-const DEFAULT_PARALLEL = 4;
-/** With `each`, each file is its own request; this bounds what one call reads in all. */
-const MAX_EACH_TOTAL_CHARS = 32 * MIB;
 
 const ItemSchema = () =>
   z.object({
@@ -80,6 +75,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     prompts: z.array(NonBlank().max(MIB)).min(1).max(MAX_ITEMS).optional()
       .describe("Once per item"),
     combine: NonBlank().max(MIB).optional().describe("Merge instruction"),
+    parallel: z.number().int().min(1).max(MAX_PARALLEL).optional().describe("Items at once"),
   },
   outputSchema: {
     answer: z.string(),
@@ -92,6 +88,15 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     json: z.unknown().optional(),
     files: FilesReportSchema().optional(),
     items: z.array(ItemSchema()).optional(),
+    fanout: z.object({
+      width: z.number(),
+      width_source: z.enum(["parallel", "LMSTUDIO_MCP_PARALLEL", "LM Studio", "default"]),
+      at_once: z.number(),
+      context_length: z.number(),
+      combine_rounds: z.number().optional(),
+      combine_error: z.string().optional(),
+      notes: z.array(z.string()).optional(),
+    }).optional(),
   },
   annotations: {
     readOnlyHint: true,
@@ -105,6 +110,11 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   // The model is checked before any image is read: a wrong model costs no file reads.
   if (args.combine && !args.each && !args.prompts) {
     throw new InputError("combine merges the answers of each or prompts: pass one of them too");
+  }
+  if (args.parallel !== undefined && !args.each && !args.prompts) {
+    throw new InputError(
+      "parallel sets how many requests of each or prompts run at once: pass one of them too",
+    );
   }
   if (args.each || args.prompts) checkEach(args);
   const catalog = await deps.client.catalog({ signal: context.signal });
@@ -128,16 +138,35 @@ export const ask: ToolSpec = defineTool("ask", () => ({
         "(\"'url' field must be a base64 encoded image\"). Convert it to PNG or JPEG, or drop json_schema/ttl",
     );
   }
-  const request: Request = { args, deps, stream, maxTokens, images, openAi };
+  const known = findModel(catalog, args.model);
+  const request: AskRequest = {
+    args,
+    deps,
+    stream,
+    maxTokens,
+    images,
+    openAi,
+    modelKey: known?.key ?? args.model,
+    loaded: Boolean(known?.loaded_instances?.length),
+  };
   const fanOut = args.each === true || args.prompts !== undefined;
   if (fanOut) return await runEach(request, catalog, context);
   let prompt = args.prompt;
-  let files: FileSet | undefined;
+  let files: ReadFiles | undefined;
   if (args.files) {
     files = await readFilesFor(args.files, deps, context, {
       window: contextOf(catalog, args.model, args.context_length),
       maxTokens,
       fixedChars: prompt.length + (args.system?.length ?? 0),
+      advice: {
+        max: known?.max_context_length,
+        together: true,
+        // The native chat takes context_length per request; json_schema and ttl go where it cannot.
+        how: (n) =>
+          openAi
+            ? `model_unload ${args.model}, then model_load it with context_length ${n}`
+            : `pass context_length: ${n}`,
+      },
     });
     prompt = `${prompt}\n\n${frameFiles(files.files)}`;
   }
@@ -177,248 +206,6 @@ function checkEach(args: AskArgs): void {
   }
 }
 
-/** What every generation of one call shares. */
-interface Request {
-  readonly args: AskArgs;
-  readonly deps: Deps;
-  readonly stream: boolean;
-  readonly maxTokens: number;
-  readonly images: string[] | undefined;
-  readonly openAi: boolean;
-}
-
-type AskArgs = {
-  model: string;
-  prompt: string;
-  system?: string | undefined;
-  temperature?: number | undefined;
-  max_tokens?: number | undefined;
-  reasoning?: ReasoningLevel | undefined;
-  context_length?: number | undefined;
-  ttl?: number | undefined;
-  json_schema?: Record<string, unknown> | undefined;
-  images?: string[] | undefined;
-  files?: string[] | undefined;
-  each?: boolean | undefined;
-  prompts?: string[] | undefined;
-  combine?: string | undefined;
-};
-
-/** One generation with the call's options: native chat, or the OpenAI-compatible path for json_schema/ttl. */
-async function generate(
-  request: Request,
-  prompt: string,
-  hooks: InferenceHooks,
-  perRequestContext = true,
-): Promise<{ result: InferenceResult; json: unknown }> {
-  const contextLength = perRequestContext ? request.args.context_length : undefined;
-  const { args, deps, stream, maxTokens, images } = request;
-  if (!request.openAi) {
-    const result = await nativeChat(
-      deps.client,
-      {
-        model: args.model,
-        prompt,
-        system: args.system,
-        temperature: args.temperature,
-        maxTokens,
-        reasoning: args.reasoning,
-        contextLength,
-        images: images?.map((dataUrl) => ({ dataUrl })),
-      },
-      stream,
-      hooks,
-    );
-    return { result, json: undefined };
-  }
-  const parts: ContentPart[] = [
-    { type: "text", text: prompt },
-    ...(images ?? []).map((url) => ({ type: "image_url" as const, image_url: { url } })),
-  ];
-  let result = await chatCompletion(
-    deps.client,
-    {
-      model: args.model,
-      messages: [
-        ...(args.system === undefined ? [] : [{ role: "system" as const, content: args.system }]),
-        { role: "user", content: images ? parts : prompt },
-      ],
-      temperature: args.temperature,
-      max_tokens: maxTokens,
-      ttl: args.ttl,
-      response_format: args.json_schema && {
-        type: "json_schema",
-        json_schema: { name: "answer", strict: true, schema: args.json_schema },
-      },
-    },
-    stream,
-    hooks,
-  );
-  let json: unknown;
-  if (args.json_schema) {
-    json = parseJsonAnswer(result);
-    if (!result.answer.trim()) result = { ...result, answer: JSON.stringify(json, null, 2) };
-  }
-  return { result, json };
-}
-
-/**
- * `each` / `prompts`: the prompt once per file or item, as many at once as the loaded instance has
- * parallel slots, then optionally one `combine` call over the answers (map → reduce).
- */
-async function runEach(
-  request: Request,
-  catalog: readonly NativeModel[],
-  context: ToolContext,
-): Promise<CallToolResult> {
-  const { args, deps, maxTokens } = request;
-  // Load the model once before fanning out: several requests to an unloaded model make LM Studio's JIT
-  // loading start several instances (lmstudio-bug-tracker#1751).
-  let models = catalog;
-  const known = findModel(models, args.model);
-  if (!known?.loaded_instances?.length) {
-    context.progress.update(`Loading ${args.model} before sending the requests`);
-    await deps.client.loadModel({ model: args.model, context_length: args.context_length }, {
-      signal: context.signal,
-    });
-    models = await deps.client.catalog({ signal: context.signal });
-  }
-  const instance = findModel(models, args.model)?.loaded_instances?.[0];
-  const slots = Math.max(1, instance?.config?.parallel ?? DEFAULT_PARALLEL);
-  let items: { label: string; prompt: string }[];
-  let files: FileSet | undefined;
-  if (args.files) {
-    files = await readFilesFor(args.files, deps, context, {
-      window: contextOf(models, args.model, args.context_length),
-      maxTokens,
-      fixedChars: args.prompt.length + (args.system?.length ?? 0),
-      total: MAX_EACH_TOTAL_CHARS,
-    });
-    items = files.files.map((file) => ({
-      label: file.path,
-      prompt: `${args.prompt}\n\n${frameFiles([file])}`,
-    }));
-  } else {
-    items = args.prompts!.map((item, i) => ({ label: `#${i + 1}`, prompt: `${args.prompt}\n\n${item}` }));
-  }
-  const total = items.length + (args.combine ? 1 : 0);
-  let done = 0;
-  const tokens = new Array<number>(items.length).fill(0);
-  const report = () =>
-    context.progress.update(
-      `${done} of ${items.length} done, ${tokens.reduce((a, b) => a + b, 0)} tokens generated` +
-        ` (${Math.min(slots, items.length)} at a time)`,
-      done,
-      total,
-    );
-  report();
-  const started = performance.now();
-  const settled = await mapLimited(items, slots, async (item, index) => {
-    try {
-      const { result, json } = await generate(request, item.prompt, {
-        signal: context.signal,
-        onProgress: (event) => {
-          if (event.phase === "answer" || event.phase === "reasoning") {
-            tokens[index] = event.tokens;
-            report();
-          }
-        },
-        onWarning: (message) => deps.log.warn(message),
-      }, false);
-      requireAnswer(result, { reasoningParameter: true });
-      return { result, json };
-    } finally {
-      done++;
-      report();
-    }
-  }, context.signal);
-  if (context.signal.aborted) throw new CancelledError();
-  context.progress.flush(); // The final count, before the combine step or the result.
-  const redact = deps.redact ?? ((text: string) => text);
-  const outcomes = settled.map((outcome, i) => {
-    const item = items[i]!.label;
-    if (outcome.ok) {
-      return {
-        item,
-        answer: outcome.value.result.answer,
-        error: null,
-        json: outcome.value.json,
-        result: outcome.value.result,
-      };
-    }
-    return {
-      item,
-      answer: null,
-      error: redact(errorText(outcome.error, "ask", deps.log)),
-      json: undefined,
-      result: undefined,
-    };
-  });
-  const failed = outcomes.filter((o) => o.error !== null).length;
-  const itemsText = outcomes.map((o, i) =>
-    `[${i + 1}/${outcomes.length}] ${o.item}\n${o.error === null ? o.answer : `Error: ${o.error}`}`
-  ).join("\n\n");
-  let combined: InferenceResult | undefined;
-  if (args.combine && failed < outcomes.length) {
-    context.progress.update(`Combining ${outcomes.length - failed} answers`, done, total);
-    const answers = outcomes.filter((o) => o.error === null)
-      .map((o) => `<answer item="${o.item}">\n${o.answer}\n</answer>`).join("\n\n");
-    const reduce = {
-      ...request,
-      openAi: request.args.ttl !== undefined,
-      args: { ...args, json_schema: undefined },
-    };
-    combined = (await generate(reduce, `${args.combine}\n\n${answers}`, {
-      signal: context.signal,
-      onProgress: progressHook(context.progress, args.model, maxTokens),
-      onWarning: (message) => deps.log.warn(message),
-    }, false)).result;
-    requireAnswer(combined, { reasoningParameter: true });
-  }
-  const seconds = Math.round(performance.now() - started) / 1000;
-  const sum = (pick: (r: InferenceResult) => number | null) =>
-    outcomes.reduce((n, o) => n + (o.result ? pick(o.result) ?? 0 : 0), 0) +
-    (combined ? pick(combined) ?? 0 : 0);
-  const stats = {
-    input_tokens: sum((r) => r.stats.input_tokens),
-    output_tokens: sum((r) => r.stats.output_tokens),
-    reasoning_tokens: sum((r) => r.stats.reasoning_tokens),
-    tokens_per_second: null,
-    time_to_first_token_seconds: null,
-    model_load_time_seconds: null,
-    total_seconds: seconds,
-  };
-  const summary = `${outcomes.length - failed} of ${outcomes.length} answered` +
-    (failed ? `, ${failed} failed` : "") +
-    ` in ${seconds.toFixed(2)} s, ${Math.min(slots, items.length)} at a time` +
-    ` on ${args.model}` + (files ? `. ${filesLine(files)}` : ".");
-  const text = combined ? combined.answer : itemsText;
-  return {
-    content: [
-      { type: "text", text },
-      ...(combined ? [{ type: "text" as const, text: `Answers per item:\n\n${itemsText}` }] : []),
-      { type: "text", text: summary },
-    ],
-    structuredContent: {
-      answer: text,
-      reasoning: combined?.reasoning ?? null,
-      model: args.model,
-      stop_reason: combined?.stop_reason ?? "stop",
-      streamed: request.stream,
-      stats,
-      tool_calls: [],
-      items: outcomes.map((o) => ({
-        item: o.item,
-        answer: o.answer,
-        error: o.error,
-        ...(o.json === undefined ? {} : { json: o.json }),
-      })),
-      ...(files ? { files: filesReport(files) } : {}),
-    },
-    ...(failed === outcomes.length ? { isError: true } : {}),
-  };
-}
-
 function checkOpenAiPath(args: {
   json_schema?: Record<string, unknown> | undefined;
   reasoning?: string | undefined;
@@ -446,27 +233,4 @@ function checkSchema(schema: Record<string, unknown>): void {
     );
   }
   if (JSON.stringify(schema).length > 256 * 1024) throw new InputError("json_schema is larger than 256 KiB");
-}
-
-/**
- * Parses the JSON answer; some reasoning models put it in the reasoning and leave the answer empty
- * (LM Studio issue #1698), and some wrap it in a code fence.
- */
-function parseJsonAnswer(result: InferenceResult): unknown {
-  const candidates = [result.answer, result.reasoning ?? ""].map((text) =>
-    text.trim().replace(/^```(?:json)?\s*/i, "").replace(/\s*```$/, "")
-  ).filter(Boolean);
-  for (const text of candidates) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      // Try the next place.
-    }
-  }
-  const shown = (result.answer || result.reasoning || "").slice(0, 500);
-  throw new LmStudioError(
-    `${result.model} did not return valid JSON for json_schema` +
-      (result.stop_reason === "length" ? " (it was cut off at max_tokens; raise max_tokens)" : "") +
-      `. Its answer was: ${shown || "(empty)"}. Small models may not follow schemas; try a larger model`,
-  );
 }

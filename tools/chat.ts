@@ -14,10 +14,11 @@ import {
   filesLine,
   filesReport,
   FilesReportSchema,
+  type ReadFiles,
   readFilesFor,
 } from "./file_input.ts";
 import { InputError } from "../lib/errors.ts";
-import { formatBytes } from "../lib/models.ts";
+import { findModel, formatBytes } from "../lib/models.ts";
 import { iso, sessionJson, sessionMarkdown } from "../lib/session_export.ts";
 import type { SessionStore, SessionSummary } from "../lib/sessions.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
@@ -208,11 +209,17 @@ async function attachFiles(
   model: string,
   deps: Deps,
   context: ToolContext,
-): Promise<FileSet> {
+): Promise<ReadFiles> {
+  const catalog = await deps.client.catalog({ signal: context.signal });
   return await readFilesFor(patterns, deps, context, {
-    window: contextOf(await deps.client.catalog({ signal: context.signal }), model),
+    window: contextOf(catalog, model),
     maxTokens: args.max_tokens ?? CHAT_DEFAULTS.maxTokens,
     fixedChars: (args.message?.length ?? 0) + (args.system?.length ?? 0),
+    advice: {
+      max: findModel(catalog, model)?.max_context_length,
+      together: true,
+      how: (n) => `model_unload ${model}, then model_load it with context_length ${n}`,
+    },
   });
 }
 

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { embed as embedTexts } from "../lib/embeddings.ts";
 import { InputError } from "../lib/errors.ts";
-import { unsuitableReason } from "../lib/models.ts";
+import { findModel, unsuitableReason } from "../lib/models.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
 import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
@@ -40,7 +40,8 @@ export const embed: ToolSpec = defineTool("embed", () => ({
   annotations: READ_ONLY,
 }), async (args, deps, context) => {
   const inputs = typeof args.input === "string" ? [args.input] : args.input;
-  const unsuitable = unsuitableReason(await deps.client.catalog({ signal: context.signal }), args.model, {
+  const catalog = await deps.client.catalog({ signal: context.signal });
+  const unsuitable = unsuitableReason(catalog, args.model, {
     tool: "embed",
     type: "embedding",
   });
@@ -53,7 +54,14 @@ export const embed: ToolSpec = defineTool("embed", () => ({
     );
   }
   context.progress.update(`Embedding ${inputs.length} text${inputs.length === 1 ? "" : "s"}`);
-  const result = await embedTexts(deps.client, args.model, inputs, context.signal);
+  // Through the load gate: embeds of an unloaded model made at once start one load between them.
+  const known = findModel(catalog, args.model);
+  const result = await deps.client.loads.run(
+    known?.key ?? args.model,
+    Boolean(known?.loaded_instances?.length),
+    () => embedTexts(deps.client, args.model, inputs, context.signal),
+    context.signal,
+  );
   const preview = (v: number[]) =>
     `[${v.slice(0, PREVIEW).map((x) => x.toFixed(4)).join(", ")}${v.length > PREVIEW ? ", …" : ""}]`;
   const lines = [

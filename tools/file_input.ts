@@ -6,7 +6,8 @@
  */
 import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
-import { estimateTokens, type FileSet, gatherFiles } from "../lib/files.ts";
+import { estimateTokens, type FileSet, gatherFiles, type SkippedFile } from "../lib/files.ts";
+import { fittingContext } from "../lib/inference.ts";
 import { findModel } from "../lib/models.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import type { Deps, ToolContext } from "./tool.ts";
@@ -23,21 +24,64 @@ const CHARS_PER_TOKEN = 3;
 export const FilesReportSchema = (): z.ZodType<FilesReport> =>
   z.object({
     read: z.array(z.object({ path: z.string(), chars: z.number() })),
-    skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
+    skipped: z.array(
+      z.object({ path: z.string(), reason: z.string(), context_length: z.number().optional() }),
+    ),
     chars: z.number(),
     estimated_tokens: z.number(),
+    include: z.object({
+      files: z.number(),
+      context_length: z.number().nullable(),
+      max_context_length: z.number().nullable(),
+      beyond_max: z.number(),
+      how: z.string(),
+    }).optional(),
   });
 
 /** What was read, for the result. */
 export interface FilesReport {
   /** Files read. */
   read: { path: string; chars: number }[];
-  /** Files skipped, and why. */
-  skipped: { path: string; reason: string }[];
+  /** Files skipped, and why; one skipped for its size names the context length that would read it. */
+  skipped: { path: string; reason: string; context_length?: number | undefined }[];
   /** Characters sent. */
   chars: number;
   /** Tokens sent, estimated at four characters per token. */
   estimated_tokens: number;
+  /** How to read the files skipped for their size, when some were. */
+  include?: Include | undefined;
+}
+
+/** How to read the files a call skipped for their size. */
+export interface Include {
+  /** Files a larger context would read. */
+  files: number;
+  /** The context length that reads them, or null when none within the model's maximum does. */
+  context_length: number | null;
+  /** The model's largest context, if LM Studio says. */
+  max_context_length: number | null;
+  /** Files too large even at the model's maximum. */
+  beyond_max: number;
+  /** What to do, in words. */
+  how: string;
+}
+
+/** How a call can read more: the model's limit, and what to do for a given context length. */
+export interface FitAdvice {
+  /** The model's `max_context_length`, if known. */
+  readonly max: number | null | undefined;
+  /** Whether the files go in one prompt together (ask, chat) or each in its own request (each). */
+  readonly together: boolean;
+  /** The action for a context length, e.g. "pass context_length: 16384". */
+  readonly how: (contextLength: number) => string;
+}
+
+/** Files read for a call, with the advice for those skipped for their size. */
+export interface ReadFiles extends FileSet {
+  /** Skipped files; one skipped for its size names the context length that would read it. */
+  readonly skipped: readonly (SkippedFile & { readonly context_length?: number })[];
+  /** How to read the files skipped for their size. */
+  readonly include?: Include;
 }
 
 /**
@@ -73,8 +117,9 @@ export async function readFilesFor(
     readonly maxTokens: number;
     readonly fixedChars: number;
     readonly total?: number;
+    readonly advice?: FitAdvice;
   },
-): Promise<FileSet> {
+): Promise<ReadFiles> {
   const perFile = Math.max(0, (size.window - size.maxTokens - 64) * CHARS_PER_TOKEN - size.fixedChars);
   if (perFile < 256) {
     throw new InputError(
@@ -84,7 +129,7 @@ export async function readFilesFor(
   }
   context.progress.update(`Reading ${patterns.length === 1 ? patterns[0] : `${patterns.length} paths`}`);
   const roots = await context.roots();
-  return await gatherFiles(patterns, {
+  const set = await gatherFiles(patterns, {
     base: roots?.[0] ?? Deno.cwd(),
     roots,
     home: deps.config.home,
@@ -92,6 +137,53 @@ export async function readFilesFor(
     maxTotalChars: size.total ?? perFile,
     signal: context.signal,
   });
+  for (const warning of set.warnings) deps.log.warn(`files: ${warning.path}: ${warning.message}`);
+  return size.advice ? withAdvice(set, size, size.advice, perFile) : set;
+}
+
+/**
+ * Names, for the files skipped for their size, the context length that would read them (a power of two,
+ * bounded by the model's maximum): each one's, and one for all (all files in one prompt when they go
+ * together, the largest file when each goes alone).
+ */
+function withAdvice(
+  set: FileSet,
+  size: { readonly maxTokens: number; readonly fixedChars: number },
+  advice: FitAdvice,
+  perFile: number,
+): ReadFiles {
+  const base = size.maxTokens + 64 + Math.ceil(size.fixedChars / CHARS_PER_TOKEN);
+  const need = (chars: number) => base + Math.ceil(chars / CHARS_PER_TOKEN);
+  // Alone, a file only needs more context when it is larger than one request holds; together, the
+  // files over the total need it too.
+  const sized = set.skipped.filter((s) => s.chars !== undefined && (advice.together || s.chars > perFile));
+  if (!sized.length) return set;
+  const fits = new Map(sized.map((s) => [s, fittingContext(need(s.chars!), advice.max)]));
+  const within = sized.filter((s) => fits.get(s) !== undefined);
+  const all = advice.together
+    ? fittingContext(need(set.chars + within.reduce((n, s) => n + s.chars!, 0)), advice.max)
+    : Math.max(0, ...within.map((s) => fits.get(s)!));
+  const contextLength = within.length && all ? all : null;
+  const max = advice.max ?? null;
+  const beyond = sized.length - within.length;
+  const how = contextLength
+    ? advice.how(contextLength)
+    : `split ${sized.length === 1 ? "it" : "them"} or use a model with a larger context` +
+      (max ? ` (this one holds at most ${max} tokens)` : "");
+  return {
+    ...set,
+    skipped: set.skipped.map((s) => {
+      const fit = fits.get(s);
+      return fit === undefined ? s : { ...s, context_length: fit };
+    }),
+    include: {
+      files: within.length,
+      context_length: contextLength,
+      max_context_length: max,
+      beyond_max: beyond,
+      how,
+    },
+  };
 }
 
 /**
@@ -100,12 +192,20 @@ export async function readFilesFor(
  * @param set The files
  * @returns For `structuredContent.files`
  */
-export function filesReport(set: FileSet): FilesReport {
+export function filesReport(set: ReadFiles): FilesReport {
   return {
     read: set.files.map((f) => ({ path: f.path, chars: f.chars })),
-    skipped: set.skipped.map((s) => ({ path: s.path, reason: s.reason })),
+    skipped: [
+      ...set.skipped.map((s) => ({
+        path: s.path,
+        reason: s.reason,
+        ...(s.context_length === undefined ? {} : { context_length: s.context_length }),
+      })),
+      ...set.warnings.map((w) => ({ path: w.path, reason: w.message })),
+    ],
     chars: set.chars,
     estimated_tokens: estimateTokens(set.chars),
+    ...(set.include ? { include: { ...set.include } } : {}),
   };
 }
 
@@ -115,14 +215,29 @@ export function filesReport(set: FileSet): FilesReport {
  * @param set The files
  * @returns e.g. `Read 3 files (12,345 characters, ~3,087 tokens); skipped 1: logo.png (binary).`
  */
-export function filesLine(set: FileSet): string {
+export function filesLine(set: ReadFiles): string {
   const n = set.files.length;
   const skipped = set.skipped.length
     ? `; skipped ${set.skipped.length}: ${
       set.skipped.slice(0, 5).map((s) => `${s.path} (${s.reason})`).join(", ")
     }${set.skipped.length > 5 ? ", …" : ""}`
     : "";
-  return `Read ${n} file${n === 1 ? "" : "s"} (${set.chars.toLocaleString("en-US")} characters, ~${
+  const warnings = set.warnings.length
+    ? ` Warning: ${set.warnings.slice(0, 3).map((w) => `${w.path}: ${w.message}`).join("; ")}${
+      set.warnings.length > 3 ? "; …" : ""
+    }.`
+    : "";
+  const line = `Read ${n} file${n === 1 ? "" : "s"} (${set.chars.toLocaleString("en-US")} characters, ~${
     estimateTokens(set.chars).toLocaleString("en-US")
-  } tokens)${skipped}.`;
+  } tokens)${skipped}.${warnings}`;
+  const include = set.include;
+  if (!include) return line;
+  const total = include.files + include.beyond_max;
+  const these = total === 1 ? "the file skipped for its size" : `the ${total} files skipped for their size`;
+  if (include.context_length === null) return `${line} To read ${these}: ${include.how}.`;
+  const beyond = include.beyond_max
+    ? ` (${include.beyond_max} of them ${include.beyond_max === 1 ? "is" : "are"} too large even at the ` +
+      `model's maximum of ${include.max_context_length}: split ${include.beyond_max === 1 ? "it" : "them"})`
+    : "";
+  return `${line} To read ${these}${beyond}: ${include.how}.`;
 }

@@ -31,6 +31,8 @@ async function tempDb(): Promise<{ dir: string; path: string } & AsyncDisposable
 Deno.test("a new store has the schema, WAL, foreign keys and private permissions", async () => {
   await using tmp = await tempDb();
   const store = openSessionStore(tmp.path);
+  // Every commit reaches the disk before it returns (FULL), in WAL, with foreign keys on.
+  assert.deepEqual(store.durability(), { journalMode: "wal", synchronous: 2, foreignKeys: 1 });
   store.close();
   const db = new DatabaseSync(tmp.path);
   assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
@@ -193,4 +195,25 @@ Deno.test("session lock files are removed on release, and exclusion holds across
   (await gotC)();
   assert.deepEqual(order, ["b", "c"]);
   assert.deepEqual([...Deno.readDirSync(dir)], []);
+});
+
+Deno.test("a turn is all or nothing: when its insert fails, the new session and its counters are rolled back", async () => {
+  await using db = await tempDb();
+  const store = openSessionStore(db.path);
+  try {
+    store.appendTurn("kept", 0, null, turn("a", "b"));
+    // Another connection makes every later insert of a turn fail, as a full disk or a constraint would.
+    const raw = new DatabaseSync(db.path);
+    raw.exec(
+      "CREATE TRIGGER fail_turns BEFORE INSERT ON chat_turns BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    );
+    raw.close();
+    assert.throws(() => store.appendTurn("new", 0, "sys", turn("c", "d")), /injected failure/);
+    assert.throws(() => store.appendTurn("kept", 1, null, turn("e", "f")), /injected failure/);
+    assert.equal(store.get("new"), undefined, "the session of a failed first turn was left behind");
+    assert.equal(store.get("kept")?.turns, 1, "a failed turn was counted");
+    assert.equal(store.count(), 1);
+  } finally {
+    store.close();
+  }
 });

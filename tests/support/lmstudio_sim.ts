@@ -16,6 +16,7 @@ import {
   type InferenceSimOptions,
   SIMULATED_DROP,
 } from "./sim_inference.ts";
+import { SimEngine } from "./sim_engine.ts";
 import { validateNative } from "./sim_strict.ts";
 import noneLoaded from "../fixtures/lmstudio/api-v1-models.none-loaded.json" with { type: "json" };
 
@@ -84,6 +85,20 @@ export interface RecordedRequest {
   deltas?: number;
   /** `performance.now()` when a streamed reply was completely written. */
   endedAt?: number;
+  /** The loaded instance that served an inference request. */
+  instance?: string;
+  /** `performance.now()` when LM Studio started working on it (a slot was free). */
+  admittedAt?: number;
+}
+
+/** A load LM Studio started on its own for a request (JIT), with the request's `ttl`. */
+export interface JitLoad {
+  /** Model key. */
+  model: string;
+  /** The instance it became. */
+  id: string;
+  /** The `ttl` of the request that caused it. */
+  ttl: number | undefined;
 }
 
 /** A download job in progress. */
@@ -120,7 +135,7 @@ export interface SimOptions extends InferenceSimOptions {
   /** Whether load replies carry `load_time_seconds`. @default true */
   reportLoadTime?: boolean;
   /**
-   * The context length a load applies, given the one asked for (undefined when none was). Real LM Studio
+   * The context length a load (REST or JIT) applies, given the one asked for (undefined when none was). Real LM Studio
    * does not always apply what was asked: it lowers the context to fit memory (lmstudio-bug-tracker#1902)
    * or its engine picks its own (#2270, #2318), and the instance and the echoed `load_config` then show
    * the applied value. @default the requested context, or 4096
@@ -130,6 +145,13 @@ export interface SimOptions extends InferenceSimOptions {
   downloadSteps?: number;
   /** Extra route tables (chat, embeddings), tried before the built-in ones. */
   routes?: SimRoutes[];
+  /**
+   * Whether a GGUF instance's config lists `parallel`, as LM Studio's docs show; replies recorded from
+   * 0.4 servers lack it (the slots are then still LM Studio's default 4). @default true
+   */
+  listParallel?: boolean;
+  /** Requests an MLX instance (which lists no `parallel`) serves at once (mlx-engine#266). @default 1 */
+  mlxParallel?: number;
 }
 
 /** JSON reply helper. */
@@ -207,7 +229,10 @@ export class LmStudioSim {
   chatScript: ChatScript = {};
   /** The most inference requests each model served at once (its parallel slots cap this). */
   readonly peakInFlight: Map<string, number> = new Map();
-  #slots = new Map<string, { busy: number; queue: (() => void)[] }>();
+  /** Loads LM Studio started on its own for requests, in order. */
+  readonly jitLoads: JitLoad[] = [];
+  #engines = new Map<string, SimEngine>();
+  #loading = new Map<string, number>();
   #server: Deno.HttpServer<Deno.NetAddr>;
   #faults: { route: string; fault: Fault }[] = [];
   #pending = new Set<Promise<unknown>>();
@@ -274,36 +299,146 @@ export class LmStudioSim {
     });
   }
 
-  /**
-   * Takes one of a model's parallel slots (its loaded instance's `config.parallel`, default 4), waiting
-   * in line when all are busy, as LM Studio's continuous batching does.
-   *
-   * @param key The model key or instance id of the request
-   * @param signal Gives up the place in line when the client goes away
-   * @returns Releases the slot
-   */
-  async acquireSlot(key: string, signal: AbortSignal): Promise<() => void> {
-    const model = this.models.find((m) => m.key === key || m.loaded_instances.some((i) => i.id === key));
-    const name = model?.key ?? key;
-    const parallel = Number(model?.loaded_instances[0]?.config?.parallel ?? 4) || 4;
-    const slot = this.#slots.get(name) ?? { busy: 0, queue: [] };
-    this.#slots.set(name, slot);
-    while (slot.busy >= parallel) {
-      if (signal.aborted) throw new Error("client went away while queued");
-      await new Promise<void>((resolve) => {
-        slot.queue.push(resolve);
-        signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+  /** The instance with this id, and its model. */
+  instance(id: string): { model: SimModel; instance: SimInstance } | undefined {
+    for (const model of this.models) {
+      const instance = model.loaded_instances.find((i) => i.id === id);
+      if (instance) return { model, instance };
     }
-    slot.busy++;
-    this.peakInFlight.set(name, Math.max(this.peakInFlight.get(name) ?? 0, slot.busy));
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      slot.busy--;
-      slot.queue.shift()?.();
+    return undefined;
+  }
+
+  /**
+   * The engine of a loaded instance: its parallel slots (the config's `parallel`; else 1 for MLX, as
+   * mlx-engine serves one at a time, and LM Studio's default 4 for llama.cpp) and its shared KV cache.
+   *
+   * @param id The instance id
+   * @returns The engine
+   */
+  engine(id: string): SimEngine {
+    let engine = this.#engines.get(id);
+    if (!engine) {
+      const found = () => this.instance(id);
+      engine = new SimEngine({
+        slots: () => {
+          const hit = found();
+          const listed = Number(hit?.instance.config.parallel);
+          if (Number.isInteger(listed) && listed > 0) return listed;
+          return hit?.model.format === "mlx" ? this.options.mlxParallel ?? 1 : 4;
+        },
+        context: () => {
+          const value = found()?.instance.config.context_length;
+          return typeof value === "number" ? value : 4096;
+        },
+        busy: () => {
+          const model = found()?.model;
+          if (!model) return;
+          const total = model.loaded_instances.reduce(
+            (n, i) => n + (this.#engines.get(i.id)?.inFlight ?? 0),
+            0,
+          );
+          this.peakInFlight.set(model.key, Math.max(this.peakInFlight.get(model.key) ?? 0, total));
+        },
+      });
+      this.#engines.set(id, engine);
+    }
+    return engine;
+  }
+
+  /** Times a shared KV cache ran out, over every instance. */
+  get contextExceeded(): number {
+    let sum = 0;
+    for (const engine of this.#engines.values()) sum += engine.exceeded;
+    return sum;
+  }
+
+  /**
+   * Starts loading an instance of `model`: the first is named by the key, later ones `key:2`, `key:3`,
+   * counting the loads still running, so concurrent loads of one model make several instances
+   * (lmstudio-bug-tracker#1751).
+   *
+   * @param model The model
+   * @returns The new instance's id, and `done` to call with its config when loaded (or undefined when not)
+   */
+  beginLoad(
+    model: SimModel,
+  ): { id: string; done: (config: Record<string, unknown> | undefined) => SimInstance | undefined } {
+    const loading = this.#loading.get(model.key) ?? 0;
+    this.#loading.set(model.key, loading + 1);
+    const n = model.loaded_instances.length + loading;
+    let id = n === 0 ? model.key : `${model.key}:${n + 1}`;
+    for (let k = n + 2; model.loaded_instances.some((i) => i.id === id); k++) id = `${model.key}:${k}`;
+    return {
+      id,
+      done: (config) => {
+        this.#loading.set(model.key, (this.#loading.get(model.key) ?? 1) - 1);
+        if (!config) return undefined;
+        const instance = { id, config };
+        model.loaded_instances.push(instance);
+        return instance;
+      },
     };
+  }
+
+  /**
+   * The config LM Studio gives a new instance. As recorded: an MLX (or embedding) instance's config holds
+   * only context_length; llama.cpp (GGUF) LLM instances carry the engine's fields too.
+   *
+   * @param model The model
+   * @param fields Load fields from the request
+   * @returns The config
+   */
+  loadConfig(model: SimModel, fields: Record<string, unknown> = {}): Record<string, unknown> {
+    const requested = typeof fields.context_length === "number" ? fields.context_length : undefined;
+    const config: Record<string, unknown> = {
+      context_length: this.options.loadContext?.(requested, model) ?? requested ?? 4096,
+    };
+    if (model.type === "llm" && model.format === "gguf") {
+      config.eval_batch_size = fields.eval_batch_size ?? 512;
+      if (this.options.listParallel !== false) config.parallel = 4;
+      config.flash_attention = fields.flash_attention ?? true;
+      config.offload_kv_cache_to_gpu = fields.offload_kv_cache_to_gpu ?? true;
+      if (fields.num_experts !== undefined) config.num_experts = fields.num_experts;
+    }
+    return config;
+  }
+
+  /**
+   * Loads a model on demand for a request (JIT), taking `loadDelayMs` in three steps.
+   *
+   * @param model The model
+   * @param options The request's `ttl` and context, a progress callback, and cancellation
+   * @returns The instance, or undefined when the client went away first
+   */
+  async jitLoad(
+    model: SimModel,
+    options: {
+      ttl?: number | undefined;
+      context?: number | undefined;
+      onStart?: (id: string) => Promise<void>;
+      onProgress?: (fraction: number) => Promise<void>;
+      signal: AbortSignal;
+    },
+  ): Promise<SimInstance | undefined> {
+    const load = this.beginLoad(model);
+    let config: Record<string, unknown> | undefined;
+    try {
+      await options.onStart?.(load.id);
+      for (const fraction of [0.25, 0.5, 0.75]) {
+        await options.onProgress?.(fraction);
+        if (this.options.loadDelayMs) await this.wait(this.options.loadDelayMs / 3, options.signal);
+      }
+      if (!options.signal.aborted) {
+        config = this.loadConfig(
+          model,
+          options.context === undefined ? {} : { context_length: options.context },
+        );
+        this.jitLoads.push({ model: model.key, id: load.id, ttl: options.ttl });
+      }
+    } finally {
+      load.done(config);
+    }
+    return config ? this.instance(load.id)?.instance : undefined;
   }
 
   /** Stops the server and waits for open requests to end. */
@@ -469,25 +604,15 @@ const BASE_ROUTES: SimRoutes = {
     const model = sim.model(key);
     if (!model) return nativeError(404, "model_not_found", `Model "${key}" not found`);
     const started = performance.now();
+    const load = sim.beginLoad(model);
     if (sim.options.loadDelayMs) await sim.wait(sim.options.loadDelayMs, request.signal);
-    if (request.signal.aborted) return json({ error: "aborted" }, 499);
-    const n = model.loaded_instances.length;
-    // As recorded: an MLX (or embedding) instance's config holds only context_length; llama.cpp
-    // (GGUF) LLM instances carry the engine's fields too.
-    const asked = field(body, "context_length");
-    const requested = typeof asked === "number" ? asked : undefined;
-    const config: Record<string, unknown> = {
-      context_length: sim.options.loadContext?.(requested, model) ?? requested ?? 4096,
-    };
-    if (model.type === "llm" && model.format === "gguf") {
-      config.eval_batch_size = field(body, "eval_batch_size") ?? 512;
-      config.parallel = 4;
-      config.flash_attention = field(body, "flash_attention") ?? true;
-      config.offload_kv_cache_to_gpu = field(body, "offload_kv_cache_to_gpu") ?? true;
-      if (field(body, "num_experts") !== undefined) config.num_experts = field(body, "num_experts");
+    if (request.signal.aborted) {
+      load.done(undefined);
+      return json({ error: "aborted" }, 499);
     }
-    const id = n === 0 ? key : `${key}:${n + 1}`;
-    model.loaded_instances.push({ id, config });
+    const config = sim.loadConfig(model, body as Record<string, unknown>);
+    const id = load.id;
+    load.done(config);
     const reply: Record<string, unknown> = { type: model.type, instance_id: id, status: "loaded" };
     if (sim.options.reportLoadTime !== false) {
       reply.load_time_seconds = Math.round(performance.now() - started) / 1000;

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { LmStudioSim, RecordedRequest, SimModel, SimRoutes } from "./lmstudio_sim.ts";
+import type { LmStudioSim, RecordedRequest, SimInstance, SimModel, SimRoutes } from "./lmstudio_sim.ts";
+import { CONTEXT_EXCEEDED, type KvLease } from "./sim_engine.ts";
 import { imageProblem, validateReasoning } from "./sim_strict.ts";
 
 /** How the simulated model behaves on the next inference requests. */
@@ -43,6 +44,13 @@ export interface InferenceSimOptions {
   jit?: boolean;
   /** How a context overflow looks on a native stream: LM Studio's error, or an empty 200 stream. */
   overflow?: "error" | "empty-stream";
+  /**
+   * How a prompt larger than the loaded context looks on a `/v1/chat/completions` stream: HTTP 200 with
+   * `event: error` and "Input does not fit in context length…" (current servers, lmstudio-bug-tracker#2322;
+   * the default), an error chunk without an event name (older servers), or a 200 stream with no content
+   * delta at all (GGUF, lmstudio-bug-tracker#2339).
+   */
+  openAiOverflow?: "event-error" | "error-chunk" | "empty-stream";
   /** LM Studio's overflow message: llama.cpp's (default) or MLX's "Context size has been exceeded". */
   overflowMessage?: string;
   /** Embedding dimension. @default 768 */
@@ -92,12 +100,15 @@ function overflowText(sim: LmStudioSim): string {
 const OVERFLOW_MESSAGE = "The number of tokens to keep from the initial prompt is greater than the context " +
   "length. Try to load the model with a larger context length, or provide a shorter input";
 
-/** Resolves the model of an inference request, loading it on demand (JIT) like LM Studio. */
+/**
+ * Finds the model of an inference request and its ready instance; LM Studio loads the model on demand
+ * (JIT) when there is none, which the route does with {@linkcode LmStudioSim.jitLoad}.
+ */
 function resolveModel(
   sim: LmStudioSim,
   key: unknown,
   kind: "llm" | "embedding",
-): { model: SimModel; jitLoaded: boolean } | { error: string; status: number } {
+): { model: SimModel; instance: SimInstance | undefined } | { error: string; status: number } {
   if (typeof key !== "string" || !key) return { error: '"model" is required', status: 400 };
   const model = sim.models.find((m) =>
     m.key === key || m.variants?.includes(key) || m.loaded_instances.some((i) => i.id === key)
@@ -109,20 +120,53 @@ function resolveModel(
       status: 400,
     };
   }
-  if (model.loaded_instances.length) return { model, jitLoaded: false };
-  if ((sim.options as InferenceSimOptions).jit === false) {
+  const instance = model.loaded_instances.find((i) => i.id === key) ?? model.loaded_instances[0];
+  if (!instance && (sim.options as InferenceSimOptions).jit === false) {
     return {
       error: "No models loaded. Please load a model in the developer page or use the 'lms load' command.",
       status: 404,
     };
   }
-  model.loaded_instances.push({ id: model.key, config: { context_length: 4096 } });
-  return { model, jitLoaded: true };
+  return { model, instance };
 }
 
-function loadedContext(model: SimModel): number {
-  const value = model.loaded_instances[0]?.config.context_length;
+function loadedContext(instance: SimInstance): number {
+  const value = instance.config.context_length;
   return typeof value === "number" ? value : 4096;
+}
+
+/** "Input does not fit…", as current servers word a prompt larger than the context (#2322). */
+function doesNotFit(sim: LmStudioSim, input: number, context: number): string {
+  return (sim.options as InferenceSimOptions).overflowMessage ??
+    `Input does not fit in context length. The input has ${input} tokens, but the context length only ` +
+      `supports ${context} tokens.`;
+}
+
+/** The 200 `event: error` LM Studio streams on `/v1/chat/completions`, byte for byte as captured (#2322). */
+function openAiErrorEvent(message: string): string {
+  return `event: error\ndata: ${JSON.stringify({ error: { message }, message })}\n\n`;
+}
+
+/**
+ * Generates `pieces` into the shared KV cache one token at a time, pausing `tokenDelayMs` after each;
+ * stops when the cache ran out (every request in flight then fails) or the client left.
+ */
+async function generate(
+  sim: LmStudioSim,
+  lease: KvLease,
+  pieces: readonly string[],
+  script: ChatScript,
+  signal: AbortSignal,
+  each: (piece: string) => Promise<void> = async () => {},
+): Promise<"exceeded" | "done"> {
+  for (const piece of pieces) {
+    if (!lease.grow(1)) return "exceeded";
+    await each(piece);
+    if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
+    if (lease.failed.aborted) return "exceeded";
+    if (signal.aborted) throw new Error("client went away");
+  }
+  return "done";
 }
 
 function canReason(model: SimModel, requested: unknown): boolean {
@@ -235,7 +279,7 @@ async function nativeChat(
       found.error,
     );
   }
-  const { model, jitLoaded } = found;
+  const { model } = found;
   const allowed = rec(model.capabilities?.reasoning).allowed_options;
   const badReasoning = validateReasoning(
     body.reasoning,
@@ -251,15 +295,13 @@ async function nativeChat(
   if (items.some((item) => item.type === "image") && model.capabilities?.vision !== true) {
     return nativeError(400, "invalid_request", `Model '${model.key}' does not support image inputs`);
   }
-  const instanceId = model.loaded_instances[0]?.id ?? model.key;
   const prompt = typeof body.input === "string"
     ? body.input
     : items.filter((item) => item.type === "text").map((item) => String(item.content)).join("\n");
   const inputTokens = estimateTokens(
     prompt + (typeof body.system_prompt === "string" ? body.system_prompt : ""),
   );
-  const context = typeof body.context_length === "number" ? body.context_length : loadedContext(model);
-  const overflow = inputTokens > context;
+  const requestedContext = typeof body.context_length === "number" ? body.context_length : undefined;
   let answer = answerFor(script, body, `Echo: ${prompt}`);
   const reasoning = script.reasoning !== undefined
     ? script.reasoning
@@ -272,6 +314,7 @@ async function nativeChat(
   const reasoningTokens = separateReasoning ? tokens(separateReasoning).slice(0, max) : [];
   const answerTokens = tokens(answer).slice(0, Math.max(0, max - reasoningTokens.length));
   const started = performance.now();
+  let jitLoaded = false;
   const stats = (firstTokenAt: number | undefined) => ({
     input_tokens: inputTokens,
     total_output_tokens: reasoningTokens.length + answerTokens.length,
@@ -285,84 +328,130 @@ async function nativeChat(
     { type: "message", content: answerTokens.join("") },
   ];
   if (body.stream !== true) {
-    if (overflow) return nativeError(400, "invalid_request", overflowText(sim));
-    if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs * answerTokens.length, request.signal);
-    if (request.signal.aborted) return json({ error: "aborted" }, 499);
-    return json({ model_instance_id: instanceId, output, stats: stats(undefined) });
+    let instance = found.instance;
+    if (!instance) {
+      instance = await sim.jitLoad(model, { context: requestedContext, signal: request.signal });
+      if (!instance) return json({ error: "aborted" }, 499);
+      jitLoaded = true;
+    }
+    record.instance = instance.id;
+    const context = requestedContext ?? loadedContext(instance);
+    if (inputTokens > context) return nativeError(400, "invalid_request", overflowText(sim));
+    let lease: KvLease;
+    try {
+      lease = await sim.engine(instance.id).admit(inputTokens, context, request.signal);
+    } catch {
+      return json({ error: "aborted" }, 499);
+    }
+    record.admittedAt = performance.now();
+    try {
+      const outcome = await generate(
+        sim,
+        lease,
+        [...reasoningTokens, ...answerTokens],
+        script,
+        request.signal,
+      )
+        .catch(() => "gone" as const);
+      if (outcome === "exceeded") return nativeError(500, "internal_error", CONTEXT_EXCEEDED);
+      if (outcome === "gone" || request.signal.aborted) return json({ error: "aborted" }, 499);
+      return json({ model_instance_id: instance.id, output, stats: stats(undefined) });
+    } finally {
+      lease.release();
+    }
   }
   return sseResponse(sim, request, record, script, async (send, signal) => {
     const event = (type: string, data: Record<string, unknown> = {}) =>
       send(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
-    await event("chat.start", { model_instance_id: instanceId });
-    if (jitLoaded) {
-      await event("model_load.start", { model_instance_id: instanceId });
-      for (const progress of [0.25, 0.5, 0.75]) {
-        await event("model_load.progress", { model_instance_id: instanceId, progress });
-        if (sim.options.loadDelayMs) await sim.wait(sim.options.loadDelayMs / 3, signal);
+    let instance = found.instance;
+    if (instance) await event("chat.start", { model_instance_id: instance.id });
+    else {
+      let id = model.key;
+      instance = await sim.jitLoad(model, {
+        context: requestedContext,
+        signal,
+        onStart: async (loading) => {
+          id = loading;
+          await event("chat.start", { model_instance_id: id });
+          await event("model_load.start", { model_instance_id: id });
+        },
+        onProgress: (progress) => event("model_load.progress", { model_instance_id: id, progress }),
+      });
+      if (!instance) throw new Error("client went away");
+      jitLoaded = true;
+      await event("model_load.end", { model_instance_id: id, load_time_seconds: 0.25 });
+    }
+    const instanceId = instance.id;
+    record.instance = instanceId;
+    const context = requestedContext ?? loadedContext(instance);
+    // LM Studio answers chat.start at once; the rest waits until a slot is free.
+    const lease = inputTokens > context
+      ? undefined
+      : await sim.engine(instanceId).admit(inputTokens, context, signal);
+    record.admittedAt = performance.now();
+    try {
+      await event("prompt_processing.start");
+      const steps = script.promptSteps ?? 2;
+      for (let i = 1; i <= steps; i++) await event("prompt_processing.progress", { progress: i / steps });
+      await event("prompt_processing.end");
+      const end = (items: unknown[], statsOf: Record<string, unknown>) =>
+        event("chat.end", { result: { model_instance_id: instanceId, output: items, stats: statsOf } });
+      if (!lease) {
+        if ((sim.options as InferenceSimOptions).overflow === "empty-stream") {
+          await end([], { input_tokens: inputTokens, total_output_tokens: 0 });
+        } else {
+          await event("error", { error: { type: "invalid_request", message: overflowText(sim) } });
+          await end([], {});
+        }
+        return;
       }
-      await event("model_load.end", { model_instance_id: instanceId, load_time_seconds: 0.25 });
-    }
-    await event("prompt_processing.start");
-    const steps = script.promptSteps ?? 2;
-    for (let i = 1; i <= steps; i++) await event("prompt_processing.progress", { progress: i / steps });
-    await event("prompt_processing.end");
-    if (overflow) {
-      if ((sim.options as InferenceSimOptions).overflow === "empty-stream") {
-        await event("chat.end", {
-          result: {
-            model_instance_id: instanceId,
-            output: [],
-            stats: { input_tokens: inputTokens, total_output_tokens: 0 },
-          },
-        });
-      } else {
-        await event("error", { error: { type: "invalid_request", message: overflowText(sim) } });
-        await event("chat.end", { result: { model_instance_id: instanceId, output: [], stats: {} } });
+      if (script.fault === "empty") {
+        await end([], {});
+        return;
       }
-      return;
-    }
-    if (script.fault === "empty") {
-      await event("chat.end", { result: { model_instance_id: instanceId, output: [], stats: {} } });
-      return;
-    }
-    let firstTokenAt: number | undefined;
-    if (reasoningTokens.length) {
-      await event("reasoning.start");
-      for (const piece of reasoningTokens) {
-        firstTokenAt ??= performance.now();
-        await event("reasoning.delta", { content: piece });
-        delta(record, script);
-        if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
+      let firstTokenAt: number | undefined;
+      const exceeded = async (sent: string) => {
+        await event("error", { error: { type: "internal_error", message: CONTEXT_EXCEEDED } });
+        await end([{ type: "message", content: sent }], stats(firstTokenAt));
+      };
+      if (reasoningTokens.length) {
+        await event("reasoning.start");
+        for (const piece of reasoningTokens) {
+          if (!lease.grow(1)) return await exceeded("");
+          firstTokenAt ??= performance.now();
+          await event("reasoning.delta", { content: piece });
+          delta(record, script);
+          if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
+        }
+        await event("reasoning.end");
       }
-      await event("reasoning.end");
-    }
-    await event("message.start");
-    let sent = 0;
-    for (const piece of answerTokens) {
-      if (script.fault && sent === (script.faultAfter ?? 2)) {
-        const outcome = await applyStreamFault(script.fault, sim, send, signal, async () => {
-          await event("error", { error: { type: "internal_error", message: "Compute error." } });
-          await event("chat.end", {
-            result: {
-              model_instance_id: instanceId,
-              output: [{ type: "message", content: answerTokens.slice(0, sent).join("") }],
-              stats: stats(firstTokenAt),
-            },
+      await event("message.start");
+      let sent = 0;
+      for (const piece of answerTokens) {
+        if (script.fault && sent === (script.faultAfter ?? 2)) {
+          const outcome = await applyStreamFault(script.fault, sim, send, signal, async () => {
+            await event("error", { error: { type: "internal_error", message: "Compute error." } });
+            await end(
+              [{ type: "message", content: answerTokens.slice(0, sent).join("") }],
+              stats(firstTokenAt),
+            );
           });
-        });
-        if (outcome !== "continue") return outcome;
+          if (outcome !== "continue") return outcome;
+        }
+        if (!lease.grow(1)) return await exceeded(answerTokens.slice(0, sent).join(""));
+        firstTokenAt ??= performance.now();
+        await event("message.delta", { content: piece });
+        delta(record, script);
+        sent++;
+        if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
+        if (signal.aborted) throw new Error("client went away");
       }
-      firstTokenAt ??= performance.now();
-      await event("message.delta", { content: piece });
-      delta(record, script);
-      sent++;
-      if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
-      if (signal.aborted) throw new Error("client went away");
+      if (lease.failed.aborted) return await exceeded(answerTokens.join(""));
+      await event("message.end");
+      await end(output, stats(firstTokenAt));
+    } finally {
+      lease?.release();
     }
-    await event("message.end");
-    await event("chat.end", {
-      result: { model_instance_id: instanceId, output, stats: stats(firstTokenAt) },
-    });
   });
 }
 
@@ -438,7 +527,7 @@ async function chatCompletions(
   const userTurns = messages.filter((m) => rec(m).role === "user");
   const last = messageText(userTurns.at(-1));
   const promptTokens = estimateTokens(messages.map(messageText).join("\n"));
-  const overflow = promptTokens > loadedContext(model);
+  const ttl = typeof body.ttl === "number" ? body.ttl : undefined;
   const format = rec(body.response_format);
   let answer = format.type === "json_schema" && script.answer === undefined
     ? JSON.stringify(script.json ?? sampleFor(rec(format.json_schema).schema))
@@ -462,29 +551,67 @@ async function chatCompletions(
   const id = `chatcmpl-${crypto.randomUUID().slice(0, 8)}`;
   const created = Math.floor(Date.now() / 1000);
   const base = { id, created, model: model.key, system_fingerprint: model.key };
+  const form = (sim.options as InferenceSimOptions).openAiOverflow ?? "event-error";
   if (body.stream !== true) {
-    if (overflow) return openAiError(400, overflowText(sim));
-    if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs * answerTokens.length, request.signal);
-    if (request.signal.aborted) return json({ error: "aborted" }, 499);
-    if (script.fault === "empty") answerTokens.length = 0;
-    return json({
-      ...base,
-      object: "chat.completion",
-      choices: [{
-        index: 0,
-        logprobs: null,
-        finish_reason: finish,
-        message: {
-          role: "assistant",
-          content: answerTokens.join(""),
-          ...(separateReasoning ? { reasoning_content: reasoningTokens.join("") } : {}),
-        },
-      }],
-      usage,
-    });
+    const instance = found.instance ?? await sim.jitLoad(model, { ttl, signal: request.signal });
+    if (!instance) return json({ error: "aborted" }, 499);
+    record.instance = instance.id;
+    const context = loadedContext(instance);
+    if (promptTokens > context) {
+      return openAiError(
+        400,
+        form === "event-error" ? doesNotFit(sim, promptTokens, context) : overflowText(sim),
+      );
+    }
+    let lease: KvLease;
+    try {
+      lease = await sim.engine(instance.id).admit(promptTokens, context, request.signal);
+    } catch {
+      return json({ error: "aborted" }, 499);
+    }
+    record.admittedAt = performance.now();
+    try {
+      if (script.fault === "empty") answerTokens.length = 0;
+      const outcome = await generate(
+        sim,
+        lease,
+        [...reasoningTokens, ...answerTokens],
+        script,
+        request.signal,
+      )
+        .catch(() => "gone" as const);
+      if (outcome === "exceeded") {
+        return json(
+          { error: { message: CONTEXT_EXCEEDED, type: "server_error", param: null, code: null } },
+          500,
+        );
+      }
+      if (outcome === "gone" || request.signal.aborted) return json({ error: "aborted" }, 499);
+      return json({
+        ...base,
+        object: "chat.completion",
+        choices: [{
+          index: 0,
+          logprobs: null,
+          finish_reason: finish,
+          message: {
+            role: "assistant",
+            content: answerTokens.join(""),
+            ...(separateReasoning ? { reasoning_content: reasoningTokens.join("") } : {}),
+          },
+        }],
+        usage,
+      });
+    } finally {
+      lease.release();
+    }
   }
   const includeUsage = rec(body.stream_options).include_usage === true;
   return sseResponse(sim, request, record, script, async (send, signal) => {
+    const instance = found.instance ?? await sim.jitLoad(model, { ttl, signal });
+    if (!instance) throw new Error("client went away");
+    record.instance = instance.id;
+    const context = loadedContext(instance);
     const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
       send(
         `data: ${
@@ -495,47 +622,74 @@ async function chatCompletions(
           })
         }\n\n`,
       );
-    if (overflow) {
-      await send(
+    const usageChunk = (counts: Record<string, number>) =>
+      send(
         `data: ${
-          JSON.stringify({ error: { message: overflowText(sim), type: "invalid_request_error" } })
+          JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [], usage: counts })
         }\n\n`,
       );
-      return;
-    }
-    await chunk({ role: "assistant", content: "" });
-    if (script.fault === "empty") {
-      await chunk({}, "stop");
-      await send("data: [DONE]\n\n");
-      return;
-    }
-    for (const piece of reasoningTokens) {
-      await chunk({ reasoning_content: piece });
-      delta(record, script);
-      if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
-    }
-    let sent = 0;
-    for (const piece of answerTokens) {
-      if (script.fault && sent === (script.faultAfter ?? 2)) {
-        const outcome = await applyStreamFault(script.fault, sim, send, signal, async () => {
-          const error = { error: { message: "Compute error." }, message: "Compute error." };
-          await send(`data: ${JSON.stringify(error)}\n\n`);
-        });
-        if (outcome !== "continue") return outcome;
+    if (promptTokens > context) {
+      if (form === "event-error") await send(openAiErrorEvent(doesNotFit(sim, promptTokens, context)));
+      else if (form === "error-chunk") {
+        await send(
+          `data: ${
+            JSON.stringify({ error: { message: overflowText(sim), type: "invalid_request_error" } })
+          }\n\n`,
+        );
+      } else {
+        // GGUF (#2339): a well-formed stream, usage counted, and not one content delta.
+        await chunk({ role: "assistant", content: "" });
+        await chunk({}, "stop");
+        if (includeUsage) {
+          await usageChunk({ prompt_tokens: promptTokens, completion_tokens: 0, total_tokens: promptTokens });
+        }
+        await send("data: [DONE]\n\n");
       }
-      await chunk({ content: piece });
-      delta(record, script);
-      sent++;
-      if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
-      if (signal.aborted) throw new Error("client went away");
+      return;
     }
-    await chunk({}, finish);
-    if (includeUsage) {
-      await send(
-        `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [], usage })}\n\n`,
-      );
+    const lease = await sim.engine(instance.id).admit(promptTokens, context, signal);
+    record.admittedAt = performance.now();
+    try {
+      const exceeded = () => send(openAiErrorEvent(CONTEXT_EXCEEDED));
+      await chunk({ role: "assistant", content: "" });
+      if (script.fault === "empty") {
+        // The model said nothing: LM Studio still counts the prompt, which fit.
+        await chunk({}, "stop");
+        if (includeUsage) {
+          await usageChunk({ prompt_tokens: promptTokens, completion_tokens: 0, total_tokens: promptTokens });
+        }
+        await send("data: [DONE]\n\n");
+        return;
+      }
+      for (const piece of reasoningTokens) {
+        if (!lease.grow(1)) return await exceeded();
+        await chunk({ reasoning_content: piece });
+        delta(record, script);
+        if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
+      }
+      let sent = 0;
+      for (const piece of answerTokens) {
+        if (script.fault && sent === (script.faultAfter ?? 2)) {
+          const outcome = await applyStreamFault(script.fault, sim, send, signal, async () => {
+            const error = { error: { message: "Compute error." }, message: "Compute error." };
+            await send(`data: ${JSON.stringify(error)}\n\n`);
+          });
+          if (outcome !== "continue") return outcome;
+        }
+        if (!lease.grow(1)) return await exceeded();
+        await chunk({ content: piece });
+        delta(record, script);
+        sent++;
+        if (script.tokenDelayMs) await sim.wait(script.tokenDelayMs, signal);
+        if (signal.aborted) throw new Error("client went away");
+      }
+      if (lease.failed.aborted) return await exceeded();
+      await chunk({}, finish);
+      if (includeUsage) await usageChunk(usage);
+      await send("data: [DONE]\n\n");
+    } finally {
+      lease.release();
     }
-    await send("data: [DONE]\n\n");
   });
 }
 
@@ -551,11 +705,14 @@ export function fakeVector(text: string, dimension: number): number[] {
   return out;
 }
 
-function embeddings(_request: Request, raw: unknown, sim: LmStudioSim): Response {
+async function embeddings(request: Request, raw: unknown, sim: LmStudioSim): Promise<Response> {
   const body = rec(raw);
   const found = resolveModel(sim, body.model, "embedding");
   if ("error" in found) {
     return openAiError(found.status, found.error, found.status === 404 ? "model_not_found" : null);
+  }
+  if (!found.instance && !(await sim.jitLoad(found.model, { signal: request.signal }))) {
+    return json({ error: "aborted" }, 499);
   }
   const input = typeof body.input === "string"
     ? [body.input]
@@ -578,55 +735,9 @@ function embeddings(_request: Request, raw: unknown, sim: LmStudioSim): Response
   });
 }
 
-type Route = (request: Request, raw: unknown, sim: LmStudioSim, record: RecordedRequest) => Promise<Response>;
-
-/**
- * Holds one of the model's parallel slots from the request until its reply is fully sent (or the client
- * leaves), so requests beyond the slots queue as they do in LM Studio.
- */
-function withSlot(route: Route): Route {
-  return async (request, raw, sim, record) => {
-    const model = rec(raw).model;
-    const release = await sim.acquireSlot(typeof model === "string" ? model : "", request.signal);
-    // A client that goes away frees its slot even if its reply was never read.
-    request.signal.addEventListener("abort", release, { once: true });
-    let response: Response;
-    try {
-      response = await route(request, raw, sim, record);
-    } catch (error) {
-      release();
-      throw error;
-    }
-    if (!response.body) {
-      release();
-      return response;
-    }
-    const reader = response.body.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (done) {
-            release();
-            controller.close();
-          } else controller.enqueue(value);
-        } catch (error) {
-          release();
-          controller.error(error);
-        }
-      },
-      cancel(reason) {
-        release();
-        return reader.cancel(reason);
-      },
-    });
-    return new Response(body, { status: response.status, headers: response.headers });
-  };
-}
-
 /** The inference routes; the simulator tries them after the model routes. */
 export const INFERENCE_ROUTES: SimRoutes = {
-  "POST /api/v1/chat": withSlot(nativeChat),
-  "POST /v1/chat/completions": withSlot(chatCompletions),
+  "POST /api/v1/chat": nativeChat,
+  "POST /v1/chat/completions": chatCompletions,
   "POST /v1/embeddings": embeddings,
 };

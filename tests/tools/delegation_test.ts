@@ -219,7 +219,7 @@ Deno.test("prompts: 16 items never exceed the model's 4 parallel slots, and prog
   const progress: string[] = [];
   const prompts = Array.from({ length: 16 }, (_, i) => `item ${String(i).padStart(2, "0")}`);
   const result = await server.client.callTool(
-    { name: "ask", arguments: { model: QWEN, prompt: "Classify", prompts } },
+    { name: "ask", arguments: { model: QWEN, prompt: "Classify", prompts, max_tokens: 100 } },
     undefined,
     { onprogress: (p) => progress.push(p.message ?? "") },
   );
@@ -258,7 +258,12 @@ Deno.test("cancelling an each call aborts every request in flight and starts no 
   const call = server.client.callTool(
     {
       name: "ask",
-      arguments: { model: QWEN, prompt: "x", prompts: Array.from({ length: 12 }, (_, i) => `p${i}`) },
+      arguments: {
+        model: QWEN,
+        prompt: "x",
+        prompts: Array.from({ length: 12 }, (_, i) => `p${i}`),
+        max_tokens: 300,
+      },
     },
     undefined,
     { signal: controller.signal },

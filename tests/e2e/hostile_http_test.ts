@@ -1,0 +1,96 @@
+/**
+ * Hostile patterns against the shared server, as a process over HTTP: while one client sends globs built
+ * to backtrack and reads a folder whose `.gitignore` is full of them, a bystander polls `/health` and
+ * lists the tools. Every one of its requests must be answered promptly (the server never holds its event
+ * loop), and the hostile calls end with a result, not a hang. Seeded; bounded.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "../../tools/sdk.ts";
+import { random } from "../support/fuzz.ts";
+import { readServerLog } from "../support/http_log.ts";
+import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { childEnv, MAIN, ROOT, RUN_FLAGS, textOf } from "../support/mcp.ts";
+import { tempDir } from "../support/temp.ts";
+
+/** A safety bound on one bystander request; a frozen server (the defect) answered after 20+ s. */
+const BYSTANDER_LIMIT_MS = 2_000;
+
+Deno.test("hostile globs and .gitignore lines never make another HTTP client wait", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  await using project = await tempDir("hostile-http");
+  await using home = await tempDir("hostile-http-home");
+  await Deno.mkdir(join(project.path, ".git"));
+  await Deno.mkdir(join(project.path, "redos"));
+  await Deno.writeTextFile(join(project.path, "redos", "a".repeat(60)), "x\n");
+  const rng = random(20261128);
+  const lines = Array.from({ length: 1_000 }, () => `${"*a".repeat(6 + Math.floor(rng() * 20))}*b`);
+  await Deno.writeTextFile(join(project.path, ".gitignore"), `${lines.join("\n")}\n[z-a]\nsecret.txt\n`);
+  await Deno.mkdir(join(project.path, "src"));
+  for (let i = 0; i < 100; i++) {
+    await Deno.writeTextFile(join(project.path, "src", `${"a".repeat(80)}${i}`), "x\n");
+  }
+  await Deno.writeTextFile(join(project.path, "secret.txt"), "hunter2\n");
+
+  await using sim = LmStudioSim.start();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, "--http", "127.0.0.1:0"],
+    env: await childEnv(home.path, { LM_STUDIO_URL: sim.url }),
+    clearEnv: true,
+    cwd: project.path,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = readServerLog(child.stderr);
+  try {
+    const url = await log.url;
+    assert.ok(url, log.text());
+    const hostile = new Client({ name: "hostile", version: "0" });
+    await hostile.connect(new StreamableHTTPClientTransport(new URL(url)));
+    const calls = Promise.all([
+      hostile.callTool({
+        name: "ask",
+        arguments: { model: "qwen/qwen3-8b", prompt: "x", files: ["redos/*a*a*a*a*a*a*a*b"] },
+      }),
+      hostile.callTool({ name: "ask", arguments: { model: "qwen/qwen3-8b", prompt: "x", files: ["."] } }),
+      hostile.callTool({ name: "ask", arguments: { model: "qwen/qwen3-8b", prompt: "x", files: ["[z-a]"] } }),
+    ]);
+    let done = false;
+    void calls.finally(() => (done = true));
+    const bystander = new Client({ name: "bystander", version: "0" });
+    await bystander.connect(new StreamableHTTPClientTransport(new URL(url)));
+    const health = new URL("/health", url);
+    let worst = 0;
+    let rounds = 0;
+    // Until the hostile calls end (at least 5 rounds), bounded at 2,000 rounds.
+    while ((!done || rounds < 5) && rounds < 2_000) {
+      rounds++;
+      const started = performance.now();
+      const response = await fetch(health, { signal: AbortSignal.timeout(BYSTANDER_LIMIT_MS * 5) });
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+      await bystander.listTools();
+      worst = Math.max(worst, performance.now() - started);
+    }
+    const [redos, folder, invalid] = (await calls) as [CallToolResult, CallToolResult, CallToolResult];
+    assert.ok(worst < BYSTANDER_LIMIT_MS, `a bystander waited ${worst.toFixed(0)} ms`);
+    assert.equal(redos.isError, true);
+    assert.match(textOf(redos), /matches no file/);
+    assert.equal(folder.isError, undefined, textOf(folder));
+    assert.doesNotMatch(JSON.stringify(folder.structuredContent), /secret\.txt"/);
+    assert.match(JSON.stringify(folder.content), /\.gitignore: line 1001 \\"\[z-a\]\\" was skipped/);
+    assert.equal(invalid.isError, true);
+    assert.match(textOf(invalid), /files: \[z-a\] is not a valid glob \(the range z-a is reversed\)/);
+    await Promise.all([hostile.close(), bystander.close()]);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await log.ended;
+  }
+});

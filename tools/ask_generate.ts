@@ -1,0 +1,162 @@
+/**
+ * One generation of `ask` with the call's options: LM Studio's native chat, or its OpenAI-compatible
+ * endpoint for `json_schema` (structured output) and `ttl`. Every generation goes through the client's
+ * load gate, so calls made at once on an unloaded model start one load, not one instance each.
+ *
+ * @module
+ */
+import { chatCompletion, type ContentPart } from "../lib/completions.ts";
+import { LmStudioError } from "../lib/errors.ts";
+import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
+import { nativeChat, type ReasoningLevel } from "../lib/native_chat.ts";
+import type { Deps } from "./tool.ts";
+
+/** The arguments of `ask`, as validated. */
+export type AskArgs = {
+  model: string;
+  prompt: string;
+  system?: string | undefined;
+  temperature?: number | undefined;
+  max_tokens?: number | undefined;
+  reasoning?: ReasoningLevel | undefined;
+  context_length?: number | undefined;
+  ttl?: number | undefined;
+  json_schema?: Record<string, unknown> | undefined;
+  images?: string[] | undefined;
+  files?: string[] | undefined;
+  each?: boolean | undefined;
+  prompts?: string[] | undefined;
+  combine?: string | undefined;
+  parallel?: number | undefined;
+};
+
+/** What every generation of one call shares. */
+export interface AskRequest {
+  /** The call's arguments. */
+  readonly args: AskArgs;
+  /** Client, config, log. */
+  readonly deps: Deps;
+  /** Whether to stream. */
+  readonly stream: boolean;
+  /** The output limit. */
+  readonly maxTokens: number;
+  /** Images as data URLs. */
+  readonly images: string[] | undefined;
+  /** Whether the OpenAI-compatible endpoint serves it (json_schema, ttl). */
+  readonly openAi: boolean;
+  /** The model's key in the catalogue (variants and instance ids share one load gate). */
+  readonly modelKey: string;
+  /** Whether the catalogue shows the model loaded. */
+  readonly loaded: boolean;
+}
+
+/**
+ * Runs one generation, through the load gate: when the model is not loaded and another call is loading
+ * it, this one waits for that load; when nobody is, this request's own (JIT) load is the one the others
+ * wait for.
+ *
+ * @param request The call
+ * @param prompt The full prompt
+ * @param hooks Cancellation, progress, warnings, queue bound
+ * @param perRequestContext Whether to send `context_length` (native only; `each` items never do)
+ * @returns The result, and the parsed JSON for json_schema
+ * @throws {LmStudioError} Whatever the generation throws
+ */
+export async function generate(
+  request: AskRequest,
+  prompt: string,
+  hooks: InferenceHooks,
+  perRequestContext = true,
+): Promise<{ result: InferenceResult; json: unknown }> {
+  return await request.deps.client.loads.run(request.modelKey, request.loaded, async (markLoaded) => {
+    const onProgress = hooks.onProgress;
+    const watched: InferenceHooks = {
+      ...hooks,
+      onProgress: (event) => {
+        if (event.phase !== "prompt" && (event.phase !== "loading" || event.fraction === 1)) markLoaded();
+        onProgress?.(event);
+      },
+    };
+    return await generateNow(request, prompt, watched, perRequestContext);
+  }, hooks.signal);
+}
+
+async function generateNow(
+  request: AskRequest,
+  prompt: string,
+  hooks: InferenceHooks,
+  perRequestContext: boolean,
+): Promise<{ result: InferenceResult; json: unknown }> {
+  const contextLength = perRequestContext ? request.args.context_length : undefined;
+  const { args, deps, stream, maxTokens, images } = request;
+  if (!request.openAi) {
+    const result = await nativeChat(
+      deps.client,
+      {
+        model: args.model,
+        prompt,
+        system: args.system,
+        temperature: args.temperature,
+        maxTokens,
+        reasoning: args.reasoning,
+        contextLength,
+        images: images?.map((dataUrl) => ({ dataUrl })),
+      },
+      stream,
+      hooks,
+    );
+    return { result, json: undefined };
+  }
+  const parts: ContentPart[] = [
+    { type: "text", text: prompt },
+    ...(images ?? []).map((url) => ({ type: "image_url" as const, image_url: { url } })),
+  ];
+  let result = await chatCompletion(
+    deps.client,
+    {
+      model: args.model,
+      messages: [
+        ...(args.system === undefined ? [] : [{ role: "system" as const, content: args.system }]),
+        { role: "user", content: images ? parts : prompt },
+      ],
+      temperature: args.temperature,
+      max_tokens: maxTokens,
+      ttl: args.ttl,
+      response_format: args.json_schema && {
+        type: "json_schema",
+        json_schema: { name: "answer", strict: true, schema: args.json_schema },
+      },
+    },
+    stream,
+    hooks,
+  );
+  let json: unknown;
+  if (args.json_schema) {
+    json = parseJsonAnswer(result);
+    if (!result.answer.trim()) result = { ...result, answer: JSON.stringify(json, null, 2) };
+  }
+  return { result, json };
+}
+
+/**
+ * Parses the JSON answer; some reasoning models put it in the reasoning and leave the answer empty
+ * (LM Studio issue #1698), and some wrap it in a code fence.
+ */
+function parseJsonAnswer(result: InferenceResult): unknown {
+  const candidates = [result.answer, result.reasoning ?? ""].map((text) =>
+    text.trim().replace(/^```(?:json)?\s*/i, "").replace(/\s*```$/, "")
+  ).filter(Boolean);
+  for (const text of candidates) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // Try the next place.
+    }
+  }
+  const shown = (result.answer || result.reasoning || "").slice(0, 500);
+  throw new LmStudioError(
+    `${result.model} did not return valid JSON for json_schema` +
+      (result.stop_reason === "length" ? " (it was cut off at max_tokens; raise max_tokens)" : "") +
+      `. Its answer was: ${shown || "(empty)"}. Small models may not follow schemas; try a larger model`,
+  );
+}

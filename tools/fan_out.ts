@@ -1,0 +1,292 @@
+/**
+ * `each` / `prompts`: the prompt once per file or item, then optionally one `combine` (map → reduce),
+ * run the way LM Studio allocates a loaded model:
+ *
+ * - **Width**: as many at once as `parallel` (the call's), else `LMSTUDIO_MCP_PARALLEL`, else the loaded
+ *   instance's `parallel`, else LM Studio's default 4; the result says which.
+ * - **Budget**: the requests in flight share ONE KV cache (the loaded context); when they outgrow it LM
+ *   Studio fails all of them. Each file is sized to fit the context alone, and an item starts only when
+ *   its prompt and `max_tokens` fit what the items in flight leave, so large items run fewer at once.
+ * - **Deadlines** start when LM Studio starts an item, not while it waits in LM Studio's queue (MLX may
+ *   serve one at a time whatever the width).
+ * - **Loading**: an unloaded model is loaded once before the fan-out (through the load gate, so other
+ *   calls wait on the same load); with `ttl` the first item loads it (a JIT load, the only kind that
+ *   honours a TTL) and the rest wait for it.
+ *
+ * @module
+ */
+import { CancelledError } from "../lib/errors.ts";
+import { mapBudgeted } from "../lib/fanout.ts";
+import { frameFiles } from "../lib/files.ts";
+import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
+import { findModel } from "../lib/models.ts";
+import type { NativeModel } from "../lib/schemas.ts";
+import { type AskRequest, generate } from "./ask_generate.ts";
+import { combineAnswers, type Combined } from "./combine.ts";
+import { DEFAULT_CONTEXT, filesLine, filesReport, type ReadFiles, readFilesFor } from "./file_input.ts";
+import { errorText } from "./result.ts";
+import type { CallToolResult } from "./sdk.ts";
+import type { ToolContext } from "./tool.ts";
+
+/** Parallel slots LM Studio gives a loaded model when its config does not say (lmstudio-js `numParallelSessions`). */
+export const DEFAULT_PARALLEL = 4;
+/** With `each`, each file is its own request; this bounds what one call reads in all. */
+const MAX_EACH_TOTAL_CHARS = 32 * 1024 * 1024;
+/** Characters per token when sizing, as for files. */
+const CHARS_PER_TOKEN = 3;
+
+/** Where the number of requests sent at once came from. */
+export type WidthSource = "parallel" | "LMSTUDIO_MCP_PARALLEL" | "LM Studio" | "default";
+
+/**
+ * How many requests a fan-out sends at once: the call's `parallel`, else `LMSTUDIO_MCP_PARALLEL`, else
+ * the loaded instance's `parallel` (absent on MLX instances and in replies of 0.4 servers), else 4.
+ *
+ * @param call The call's `parallel`
+ * @param configured LMSTUDIO_MCP_PARALLEL
+ * @param listed The loaded instance's `config.parallel`
+ * @returns The width and its source
+ */
+export function fanOutWidth(
+  call: number | undefined,
+  configured: number | undefined,
+  listed: unknown,
+): { width: number; source: WidthSource } {
+  if (call !== undefined) return { width: call, source: "parallel" };
+  if (configured !== undefined) return { width: configured, source: "LMSTUDIO_MCP_PARALLEL" };
+  if (typeof listed === "number" && Number.isInteger(listed) && listed > 0) {
+    return { width: listed, source: "LM Studio" };
+  }
+  return { width: DEFAULT_PARALLEL, source: "default" };
+}
+
+const SOURCE_TEXT: Record<WidthSource, string> = {
+  parallel: "the call's parallel",
+  LMSTUDIO_MCP_PARALLEL: "LMSTUDIO_MCP_PARALLEL",
+  "LM Studio": "the loaded instance's parallel slots",
+  default: "LM Studio's default; the loaded instance lists no parallel",
+};
+
+/**
+ * Runs `each` or `prompts`.
+ *
+ * @param request The call
+ * @param catalog The models, as checked before the call
+ * @param context Progress, roots, cancellation
+ * @returns The result
+ */
+export async function runEach(
+  request: AskRequest,
+  catalog: readonly NativeModel[],
+  context: ToolContext,
+): Promise<CallToolResult> {
+  const { args, deps, maxTokens } = request;
+  const notes: string[] = [];
+  let models = catalog;
+  let loaded = Boolean(findModel(models, args.model)?.loaded_instances?.length);
+  if (!loaded && args.ttl === undefined) {
+    await deps.client.loads.run(request.modelKey, false, async () => {
+      // Another call may have loaded it meanwhile; several loads would make several instances.
+      const fresh = await deps.client.listModels({ signal: context.signal });
+      if (findModel(fresh, args.model)?.loaded_instances?.length) return;
+      context.progress.update(`Loading ${args.model} before sending the requests`);
+      await deps.client.loadModel({ model: args.model, context_length: args.context_length }, {
+        signal: context.signal,
+      });
+    }, context.signal);
+    models = await deps.client.listModels({ signal: context.signal });
+    loaded = true;
+  } else if (!loaded) {
+    notes.push(
+      `ttl: the first request loaded ${args.model} (LM Studio's on-demand load, the one that honours ttl) ` +
+        "and the others waited for it",
+    );
+  }
+  const model = findModel(models, args.model);
+  const instance = model?.loaded_instances?.[0];
+  const loadedContext = instance?.config?.context_length ?? undefined;
+  const contextSize = loadedContext ?? DEFAULT_CONTEXT;
+  if (
+    args.context_length !== undefined && loadedContext !== undefined && args.context_length > loadedContext
+  ) {
+    notes.push(
+      `context_length ${args.context_length} was not applied: ${args.model} is already loaded at ` +
+        `${loadedContext} tokens and each sends its requests to that instance, so everything was sized to ` +
+        `${loadedContext}. To use ${args.context_length}: model_unload, then model_load with context_length ` +
+        `${args.context_length}`,
+    );
+  }
+  const { width, source } = fanOutWidth(args.parallel, deps.config.parallel, instance?.config?.parallel);
+  const fixedChars = args.prompt.length + (args.system?.length ?? 0);
+  let items: { label: string; prompt: string }[];
+  let files: ReadFiles | undefined;
+  if (args.files) {
+    files = await readFilesFor(args.files, deps, context, {
+      window: contextSize,
+      maxTokens,
+      fixedChars,
+      total: MAX_EACH_TOTAL_CHARS,
+      advice: {
+        max: model?.max_context_length,
+        together: false,
+        how: (n) => `model_unload ${args.model}, then model_load it with context_length ${n}`,
+      },
+    });
+    items = files.files.map((file) => ({
+      label: file.path,
+      prompt: `${args.prompt}\n\n${frameFiles([file])}`,
+    }));
+  } else {
+    items = args.prompts!.map((item, i) => ({ label: `#${i + 1}`, prompt: `${args.prompt}\n\n${item}` }));
+  }
+  const cost = (prompt: string) =>
+    Math.ceil((prompt.length + (args.system?.length ?? 0)) / CHARS_PER_TOKEN) + maxTokens + 64;
+  const queueMs = deps.config.timeouts.inferenceMs * width;
+  const itemRequest: AskRequest = { ...request, loaded };
+  const total = items.length + (args.combine ? 1 : 0);
+  let done = 0;
+  const tokens = new Array<number>(items.length).fill(0);
+  const report = () =>
+    context.progress.update(
+      `${done} of ${items.length} done, ${tokens.reduce((a, b) => a + b, 0)} tokens generated` +
+        ` (up to ${Math.min(width, items.length)} at a time)`,
+      done,
+      total,
+    );
+  report();
+  const started = performance.now();
+  const { settled, peak } = await mapBudgeted(items, {
+    width,
+    total: contextSize,
+    cost: (i) => cost(items[i]!.prompt),
+  }, async (item, index) => {
+    try {
+      const { result, json } = await generate(itemRequest, item.prompt, {
+        signal: context.signal,
+        onProgress: (event) => {
+          if (event.phase === "answer" || event.phase === "reasoning") {
+            tokens[index] = event.tokens;
+            report();
+          }
+        },
+        onWarning: (message) => deps.log.warn(message),
+        queueMs,
+      }, false);
+      requireAnswer(result, { reasoningParameter: true });
+      return { result, json };
+    } finally {
+      done++;
+      report();
+    }
+  }, context.signal);
+  if (context.signal.aborted) throw new CancelledError();
+  context.progress.flush(); // The final count, before the combine step or the result.
+  const redact = deps.redact ?? ((text: string) => text);
+  const outcomes = settled.map((outcome, i) => {
+    const item = items[i]!.label;
+    if (outcome.ok) {
+      const { result, json } = outcome.value;
+      return { item, answer: result.answer, error: null, json, result };
+    }
+    const error = redact(errorText(outcome.error, "ask", deps.log));
+    return { item, answer: null, error, json: undefined, result: undefined };
+  });
+  const failed = outcomes.filter((o) => o.error !== null).length;
+  const itemsText = outcomes.map((o, i) =>
+    `[${i + 1}/${outcomes.length}] ${o.item}\n${o.error === null ? o.answer : `Error: ${o.error}`}`
+  ).join("\n\n");
+  let combined: Combined | undefined;
+  let combineError: string | undefined;
+  if (args.combine && failed < outcomes.length) {
+    context.progress.update(`Combining ${outcomes.length - failed} answers`, done, total);
+    const reduce: AskRequest = {
+      ...itemRequest,
+      openAi: args.ttl !== undefined,
+      args: { ...args, json_schema: undefined },
+    };
+    try {
+      combined = await combineAnswers(
+        reduce,
+        outcomes.flatMap((o) => o.answer === null ? [] : [{ item: o.item, answer: o.answer }]),
+        { context: contextSize, width, queueMs },
+        context,
+      );
+    } catch (error) {
+      if (context.signal.aborted) throw new CancelledError();
+      combineError = redact(errorText(error, "ask", deps.log));
+    }
+  }
+  const seconds = Math.round(performance.now() - started) / 1000;
+  const generations = [
+    ...outcomes.flatMap((o) => o.result ? [o.result] : []),
+    ...(combined?.generations ?? []),
+  ];
+  const sum = (pick: (r: InferenceResult) => number | null) =>
+    generations.reduce((n, r) => n + (pick(r) ?? 0), 0);
+  const stats = {
+    input_tokens: sum((r) => r.stats.input_tokens),
+    output_tokens: sum((r) => r.stats.output_tokens),
+    reasoning_tokens: sum((r) => r.stats.reasoning_tokens),
+    tokens_per_second: null,
+    time_to_first_token_seconds: null,
+    model_load_time_seconds: null,
+    total_seconds: seconds,
+  };
+  const fewer = peak < Math.min(width, items.length)
+    ? `; fewer than ${Math.min(width, items.length)} because the requests in flight share the ` +
+      `${contextSize}-token loaded context and each needs its prompt plus max_tokens ${maxTokens} ` +
+      "(a lower max_tokens lets more run at once)"
+    : "";
+  const summary = `${outcomes.length - failed} of ${outcomes.length} answered` +
+    (failed ? `, ${failed} failed` : "") +
+    ` in ${seconds.toFixed(2)} s on ${args.model}, ${peak} at a time (width ${width}: ${
+      SOURCE_TEXT[source]
+    }` +
+    `${fewer}).` +
+    (combined && combined.rounds > 1
+      ? ` combine merged in ${combined.rounds} rounds to fit the context.`
+      : "") +
+    (files ? ` ${filesLine(files)}` : "") +
+    notes.map((n) => ` ${n}.`).join("");
+  const combineFailed = combineError === undefined
+    ? ""
+    : `combine failed: ${combineError}. Every answer follows.`;
+  const text = combined
+    ? combined.result.answer
+    : combineFailed
+    ? `${combineFailed}\n\n${itemsText}`
+    : itemsText;
+  return {
+    content: [
+      { type: "text", text },
+      ...(combined ? [{ type: "text" as const, text: `Answers per item:\n\n${itemsText}` }] : []),
+      { type: "text", text: summary },
+    ],
+    structuredContent: {
+      answer: text,
+      reasoning: combined?.result.reasoning ?? null,
+      model: args.model,
+      stop_reason: combined?.result.stop_reason ?? "stop",
+      streamed: request.stream,
+      stats,
+      tool_calls: [],
+      items: outcomes.map((o) => ({
+        item: o.item,
+        answer: o.answer,
+        error: o.error,
+        ...(o.json === undefined ? {} : { json: o.json }),
+      })),
+      ...(files ? { files: filesReport(files) } : {}),
+      fanout: {
+        width,
+        width_source: source,
+        at_once: peak,
+        context_length: contextSize,
+        ...(combined ? { combine_rounds: combined.rounds } : {}),
+        ...(combineError === undefined ? {} : { combine_error: combineError }),
+        ...(notes.length ? { notes } : {}),
+      },
+    },
+    ...(failed === outcomes.length ? { isError: true } : {}),
+  };
+}
