@@ -40,6 +40,9 @@ export function serverRunFlags(): string[] {
  * cache from deno.lock without those entries, so without `--cached-only` every start of a short-lived
  * server (`--check`, a client's health check) contacts the registry again. `deno task` downloads what
  * the lock file names before the server starts, so the server itself never needs the network for code.
+ * The task also starts the server in `$INIT_CWD` (where `deno task` was started, unless the environment
+ * already names one) rather than the clone, so relative `files` paths mean what the client meant, and it
+ * sets `DENO_NO_UPDATE_CHECK=1` (Deno's own once-a-day check for a newer Deno).
  *
  * @returns The flags, in order
  */
