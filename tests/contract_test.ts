@@ -88,8 +88,17 @@ Deno.test("contract: the recorded load reply (no load_config) reads as a success
     type: "llm",
     load_time_seconds: 7.916,
     config: {},
+    requested: {},
+    not_as_requested: [],
     already_loaded: false,
   });
+  // Asked for a context without an echo: nothing is claimed about what LM Studio applied.
+  const asked = await server.call("model_load", { model: GEMMA_1B, context_length: 32768 });
+  assert.match(
+    textOf(asked),
+    /\nLM Studio did not say which settings it applied; model_list shows the context/,
+  );
+  assert.deepEqual((asked.structuredContent as { not_as_requested: string[] }).not_as_requested, []);
 });
 
 Deno.test("contract: the recorded unload reply reads as an unload", async () => {

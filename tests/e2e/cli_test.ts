@@ -136,6 +136,18 @@ Deno.test("--check fails with the fix when LM Studio is not running", async () =
   assert.match(stdout, /1 check\(s\) failed\./);
 });
 
+Deno.test("--check on a port fetch blocks names the port as the cause, not a stopped LM Studio", async () => {
+  // Port 1 is one of the Fetch standard's blocked ports: Deno fails the request before any packet is sent.
+  const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: "http://127.0.0.1:1" });
+  assert.equal(code, 1, stdout);
+  assert.match(
+    stdout,
+    /✗ LM_STUDIO_URL http:\/\/127\.0\.0\.1:1 uses port 1, which is blocked\n {2}→ .*fetch refuses to use port 1 .*no request was sent\. Set LM_STUDIO_URL to the port LM Studio listens on/,
+  );
+  assert.doesNotMatch(stdout, /Start Server|lms server start|does not answer/, "no start-the-server advice");
+  assert.match(stdout, /1 check\(s\) failed\./);
+});
+
 Deno.test("--check flags an old LM Studio and an unwritable sessions DB", async () => {
   await using sim = LmStudioSim.start();
   sim.fault("GET /api/v1/models", { raw: '{"error":"Unexpected endpoint or method. (GET /api/v1/models)"}' });

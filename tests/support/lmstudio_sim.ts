@@ -134,6 +134,13 @@ export interface SimOptions extends InferenceSimOptions {
   loadDelayMs?: number;
   /** Whether load replies carry `load_time_seconds`. @default true */
   reportLoadTime?: boolean;
+  /**
+   * The context length a load (REST or JIT) applies, given the one asked for (undefined when none was). Real LM Studio
+   * does not always apply what was asked: it lowers the context to fit memory (lmstudio-bug-tracker#1902)
+   * or its engine picks its own (#2270, #2318), and the instance and the echoed `load_config` then show
+   * the applied value. @default the requested context, or 4096
+   */
+  loadContext?: (requested: number | undefined, model: SimModel) => number;
   /** Polls until a download completes. @default 4 */
   downloadSteps?: number;
   /** Extra route tables (chat, embeddings), tried before the built-in ones. */
@@ -415,7 +422,10 @@ export class LmStudioSim {
    * @returns The config
    */
   loadConfig(model: SimModel, fields: Record<string, unknown> = {}): Record<string, unknown> {
-    const config: Record<string, unknown> = { context_length: fields.context_length ?? 4096 };
+    const requested = typeof fields.context_length === "number" ? fields.context_length : undefined;
+    const config: Record<string, unknown> = {
+      context_length: this.options.loadContext?.(requested, model) ?? requested ?? 4096,
+    };
     if (model.type === "llm" && model.format === "gguf") {
       config.eval_batch_size = fields.eval_batch_size ?? 512;
       if (this.options.listParallel !== false) config.parallel = 4;

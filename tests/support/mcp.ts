@@ -14,7 +14,7 @@ import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { DEFAULT_REQUEST_TIMEOUT_MSEC } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { CallToolResult } from "../../tools/sdk.ts";
 import { fileURLToPath } from "node:url";
-import { serverRunFlags } from "../../scripts/permissions.ts";
+import { sourceRunFlags } from "../../scripts/permissions.ts";
 import { removeTree } from "./temp.ts";
 import { runWithin } from "./wait.ts";
 
@@ -22,8 +22,11 @@ import { runWithin } from "./wait.ts";
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 /** Absolute path of main.ts. */
 export const MAIN: string = ROOT + "main.ts";
-/** The permission flags of `deno task start` (what ships), so the tests run with what users run. */
-export const RUN_FLAGS: readonly string[] = serverRunFlags();
+/**
+ * The flags of `deno task start` (what ships: `--cached-only` and the permission flags), so the tests run
+ * with what users run, and a spawned server never asks the npm registry anything.
+ */
+export const RUN_FLAGS: readonly string[] = sourceRunFlags();
 /**
  * The shipped flags with the network narrowed to this machine, as the README shows `deno run` users: the
  * sandbox then refuses any other host before a packet is sent, so tests can name one safely.
