@@ -106,6 +106,14 @@ async function authCheck(config: Config, anonymous: LmStudioClient): Promise<Che
 function failure(error: unknown, url: string): CheckResult {
   if (!(error instanceof LmStudioError)) throw error;
   if (error instanceof AuthError) return { ok: false, message: "Authentication failed", fix: error.message };
+  if (error instanceof UnreachableError && error.kind === "blocked") {
+    // Nothing was sent, so nothing is known about LM Studio: the cause is the URL, not a stopped server.
+    return {
+      ok: false,
+      message: `LM_STUDIO_URL ${url} uses port ${new URL(url).port}, which is blocked`,
+      fix: error.message,
+    };
+  }
   if (error instanceof UnreachableError) {
     return { ok: false, message: `LM Studio does not answer at ${url}`, fix: error.message };
   }

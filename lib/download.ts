@@ -40,6 +40,8 @@ export interface WaitForDownloadOptions extends CallOptions {
   readonly onProgress?: ((state: DownloadState) => void) | undefined;
   /** Milliseconds clock. @default Date.now */
   readonly now?: () => number;
+  /** Pauses between polls (tests pass one that moves their clock). @default a cancellable timer */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** The first pause after starting; each next one doubles up to the configured interval. */
@@ -90,6 +92,7 @@ export async function waitForDownload(
   options: WaitForDownloadOptions,
 ): Promise<DownloadState> {
   const now = options.now ?? Date.now;
+  const pause = options.sleep ?? sleep;
   const start = now();
   const firstDelay = Math.min(FIRST_POLL_MS, options.intervalMs);
   const maxPolls = Math.ceil(options.budgetMs / firstDelay) + 1;
@@ -107,7 +110,7 @@ export async function waitForDownload(
     const remaining = options.budgetMs - (now() - start);
     if (remaining <= 0) break;
     const delay = Math.min(options.intervalMs, firstDelay * 2 ** poll);
-    await sleep(Math.min(delay, remaining), options.signal);
+    await pause(Math.min(delay, remaining), options.signal);
   }
   return state ?? toDownloadState({ job_id: jobId, status: "downloading" });
 }

@@ -26,7 +26,7 @@ export class LmStudioError extends Error {
 export class UnreachableError extends LmStudioError {
   /** The base URL we tried. */
   readonly url: string;
-  /** Why: refused (not running), reset (running, but it closed the connection), timeout, dns, … */
+  /** Why: refused (not running), reset (running, but it closed the connection), blocked (a port fetch never uses), timeout, dns, … */
   readonly kind: NetFailureKind;
   /**
    * Creates the error.
@@ -50,6 +50,10 @@ function unreachableMessage(url: string, kind: NetFailureKind, reason: string): 
         `refused request, then try again; if another program owns that port, set LM_STUDIO_URL to LM Studio's`;
     case "dns":
       return `LM Studio is not reachable at ${url} (${reason}). Check the host name in LM_STUDIO_URL`;
+    case "blocked":
+      return `LM Studio cannot be reached at ${url}: ${reason} (the Fetch standard blocks it), so no ` +
+        `request was sent. Set LM_STUDIO_URL to the port LM Studio listens on: 1234 unless you changed it ` +
+        `(LM Studio → Developer tab → Server Settings)`;
     case "timeout":
       return `LM Studio is not reachable at ${url} (${reason}). Check that the machine is up and that ` +
         `LM Studio serves on the network ("Serve on Local Network") and no firewall blocks the port`;

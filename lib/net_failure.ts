@@ -7,7 +7,7 @@
  */
 
 /** The kinds of connection failure a person fixes differently. */
-export type NetFailureKind = "refused" | "reset" | "timeout" | "dns" | "tls" | "other";
+export type NetFailureKind = "refused" | "reset" | "timeout" | "dns" | "tls" | "blocked" | "other";
 
 /** A classified connection failure. */
 export interface NetFailure {
@@ -15,7 +15,15 @@ export interface NetFailure {
   readonly kind: NetFailureKind;
   /** A short reason for people, e.g. "Connection refused". */
   readonly reason: string;
+  /** For `blocked`: the port `fetch` refused to use. */
+  readonly port?: number;
 }
+
+/**
+ * `fetch` never connects to the Fetch standard's "bad ports" (1, 7, 9, …, 6000, 10080): Deno fails the
+ * request at once with "Requests to port N are blocked". Nothing listens or refuses there; the URL is wrong.
+ */
+const BLOCKED_PORT = /Requests to port (\d+) are blocked/i;
 
 const PATTERNS: readonly { kind: NetFailureKind; test: RegExp; reason: string }[] = [
   {
@@ -73,6 +81,10 @@ export function causeMessages(error: unknown): string[] {
 export function classifyNetFailure(error: unknown): NetFailure {
   const messages = causeMessages(error);
   const all = messages.join(" | ");
+  const blocked = all.match(BLOCKED_PORT);
+  if (blocked) {
+    return { kind: "blocked", reason: `fetch refuses to use port ${blocked[1]}`, port: Number(blocked[1]) };
+  }
   for (const pattern of PATTERNS) {
     if (pattern.test.test(all)) return { kind: pattern.kind, reason: pattern.reason };
   }

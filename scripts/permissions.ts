@@ -34,6 +34,25 @@ export function serverRunFlags(): string[] {
 }
 
 /**
+ * The flags `deno task start` runs the server from source with: {@linkcode serverRunFlags} and
+ * `--cached-only`. Deno's module graph asks the npm registry about every npm package it imports, in the
+ * background, whenever that package's registry entry is not in Deno's cache — and `deno task` fills the
+ * cache from deno.lock without those entries, so without `--cached-only` every start of a short-lived
+ * server (`--check`, a client's health check) contacts the registry again. `deno task` downloads what
+ * the lock file names before the server starts, so the server itself never needs the network for code.
+ * The task also starts the server in `$INIT_CWD` (where `deno task` was started, unless the environment
+ * already names one) rather than the clone, so relative `files` paths mean what the client meant, and it
+ * sets `DENO_NO_UPDATE_CHECK=1` (Deno's own once-a-day check for a newer Deno).
+ *
+ * @returns The flags, in order
+ */
+export function sourceRunFlags(): string[] {
+  const start = denoJson.tasks.start.split(/\s+/);
+  if (!start.includes("--cached-only")) throw new Error("deno.json tasks.start has no --cached-only");
+  return ["--cached-only", ...serverRunFlags()];
+}
+
+/**
  * The file name of the binary for a target.
  *
  * @param target A `deno compile --target` triple

@@ -14,6 +14,7 @@ import { VERSION } from "../main.ts";
 import { serverRunFlags, TARGETS } from "../scripts/permissions.ts";
 import { ROOT } from "./support/mcp.ts";
 import { releaseNotes } from "../scripts/release_notes.ts";
+import { runWithin } from "./support/wait.ts";
 
 async function shippedFiles(): Promise<string[]> {
   const files = ["main.ts"];
@@ -48,11 +49,14 @@ Deno.test("shipped code has no dynamic import and reads no project file at run t
 });
 
 Deno.test("the module graph of main.ts is local files, npm: and node: only, all in the publish list", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", `${ROOT}main.ts`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await runWithin(
+    Deno.execPath(),
+    {
+      args: ["info", "--json", `${ROOT}main.ts`],
+    },
+    "deno info on main.ts",
+    60_000,
+  );
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: { specifier: string }[] };
   const local = new Set<string>();
@@ -95,12 +99,15 @@ Deno.test("one set of least-privilege permission flags is used everywhere", asyn
 });
 
 Deno.test("deno publish --dry-run ships the server and its docs, not the tests", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["publish", "--dry-run", "--allow-dirty"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await runWithin(
+    Deno.execPath(),
+    {
+      args: ["publish", "--dry-run", "--allow-dirty"],
+      cwd: ROOT,
+    },
+    "deno publish --dry-run",
+    120_000,
+  );
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, text);
   for (

@@ -1,7 +1,7 @@
 /**
  * Contract tests: replies recorded from real LM Studio servers (tests/fixtures/lmstudio/) go through our
- * parsers and tools, and the assertions are what a user sees. The simulator's strictness is pinned here
- * too, so it cannot quietly go lenient again.
+ * parsers and tools, and the assertions are what a user sees. Every test here runs our code; the
+ * simulator's own fidelity to the recordings is pinned in `simulator_test.ts`.
  */
 import assert from "node:assert/strict";
 import { parse } from "../lib/lmstudio.ts";
@@ -12,6 +12,7 @@ import noneLoaded from "./fixtures/lmstudio/api-v1-models.none-loaded.json" with
 import loadReply from "./fixtures/lmstudio/api-v1-models-load.reply.json" with { type: "json" };
 import unloadReply from "./fixtures/lmstudio/api-v1-models-unload.reply.json" with { type: "json" };
 import alreadyDownloaded from "./fixtures/lmstudio/api-v1-models-download.already.json" with { type: "json" };
+import { REJECTED } from "./support/lmstudio_errors.ts";
 import { LmStudioSim, type SimModel } from "./support/lmstudio_sim.ts";
 import { startInProcess } from "./support/in_process.ts";
 import { textOf } from "./support/mcp.ts";
@@ -87,8 +88,17 @@ Deno.test("contract: the recorded load reply (no load_config) reads as a success
     type: "llm",
     load_time_seconds: 7.916,
     config: {},
+    requested: {},
+    not_as_requested: [],
     already_loaded: false,
   });
+  // Asked for a context without an echo: nothing is claimed about what LM Studio applied.
+  const asked = await server.call("model_load", { model: GEMMA_1B, context_length: 32768 });
+  assert.match(
+    textOf(asked),
+    /\nLM Studio did not say which settings it applied; model_list shows the context/,
+  );
+  assert.deepEqual((asked.structuredContent as { not_as_requested: string[] }).not_as_requested, []);
 });
 
 Deno.test("contract: the recorded unload reply reads as an unload", async () => {
@@ -116,144 +126,21 @@ Deno.test("contract: the recorded already_downloaded reply (no job_id) is a fini
   assert.equal(sim.requestsTo("GET /api/v1/models/download/status").length, 0, "nothing to poll");
 });
 
-Deno.test("contract: the simulator's own replies have the recorded shapes", async () => {
-  await using sim = LmStudioSim.start({ models: structuredClone(noneLoaded.models) as SimModel[] });
-  const post = async (path: string, body: unknown) => {
-    const response = await fetch(sim.url + path, { method: "POST", body: JSON.stringify(body) });
-    return await response.json() as Record<string, unknown>;
+Deno.test("contract: LM Studio's 400 bodies reach the user word for word, from every endpoint", async () => {
+  await using sim = recordedSim();
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+  const calls: Record<string, [string, Record<string, unknown>]> = {
+    "/api/v1/models/load": ["model_load", { model: "google/gemma-3-4b" }],
+    "/api/v1/models/unload": ["model_unload", { model: GEMMA_1B }],
+    "/api/v1/models/download": ["model_download", { model: "ibm/granite-4-micro" }],
+    "/api/v1/chat": ["ask", { model: GEMMA_1B, prompt: "hi" }],
   };
-  const load = await post("/api/v1/models/load", { model: GEMMA_1B });
-  assert.deepEqual(Object.keys(load).sort(), Object.keys(loadReply).sort());
-  const listed = await (await fetch(`${sim.url}/api/v1/models`)).json() as typeof loaded;
-  const instance = listed.models.find((m) => m.key === GEMMA_1B)?.loaded_instances[0];
-  assert.deepEqual(instance, loaded.models.find((m) => m.key === GEMMA_1B)?.loaded_instances[0]);
-  assert.deepEqual(await post("/api/v1/models/download", { model: GEMMA_1B }), alreadyDownloaded);
-  assert.deepEqual(await post("/api/v1/models/unload", { instance_id: GEMMA_1B }), unloadReply);
-});
-
-/** Malformed requests and the exact bodies real LM Studio servers answer them with. */
-const REJECTED: readonly { path: string; body: unknown; error: Record<string, unknown> }[] = [
-  {
-    path: "/api/v1/models/load",
-    body: { model: GEMMA_1B, ttl: 600 },
-    error: {
-      message: "Unrecognized key(s) in object: 'ttl'",
-      type: "invalid_request",
-      code: "unrecognized_keys",
-    },
-  },
-  {
-    path: "/api/v1/models/load",
-    body: { model: GEMMA_1B, gpu: "max", ttl: 60 },
-    error: {
-      message: "Unrecognized key(s) in object: 'gpu', 'ttl'",
-      type: "invalid_request",
-      code: "unrecognized_keys",
-    },
-  },
-  {
-    path: "/api/v1/models/unload",
-    body: { instance_id: GEMMA_1B, force: true },
-    error: {
-      message: "Unrecognized key(s) in object: 'force'",
-      type: "invalid_request",
-      code: "unrecognized_keys",
-    },
-  },
-  {
-    path: "/api/v1/models/download",
-    body: { model: GEMMA_1B, wait: true },
-    error: {
-      message: "Unrecognized key(s) in object: 'wait'",
-      type: "invalid_request",
-      code: "unrecognized_keys",
-    },
-  },
-  {
-    path: "/api/v1/chat",
-    body: { model: GEMMA_1B, input: "hi", stop: ["\n"] },
-    error: {
-      message: "Unrecognized key(s) in object: 'stop'",
-      type: "invalid_request",
-      code: "unrecognized_keys",
-    },
-  },
-  {
-    path: "/api/v1/chat",
-    body: { model: GEMMA_1B, input: [{ type: "message", content: "hi" }] },
-    error: {
-      message: "Invalid discriminator value. Expected 'text' | 'image'",
-      type: "invalid_request",
-      code: "invalid_union",
-      param: "input",
-    },
-  },
-  {
-    path: "/api/v1/chat",
-    body: { model: GEMMA_1B, input: [{ type: "text", text: "hi" }] },
-    error: {
-      message: "'input.0.content' is required, Unrecognized key(s) in object: 'text'",
-      type: "invalid_request",
-      code: "invalid_union",
-      param: "input",
-    },
-  },
-  {
-    path: "/api/v1/chat",
-    body: { model: GEMMA_1B, input: [{ type: "text", content: "hi" }, { type: "image", url: "x" }] },
-    error: {
-      message: "'input.1.data_url' is required, Unrecognized key(s) in object: 'url'",
-      type: "invalid_request",
-      code: "invalid_union",
-      param: "input",
-    },
-  },
-  {
-    path: "/api/v1/chat",
-    body: { model: GEMMA_1B, input: "hi", max_output_tokens: "12" },
-    error: {
-      message: "Expected integer, received string",
-      type: "invalid_request",
-      code: "invalid_type",
-      param: "max_output_tokens",
-    },
-  },
-  {
-    path: "/api/v1/chat",
-    body: { model: "qwen/qwen3-4b-2507", input: "hi", reasoning: "off" },
-    error: {
-      message:
-        "Reasoning setting 'off' is not supported by model 'qwen/qwen3-4b-2507'. Supported settings: none",
-      type: "invalid_request",
-      code: "invalid_value",
-      param: "reasoning",
-    },
-  },
-];
-
-Deno.test("the simulator rejects every malformed shape with LM Studio's own error body", async () => {
-  await using sim = recordedSim();
-  for (const { path, body, error } of REJECTED) {
-    const response = await fetch(sim.url + path, { method: "POST", body: JSON.stringify(body) });
-    assert.equal(response.status, 400, `${path} ${JSON.stringify(body)}`);
-    assert.deepEqual(await response.json(), { error }, `${path} ${JSON.stringify(body)}`);
+  for (const { path, error } of REJECTED) {
+    const [tool, args] = calls[path]!;
+    sim.clearFaults();
+    sim.fault(`POST ${path}`, { status: 400, body: { error } });
+    const result = await server.call(tool, args);
+    assert.equal(result.isError, true, `${tool}: ${textOf(result)}`);
+    assert.equal(textOf(result), `LM Studio answered HTTP 400: ${error.message}`, tool);
   }
-  const models = sim.model(GEMMA_1B)?.loaded_instances.length;
-  assert.equal(models, 1, "no rejected request changed anything");
-});
-
-Deno.test("the simulator's OpenAI-compatible endpoint rejects WebP images as real servers did", async () => {
-  await using sim = recordedSim();
-  const response = await fetch(`${sim.url}/v1/chat/completions`, {
-    method: "POST",
-    body: JSON.stringify({
-      model: "google/gemma-3-4b",
-      messages: [{
-        role: "user",
-        content: [{ type: "image_url", image_url: { url: "data:image/webp;base64,UklGRgAAAABXRUJQ" } }],
-      }],
-    }),
-  });
-  assert.equal(response.status, 400);
-  assert.match(JSON.stringify(await response.json()), /'url' field must be a base64 encoded image/);
 });

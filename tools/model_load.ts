@@ -35,6 +35,8 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
     type: z.string().nullable(),
     load_time_seconds: z.number().nullable(),
     config: z.record(z.string(), z.unknown()),
+    requested: z.record(z.string(), z.unknown()),
+    not_as_requested: z.array(z.string()),
     already_loaded: z.boolean(),
   },
   annotations: {
@@ -62,6 +64,8 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
         type: model.type,
         load_time_seconds: null,
         config: { ...(context_length ? { context_length } : {}) },
+        requested: {},
+        not_as_requested: [],
         already_loaded: true,
       },
     );
@@ -70,21 +74,82 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
   const { gpu: _gpu, ttl: _ttl, ...options } = args; // Never sent: see unappliedNotes.
   const result = await deps.client.loadModel({ ...options, model: model.key }, { signal });
   const config = result.config;
+  const requested = requestedOptions(options);
+  const differences = compareApplied(requested, config);
   const time = result.loadTimeSeconds === undefined
     ? "(LM Studio did not report the load time)"
     : `in ${result.loadTimeSeconds.toFixed(2)} s`;
   return textAndStructured(
     `Loaded ${result.instanceId} (${result.type ?? model.type}) ${time} — ${describeConfig(config)}` +
+      differences.map((d) => `\n${d.text}`).join("") + unconfirmedNote(requested, config) +
       secondInstanceNote(model, result.instanceId) + notes,
     {
       instance_id: result.instanceId,
       type: result.type ?? model.type,
       load_time_seconds: result.loadTimeSeconds ?? null,
       config: { ...config },
+      requested,
+      not_as_requested: differences.map((d) => d.key),
       already_loaded: false,
     },
   );
 });
+
+/** The load options the caller set, exactly as they were sent. */
+function requestedOptions(
+  options: Partial<Record<(typeof LOAD_OPTIONS)[number], unknown>>,
+): Record<string, unknown> {
+  const requested: Record<string, unknown> = {};
+  for (const key of LOAD_OPTIONS) {
+    if (options[key] !== undefined) requested[key] = options[key];
+  }
+  return requested;
+}
+
+/**
+ * What LM Studio applied differently from what was asked, per the configuration it echoes ("the final
+ * configuration applied to the loaded model"). LM Studio may lower or ignore a requested context length
+ * (to fit memory, or an engine's own choice: lmstudio-bug-tracker#1902, #2270, #2318), and engines other
+ * than llama.cpp leave out the llama.cpp-only fields. Without an echo there is nothing to compare.
+ */
+function compareApplied(
+  requested: Readonly<Record<string, unknown>>,
+  applied: Readonly<Record<string, unknown>>,
+): { key: string; text: string }[] {
+  if (Object.keys(applied).length === 0) return []; // See unconfirmedNote.
+  const out: { key: string; text: string }[] = [];
+  for (const [key, asked] of Object.entries(requested)) {
+    const name = key === "context_length" ? "context" : key.replaceAll("_", " ");
+    const got = applied[key];
+    if (!(key in applied)) {
+      out.push({
+        key,
+        text: `Asked for ${name} ${asked}; LM Studio's applied config does not include it` +
+          (key === "context_length" ? "." : " (it applies to llama.cpp (GGUF) models only)."),
+      });
+    } else if (got !== asked) {
+      let text = `Asked for ${name} ${asked}, LM Studio applied ${got}`;
+      if (key === "context_length") {
+        text += ` — files and chat history are sized to ${got}`;
+        if (typeof got === "number" && typeof asked === "number" && got < asked) {
+          text += ". LM Studio lowers a requested context to fit memory (and some engines ignore it): " +
+            "unload other models and load again, or set the context in LM Studio's load dialog";
+        }
+      }
+      out.push({ key, text: `${text}.` });
+    }
+  }
+  return out;
+}
+
+/** Without an echo nothing says what LM Studio applied: say where to look instead of assuming. */
+function unconfirmedNote(
+  requested: Readonly<Record<string, unknown>>,
+  applied: Readonly<Record<string, unknown>>,
+): string {
+  if (Object.keys(applied).length > 0 || Object.keys(requested).length === 0) return "";
+  return "\nLM Studio did not say which settings it applied; model_list shows the context it loaded.";
+}
 
 function describeConfig(config: Readonly<Record<string, unknown>>): string {
   const parts = Object.entries(config).map(([key, value]) => `${key.replaceAll("_", " ")}: ${value}`);

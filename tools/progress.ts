@@ -22,6 +22,25 @@ export interface ProgressParams {
 /** Sends one progress notification. */
 export type SendProgress = (params: ProgressParams) => Promise<void>;
 
+/** The timers a reporter uses; tests pass ones they fire by hand. */
+export interface ProgressTimers {
+  /** Runs `callback` once after `ms`. */
+  setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels a {@linkcode ProgressTimers.setTimeout} (a no-op for undefined). */
+  clearTimeout(id: unknown): void;
+  /** Runs `callback` every `ms`. */
+  setInterval(callback: () => void, ms: number): unknown;
+  /** Cancels a {@linkcode ProgressTimers.setInterval} (a no-op for undefined). */
+  clearInterval(id: unknown): void;
+}
+
+const GLOBAL_TIMERS: ProgressTimers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (id) => clearTimeout(id as number | undefined),
+  setInterval: (callback, ms) => setInterval(callback, ms),
+  clearInterval: (id) => clearInterval(id as number | undefined),
+};
+
 /** Options of {@linkcode ProgressReporter}. */
 export interface ProgressReporterOptions {
   /** Longest silence before a heartbeat, in ms. */
@@ -32,6 +51,8 @@ export interface ProgressReporterOptions {
   readonly now?: () => number;
   /** Called when a notification cannot be sent (the client went away). */
   readonly onError?: (error: unknown) => void;
+  /** Timers. @default the global ones */
+  readonly timers?: ProgressTimers;
 }
 
 /** Reports progress of one tool call. */
@@ -42,8 +63,8 @@ export class ProgressReporter {
   #lastMessage = "Working";
   #total: number | undefined;
   #pending: { message: string; progress?: number | undefined } | undefined;
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #flushTimer: unknown;
+  #heartbeat: unknown;
   #startedAt: number;
   #closed = false;
   #options: Required<Omit<ProgressReporterOptions, "onError">> & ProgressReporterOptions;
@@ -56,11 +77,11 @@ export class ProgressReporter {
    */
   constructor(send: SendProgress | undefined, options: ProgressReporterOptions) {
     this.#send = send;
-    this.#options = { minIntervalMs: 100, now: Date.now, ...options };
+    this.#options = { minIntervalMs: 100, now: Date.now, timers: GLOBAL_TIMERS, ...options };
     this.#startedAt = this.#options.now();
     if (send) {
       const tick = Math.max(50, Math.min(options.heartbeatMs, 1000));
-      this.#heartbeat = setInterval(() => this.#beat(), tick);
+      this.#heartbeat = this.#options.timers.setInterval(() => this.#beat(), tick);
     }
   }
 
@@ -84,31 +105,31 @@ export class ProgressReporter {
     const wait = this.#lastSentAt + this.#options.minIntervalMs - now;
     if (wait > 0) {
       this.#pending = { message, progress };
-      this.#flushTimer ??= setTimeout(() => {
-        this.#flushTimer = undefined;
-        const pending = this.#pending;
-        this.#pending = undefined;
-        if (pending) this.#emit(pending.message, pending.progress);
-      }, wait);
+      this.#flushTimer ??= this.#options.timers.setTimeout(() => this.flush(), wait);
       return;
     }
+    // Sent at once: a throttled older message must not follow it (its timer may be late under load).
+    this.#dropPending();
     this.#emit(message, progress);
   }
 
   /** Sends a throttled update now, e.g. the final count just before the result. */
   flush(): void {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
     const pending = this.#pending;
-    this.#pending = undefined;
+    this.#dropPending();
     if (pending) this.#emit(pending.message, pending.progress);
   }
 
   /** Stops all timers; nothing is sent after this (the result is on its way). */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#flushTimer);
-    clearInterval(this.#heartbeat);
+    this.#dropPending();
+    this.#options.timers.clearInterval(this.#heartbeat);
+  }
+
+  #dropPending(): void {
+    this.#options.timers.clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     this.#pending = undefined;
   }
 

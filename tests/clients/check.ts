@@ -5,8 +5,11 @@
  * - the MCP Inspector CLI: tools/list, and tools/call of model_list and ask;
  * - Claude Code: `claude mcp add -s user …` in a throwaway HOME, then `claude mcp list` must say
  *   Connected (its health check needs no login);
- * - the same two over Streamable HTTP (`--http 127.0.0.1:0`): the Inspector CLI with `--transport http`,
- *   and `claude mcp add --transport http`;
+ * - Gemini CLI: `gemini mcp add -s user …` with the README's short form (`deno task -q -c …/deno.json
+ *   start`), then `gemini mcp list` in a folder trusted the way the README says must say Connected (no
+ *   login either);
+ * - the same three over Streamable HTTP (`--http 127.0.0.1:0`): the Inspector CLI with `--transport http`,
+ *   `claude mcp add --transport http` and `gemini mcp add -t http`;
  * - a 2026-07-28 client (the official SDK's v2 `Client`, pinned to that revision: `server/discover`, no
  *   `initialize`, the `_meta` envelope on every request) over stdio and over HTTP: tools/list and ask.
  * Needs `npx` and the npm registry. Prints one line per check and `clients: N passed, N failed`;
@@ -19,10 +22,11 @@ import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { eraClient } from "../support/eras.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { readServerLog } from "../support/http_log.ts";
-import { cacheDir, MAIN, RUN_FLAGS } from "../support/mcp.ts";
+import { cacheDir, MAIN, ROOT, RUN_FLAGS } from "../support/mcp.ts";
 
 const INSPECTOR = "@modelcontextprotocol/inspector";
 const CLAUDE = "@anthropic-ai/claude-code";
+const GEMINI = "@google/gemini-cli";
 const NPX = Deno.build.os === "windows" ? "npx.cmd" : "npx";
 /** One client command may take this long (a cold npx cache downloads the client first)… */
 const TIMEOUT_MS = 150_000;
@@ -32,12 +36,23 @@ const startedAt = Date.now();
 
 const results: { name: string; ok: boolean; detail: string }[] = [];
 
-async function run(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+async function run(
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<{ code: number; out: string }> {
   const left = Math.min(TIMEOUT_MS, BUDGET_MS - (Date.now() - startedAt));
   if (left <= 0) {
     return { code: -1, out: `skipped: the ${BUDGET_MS / 1000} s budget for client checks ran out` };
   }
-  const child = new Deno.Command(NPX, { args, env, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+  const child = new Deno.Command(NPX, {
+    args,
+    env,
+    ...(cwd ? { cwd } : {}),
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
   const timer = setTimeout(() => child.kill("SIGKILL"), left);
   const output = await child.output();
   clearTimeout(timer);
@@ -73,6 +88,23 @@ async function modernChecks(client: ReturnType<typeof eraClient>): Promise<strin
   });
   const first = result.content[0];
   return first?.type === "text" && first.text === "Echo: ping" ? undefined : JSON.stringify(result);
+}
+
+/** The README's short form from source: the start task of this clone's deno.json. */
+function taskCommand(): string[] {
+  return [Deno.execPath(), "task", "-q", "-c", `${ROOT}deno.json`, "start"];
+}
+
+/**
+ * Gemini CLI starts no MCP server in a folder the user has not trusted (`mcp list` says "Disabled"); the
+ * README tells users to trust theirs, here in the throwaway HOME's `~/.gemini/trustedFolders.json`.
+ */
+async function trustForGemini(home: string, folder: string): Promise<void> {
+  await Deno.mkdir(`${home}/.gemini`, { recursive: true });
+  await Deno.writeTextFile(
+    `${home}/.gemini/trustedFolders.json`,
+    JSON.stringify({ [folder]: "TRUST_FOLDER" }),
+  );
 }
 
 if (import.meta.main) {
@@ -159,6 +191,33 @@ if (import.meta.main) {
       }
     },
   );
+  const project = `${home}/project`;
+  await Deno.mkdir(project, { recursive: true });
+  await trustForGemini(home, project);
+  await step("Gemini CLI: gemini mcp add (deno task form), then gemini mcp list says Connected", async () => {
+    // Gemini's order: name and command, its options, then the command's arguments after `--`.
+    const [command, ...args] = taskCommand();
+    const add = await run(
+      [
+        "-y",
+        GEMINI,
+        "mcp",
+        "add",
+        "-s",
+        "user",
+        "lms",
+        command!,
+        ...serverEnv.flatMap((e) => ["-e", e]),
+        "--",
+        ...args,
+      ],
+      env,
+      project,
+    );
+    if (add.code !== 0) return `mcp add exit ${add.code}: ${add.out}`;
+    const list = await run(["-y", GEMINI, "mcp", "list"], env, project);
+    return /lms: .*Connected/.test(list.out) ? undefined : `mcp list: ${list.out}`;
+  });
   // The same clients over Streamable HTTP.
   const http = new Deno.Command(serverCommand()[0]!, {
     args: [...serverCommand().slice(1), "--http", "127.0.0.1:0"],
@@ -238,6 +297,17 @@ if (import.meta.main) {
       }
     },
   );
+  await step("Gemini CLI: gemini mcp add -t http, then gemini mcp list says Connected", async () => {
+    if (!url) return `the HTTP server did not start: ${log}`;
+    const add = await run(
+      ["-y", GEMINI, "mcp", "add", "-s", "user", "-t", "http", "lms-http", url],
+      env,
+      project,
+    );
+    if (add.code !== 0) return `mcp add exit ${add.code}: ${add.out}`;
+    const list = await run(["-y", GEMINI, "mcp", "list"], env, project);
+    return /lms-http: .*Connected/.test(list.out) ? undefined : `mcp list: ${list.out}`;
+  });
   http.kill("SIGTERM");
   await http.status;
   await serverLog.ended.catch(() => {});

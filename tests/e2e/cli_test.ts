@@ -7,8 +7,8 @@ import { join } from "node:path";
 import denoJson from "../../deno.json" with { type: "json" };
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { childEnv, LOOPBACK_FLAGS, MAIN, ROOT, RUN_FLAGS, startServer, textOf } from "../support/mcp.ts";
-import { tempDir } from "../support/temp.ts";
-import { until } from "../support/wait.ts";
+import { removeTree, tempDir } from "../support/temp.ts";
+import { exitOf, readUntil, runWithin, until, within } from "../support/wait.ts";
 
 interface Run {
   code: number;
@@ -24,15 +24,17 @@ async function run(
 ): Promise<Run> {
   await using homeDir = await tempDir("cli");
   const home = homeDir.path;
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...flags, MAIN, ...args],
-    env: await childEnv(home, env),
-    clearEnv: true,
-    cwd: cwd ?? home,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const output = await runWithin(
+    Deno.execPath(),
+    {
+      args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...flags, MAIN, ...args],
+      env: await childEnv(home, env),
+      clearEnv: true,
+      cwd: cwd ?? home,
+    },
+    `the server run with ${JSON.stringify(args)} to end`,
+    30_000,
+  );
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
 }
@@ -134,6 +136,18 @@ Deno.test("--check fails with the fix when LM Studio is not running", async () =
   assert.match(stdout, /1 check\(s\) failed\./);
 });
 
+Deno.test("--check on a port fetch blocks names the port as the cause, not a stopped LM Studio", async () => {
+  // Port 1 is one of the Fetch standard's blocked ports: Deno fails the request before any packet is sent.
+  const { code, stdout } = await run(["--check"], { LM_STUDIO_URL: "http://127.0.0.1:1" });
+  assert.equal(code, 1, stdout);
+  assert.match(
+    stdout,
+    /✗ LM_STUDIO_URL http:\/\/127\.0\.0\.1:1 uses port 1, which is blocked\n {2}→ .*fetch refuses to use port 1 .*no request was sent\. Set LM_STUDIO_URL to the port LM Studio listens on/,
+  );
+  assert.doesNotMatch(stdout, /Start Server|lms server start|does not answer/, "no start-the-server advice");
+  assert.match(stdout, /1 check\(s\) failed\./);
+});
+
 Deno.test("--check flags an old LM Studio and an unwritable sessions DB", async () => {
   await using sim = LmStudioSim.start();
   sim.fault("GET /api/v1/models", { raw: '{"error":"Unexpected endpoint or method. (GET /api/v1/models)"}' });
@@ -208,12 +222,15 @@ Deno.test("the per-user env file is read and the real environment wins over it",
   assert.match(textOf(result), /timed out after 250 ms/);
 });
 
-/** Spawns the server with raw pipes and sends `initialize` + `initialized`, as a client would. */
+/**
+ * Spawns the server with raw pipes and sends `initialize` + `initialized`, as a client would. Disposing
+ * it kills a server still running (a failed test) and removes the HOME it made.
+ */
 async function spawnRaw(
   env: Record<string, string>,
   options: { cwd?: string; home?: string; stderr?: "piped" | "null" } = {},
 ) {
-  const home = options.home ?? await Deno.makeTempDir();
+  const home = options.home ?? await Deno.makeTempDir({ prefix: "lmstudio-mcp-raw-" });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN],
     env: await childEnv(home, env),
@@ -224,7 +241,22 @@ async function spawnRaw(
     stderr: options.stderr ?? "piped",
   }).spawn();
   const writer = child.stdin.getWriter();
-  const send = (message: unknown) => writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n"));
+  const send = (message: unknown) =>
+    within(writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n")), "the server to read");
+  const handle = {
+    child,
+    writer,
+    send,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Exited, as it should have.
+      }
+      await exitOf(child, "the killed server to exit").catch(() => {});
+      if (options.home === undefined) await removeTree(home);
+    },
+  };
   await send({
     jsonrpc: "2.0",
     id: 1,
@@ -232,7 +264,7 @@ async function spawnRaw(
     params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
   });
   await send({ jsonrpc: "2.0", method: "notifications/initialized" });
-  return { child, writer, send, home };
+  return handle;
 }
 
 Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async () => {
@@ -242,10 +274,11 @@ Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async 
   await using cwdDir = await tempDir("cwd");
   const cwd = cwdDir.path;
   await Deno.writeTextFile(join(cwd, ".env"), "LM_STUDIO_API_KEY=x\n");
-  const { child, writer, send } = await spawnRaw(
+  await using raw = await spawnRaw(
     { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "bad" },
     { cwd, home },
   );
+  const { child, writer, send } = raw;
   await send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "model_list", arguments: {} } });
   await send({
     jsonrpc: "2.0",
@@ -255,16 +288,14 @@ Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async 
   });
   await send({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "nope", arguments: {} } });
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  for (let i = 0; i < 200 && (out.match(/\n/g)?.length ?? 0) < 4; i++) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-  }
+  const stderrText = new Response(child.stderr).text();
+  const out = await readUntil(reader, (read) => (read.match(/\n/g)?.length ?? 0) >= 4, "4 reply lines", {
+    maxChars: 100_000,
+  });
   await writer.close();
-  reader.releaseLock();
-  const status = await child.status;
-  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  const status = await exitOf(child, "the server to exit after its stdin closed");
+  await reader.cancel();
+  const stderr = await within(stderrText, "the server's stderr to end");
   const lines = out.trim().split("\n");
   assert.equal(lines.length, 4, out);
   for (const line of lines) assert.equal(JSON.parse(line).jsonrpc, "2.0");
@@ -280,7 +311,8 @@ Deno.test("stdout carries only JSON-RPC, even when warnings are printed", async 
 Deno.test("when the client closes stdin mid-answer, LM Studio's request is aborted and the server exits", async () => {
   await using sim = LmStudioSim.start();
   sim.chatScript = { tokenDelayMs: 50, answer: "word ".repeat(400) };
-  const { child, writer, send, home } = await spawnRaw({ LM_STUDIO_URL: sim.url }, { stderr: "null" });
+  await using raw = await spawnRaw({ LM_STUDIO_URL: sim.url }, { stderr: "null" });
+  const { child, writer, send } = raw;
   await send({
     jsonrpc: "2.0",
     id: 2,
@@ -289,14 +321,8 @@ Deno.test("when the client closes stdin mid-answer, LM Studio's request is abort
   });
   await until(() => (sim.requestsTo("POST /api/v1/chat")[0]?.deltas ?? 0) >= 2, "the answer to stream");
   await writer.close();
-  const exited = await Promise.race([
-    child.status.then(() => true),
-    new Promise<false>((r) => setTimeout(() => r(false), 5000)),
-  ]);
-  if (!exited) child.kill("SIGKILL");
+  await exitOf(child, "the server to exit after stdin closed mid-answer", 5_000);
   await child.stdout.cancel();
   const request = sim.requestsTo("POST /api/v1/chat")[0]!;
-  assert.ok(exited, "the server exits after stdin closes");
   await until(() => request.abortedAt !== undefined, "LM Studio's request to be aborted");
-  await Deno.remove(home, { recursive: true });
 });

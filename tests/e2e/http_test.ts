@@ -10,7 +10,7 @@ import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS } from "../support/mcp.ts";
 import { readServerLog } from "../support/http_log.ts";
 import { tempDir } from "../support/temp.ts";
-import { until } from "../support/wait.ts";
+import { exitOf, until, within } from "../support/wait.ts";
 
 const TOKEN = "e2e-token-0123456789abcdef";
 
@@ -27,15 +27,36 @@ async function spawnHttp(env: Record<string, string>, args: string[] = []) {
   }).spawn();
   const log = readServerLog(child.stderr);
   const stdout = new Response(child.stdout).text();
+  let finished: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
+  /** Waits for the exit (killing the process after the bound), then removes its HOME. */
+  const finish = () =>
+    finished ??= (async () => {
+      try {
+        const status = await exitOf(child, "the HTTP server process to exit");
+        await within(log.ended, "the server's stderr to end");
+        return {
+          code: status.code,
+          stdout: await within(stdout, "the server's stdout to end"),
+          stderr: log.text(),
+        };
+      } finally {
+        await home[Symbol.asyncDispose]();
+      }
+    })();
   return {
     child,
     stderr: () => log.text(),
     url: log.url,
-    async finish() {
-      const status = await child.status;
-      await log.ended;
-      await home[Symbol.asyncDispose]();
-      return { code: status.code, stdout: await stdout, stderr: log.text() };
+    finish,
+    /** Stops a server a failed test left running. */
+    async [Symbol.asyncDispose]() {
+      if (finished) return;
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await finish().catch(() => {});
     },
   };
 }
@@ -45,12 +66,12 @@ Deno.test("HTTP process: serves an SDK client, and SIGTERM aborts the call in fl
 }, async () => {
   await using sim = LmStudioSim.start();
   sim.chatScript = { reasoning: null, tokenDelayMs: 50, answer: "word ".repeat(400) };
-  const server = await spawnHttp({
+  await using server = await spawnHttp({
     LM_STUDIO_URL: sim.url,
     LMSTUDIO_MCP_HTTP: "127.0.0.1:0",
     LMSTUDIO_MCP_TOKEN: TOKEN,
   });
-  const url = await server.url;
+  const url = await within(server.url, "the server to say where it serves MCP", 30_000);
   assert.ok(url?.startsWith("http://127.0.0.1:"), server.stderr());
   const client = new Client({ name: "e2e", version: "0" });
   await client.connect(
@@ -68,7 +89,7 @@ Deno.test("HTTP process: serves an SDK client, and SIGTERM aborts the call in fl
   server.child.kill("SIGTERM");
   const { code, stdout, stderr } = await server.finish();
   await client.close().catch(() => {}); // Ends the call that will never be answered now.
-  await pending;
+  await within(pending, "the call in flight to end with the connection");
   assert.equal(code, 0, stderr);
   assert.equal(stdout, "", "nothing on stdout in HTTP mode");
   assert.match(stderr, /Shutting down/);
@@ -81,7 +102,7 @@ Deno.test("HTTP process: serves an SDK client, and SIGTERM aborts the call in fl
 });
 
 Deno.test("HTTP process: --http on another interface without a token refuses to start", async () => {
-  const server = await spawnHttp({ LM_STUDIO_URL: "http://127.0.0.1:9" }, ["--http", "0.0.0.0:0"]);
+  await using server = await spawnHttp({ LM_STUDIO_URL: "http://127.0.0.1:9" }, ["--http", "0.0.0.0:0"]);
   const { code, stderr } = await server.finish();
   assert.equal(code, 1);
   assert.match(stderr, /Refusing to serve MCP on 0\.0\.0\.0:0 without a token/);

@@ -9,6 +9,7 @@ import { startInProcess } from "../support/in_process.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS } from "../support/mcp.ts";
 import { spawnRawServer } from "../support/raw_stdio.ts";
 import { tempDir } from "../support/temp.ts";
+import { runWithin } from "../support/wait.ts";
 
 const KEY = "sk-lm-SENTINEL-4e1d2b9f";
 const QWEN = "qwen/qwen3-8b";
@@ -94,15 +95,17 @@ Deno.test("the API key never appears in results, resources, stderr or MCP log me
 
 async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
   await using home = await tempDir("secrets-cli");
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, ...args],
-    env: await childEnv(home.path, env),
-    clearEnv: true,
-    cwd: home.path,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const output = await runWithin(
+    Deno.execPath(),
+    {
+      args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, ...args],
+      env: await childEnv(home.path, env),
+      clearEnv: true,
+      cwd: home.path,
+    },
+    `the server run with ${JSON.stringify(args)} to end`,
+    30_000,
+  );
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code: output.code, out: decode(output.stdout) + decode(output.stderr) };
 }

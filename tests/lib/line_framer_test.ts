@@ -1,5 +1,6 @@
 /**
- * LineFramer: lines across any chunk split, the size bound, and oversized lines reported with their head.
+ * LineFramer: lines across any chunk split, the size bound (also when small chunks add up past it), and
+ * oversized lines reported with their head.
  */
 import assert from "node:assert/strict";
 import { type FramedLine, LineFramer } from "../../lib/line_framer.ts";
@@ -34,6 +35,35 @@ Deno.test("LineFramer reports a line over the bound with its size and head, then
     assert.match(new TextDecoder().decode(first.head), /^\{"id":7,"params":"x+"\}$/);
   }
   assert.equal(decode(out[1]!), '{"ok":1}');
+});
+
+Deno.test("LineFramer bounds a line that arrives in small chunks, none of them over the bound", () => {
+  const framer = new LineFramer(16);
+  const line = encode(`{"id":7,"params":"${"x".repeat(30)}"}`); // 50 bytes, in chunks of 3.
+  const out: FramedLine[] = [];
+  for (let at = 0; at < line.length; at += 3) {
+    out.push(...framer.push(line.subarray(at, at + 3)));
+    assert.ok(framer.pending <= 16, `holds ${framer.pending} bytes after ${at + 3} of ${line.length}`);
+  }
+  assert.equal(out.length, 0, "no line is complete before its newline");
+  out.push(...framer.push(encode('\n{"ok":1}\n')));
+  assert.equal(out.length, 2);
+  const first = out[0]!;
+  assert.equal(first.kind, "oversized", "the chunks add up past the bound");
+  if (first.kind === "oversized") {
+    assert.equal(first.size, line.length);
+    assert.equal(new TextDecoder().decode(first.head), new TextDecoder().decode(line));
+  }
+  assert.equal(decode(out[1]!), '{"ok":1}');
+});
+
+Deno.test("LineFramer keeps a line of exactly the bound, sent byte by byte, and refuses one byte more", () => {
+  for (const [size, kind] of [[16, "line"], [17, "oversized"]] as const) {
+    const framer = new LineFramer(16);
+    const out: FramedLine[] = [];
+    for (const byte of encode("y".repeat(size) + "\n")) out.push(...framer.push(Uint8Array.of(byte)));
+    assert.deepEqual(out.map((line) => line.kind), [kind], `${size} bytes`);
+  }
 });
 
 Deno.test("LineFramer copies its input, so a reused buffer does not corrupt a pending line", () => {

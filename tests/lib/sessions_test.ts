@@ -6,7 +6,7 @@ import { DatabaseSync } from "node:sqlite";
 import { SessionStoreError } from "../../lib/errors.ts";
 import { CancelledError } from "../../lib/errors.ts";
 import { writeReferenceDb } from "../support/reference_db.ts";
-import { until } from "../support/wait.ts";
+import { until, within } from "../support/wait.ts";
 import { SessionLocks } from "../../lib/session_lock.ts";
 import { lazySessionStore, openSessionStore, SCHEMA_VERSION, TurnConflictError } from "../../lib/sessions.ts";
 
@@ -183,13 +183,13 @@ Deno.test("session lock files are removed on release, and exclusion holds across
   };
   const releaseA = await a.acquire("x", { timeoutMs: 5000 });
   const forB = waiting(b);
-  await forB.waits; // b has opened the file and found it locked.
+  await within(forB.waits, "b to find the session locked"); // b has opened the file.
   releaseA(); // Removes the file b has open; b must notice and lock a fresh one.
   const releaseB = await forB.got.then((release) => (order.push("b"), release));
   let cHolds = false;
   const forC = waiting(c);
   const gotC = forC.got.then((release) => (cHolds = true, order.push("c"), release));
-  await forC.waits;
+  await within(forC.waits, "c to find the session locked");
   assert.equal(cHolds, false, "c waits while b holds the session");
   releaseB();
   (await gotC)();

@@ -14,8 +14,7 @@ import { createStderrLogger } from "../../lib/logger.ts";
 import { lazySessionStore, type SessionStore } from "../../lib/sessions.ts";
 import { guarded } from "../../tools/guard.ts";
 import { createServer } from "../../tools/mod.ts";
-import type { CallToolResult } from "../../tools/sdk.ts";
-import type { ServerHandle } from "./mcp.ts";
+import { callTool, type ServerHandle } from "./mcp.ts";
 import { removeTree } from "./temp.ts";
 
 /** Options of {@linkcode startInProcess}. */
@@ -76,7 +75,7 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<Se
     home,
     pid: null,
     stderr: () => stderr,
-    call: async (name, args = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult,
+    call: (name, args = {}) => callTool(client, name, args),
     close,
     [Symbol.asyncDispose]: close,
   };

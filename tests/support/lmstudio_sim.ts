@@ -134,6 +134,13 @@ export interface SimOptions extends InferenceSimOptions {
   loadDelayMs?: number;
   /** Whether load replies carry `load_time_seconds`. @default true */
   reportLoadTime?: boolean;
+  /**
+   * The context length a load (REST or JIT) applies, given the one asked for (undefined when none was). Real LM Studio
+   * does not always apply what was asked: it lowers the context to fit memory (lmstudio-bug-tracker#1902)
+   * or its engine picks its own (#2270, #2318), and the instance and the echoed `load_config` then show
+   * the applied value. @default the requested context, or 4096
+   */
+  loadContext?: (requested: number | undefined, model: SimModel) => number;
   /** Polls until a download completes. @default 4 */
   downloadSteps?: number;
   /** Extra route tables (chat, embeddings), tried before the built-in ones. */
@@ -198,6 +205,31 @@ function ggufReasoningModel(): SimModel {
 }
 
 /**
+ * A loaded GGUF LLM (shaped like {@linkcode defaultModels}' first one, without reasoning) whose instance
+ * has `parallel` slots, or no `parallel` field at all when it is undefined, as LM Studio 0.4 servers and
+ * MLX instances report it (LM Studio then runs 4 at once). Not in the default catalogue: tests add it.
+ *
+ * @param key The model key (and instance id)
+ * @param parallel The instance's `config.parallel`, or undefined for none
+ * @returns The model
+ */
+export function slottedModel(key: string, parallel: number | undefined): SimModel {
+  const model = ggufReasoningModel();
+  const config: Record<string, unknown> = { ...model.loaded_instances[0]!.config };
+  if (parallel === undefined) delete config.parallel;
+  else config.parallel = parallel;
+  return {
+    ...model,
+    key,
+    display_name: key,
+    loaded_instances: [{ id: key, config }],
+    capabilities: { vision: false, trained_for_tool_use: true },
+    variants: [`${key}@q4_k_m`],
+    selected_variant: `${key}@q4_k_m`,
+  };
+}
+
+/**
  * The default catalogue: the recorded catalogue of a real LM Studio with nothing loaded (MLX LLMs,
  * some with vision, and a GGUF embedding model without `capabilities`), plus one loaded GGUF reasoning
  * model first.
@@ -222,6 +254,8 @@ export class LmStudioSim {
   chatScript: ChatScript = {};
   /** The most inference requests each model served at once (its parallel slots cap this). */
   readonly peakInFlight: Map<string, number> = new Map();
+  /** The most inference requests each model had open at once, queued ones included (what was sent). */
+  readonly peakRequested: Map<string, number> = new Map();
   /** Loads LM Studio started on its own for requests, in order. */
   readonly jitLoads: JitLoad[] = [];
   #engines = new Map<string, SimEngine>();
@@ -332,6 +366,12 @@ export class LmStudioSim {
           );
           this.peakInFlight.set(model.key, Math.max(this.peakInFlight.get(model.key) ?? 0, total));
         },
+        requested: () => {
+          const model = found()?.model;
+          if (!model) return;
+          const open = model.loaded_instances.reduce((n, i) => n + (this.#engines.get(i.id)?.open ?? 0), 0);
+          this.peakRequested.set(model.key, Math.max(this.peakRequested.get(model.key) ?? 0, open));
+        },
       });
       this.#engines.set(id, engine);
     }
@@ -382,7 +422,10 @@ export class LmStudioSim {
    * @returns The config
    */
   loadConfig(model: SimModel, fields: Record<string, unknown> = {}): Record<string, unknown> {
-    const config: Record<string, unknown> = { context_length: fields.context_length ?? 4096 };
+    const requested = typeof fields.context_length === "number" ? fields.context_length : undefined;
+    const config: Record<string, unknown> = {
+      context_length: this.options.loadContext?.(requested, model) ?? requested ?? 4096,
+    };
     if (model.type === "llm" && model.format === "gguf") {
       config.eval_batch_size = fields.eval_batch_size ?? 512;
       if (this.options.listParallel !== false) config.parallel = 4;

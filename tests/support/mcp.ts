@@ -6,17 +6,22 @@
  */
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { DEFAULT_REQUEST_TIMEOUT_MSEC, SdkError, SdkErrorCode } from "@modelcontextprotocol/client";
 import type { CallToolResult } from "../../tools/sdk.ts";
 import { fileURLToPath } from "node:url";
-import { serverRunFlags } from "../../scripts/permissions.ts";
+import { sourceRunFlags } from "../../scripts/permissions.ts";
 import { removeTree } from "./temp.ts";
+import { runWithin } from "./wait.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 /** Absolute path of main.ts. */
 export const MAIN: string = ROOT + "main.ts";
-/** The permission flags of `deno task start` (what ships), so the tests run with what users run. */
-export const RUN_FLAGS: readonly string[] = serverRunFlags();
+/**
+ * The flags of `deno task start` (what ships: `--cached-only` and the permission flags), so the tests run
+ * with what users run, and a spawned server never asks the npm registry anything.
+ */
+export const RUN_FLAGS: readonly string[] = sourceRunFlags();
 /**
  * The shipped flags with the network narrowed to this machine, as the README shows `deno run` users: the
  * sandbox then refuses any other host before a packet is sent, so tests can name one safely.
@@ -32,8 +37,7 @@ export async function cacheDir(): Promise<string> {
   if (denoDir) return denoDir;
   const fromEnv = Deno.env.get("DENO_DIR");
   if (fromEnv) return denoDir = fromEnv;
-  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
-    .output();
+  const out = await runWithin(Deno.execPath(), { args: ["info", "--json"] }, "deno info", 60_000);
   return denoDir = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
 }
 
@@ -135,10 +139,39 @@ export async function startServer(options: StartOptions = {}): Promise<ServerHan
       return transport.pid;
     },
     stderr: () => stderr,
-    call: async (name, args = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult,
+    call: (name, args = {}) => callTool(client, name, args),
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Calls a tool. The wait is bounded by the SDK's request timeout; running out of it fails naming the tool.
+ *
+ * @param client The connected client
+ * @param name The tool
+ * @param args Its arguments
+ * @returns Its result
+ * @throws {Error} When no result comes within the SDK's timeout (or the call fails)
+ */
+export async function callTool(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<CallToolResult> {
+  try {
+    return (await client.callTool({ name, arguments: args })) as CallToolResult;
+  } catch (error) {
+    if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
+      throw new Error(
+        `Timed out after ${DEFAULT_REQUEST_TIMEOUT_MSEC} ms waiting for the result of ${name} ${
+          JSON.stringify(args).slice(0, 200)
+        }`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
 
 /**

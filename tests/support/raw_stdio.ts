@@ -6,6 +6,7 @@
  */
 import { childEnv, MAIN, ROOT, RUN_FLAGS } from "./mcp.ts";
 import { removeTree } from "./temp.ts";
+import { exitOf, within } from "./wait.ts";
 
 /** A JSON-RPC reply as it came on stdout. */
 export type Reply = {
@@ -102,8 +103,10 @@ export async function spawnRawServer(
     }
     wake?.();
   })();
-  const write = (bytes: Uint8Array | string) =>
-    writer.write(typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes);
+  const write = (bytes: Uint8Array | string) => {
+    const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
+    return within(writer.write(data), `the server to read ${data.length} bytes from its stdin`, 60_000);
+  };
   const send = (message: unknown) => write(JSON.stringify(message) + "\n");
   let nextId = 0;
   const modern = !protocolVersion.startsWith("2025");
@@ -136,30 +139,44 @@ export async function spawnRawServer(
   let closed: Promise<{ code: number; stderr: string }> | undefined;
   const close = () =>
     closed ??= (async () => {
-      await writer.close().catch(() => {}); // Already closed when the server exited first.
-      const status = await child.status;
-      await reading;
-      await removeTree(home);
-      return { code: status.code, stderr: await stderrText };
+      try {
+        // Already closed when the server exited first.
+        await within(writer.close(), "the server's stdin to close").catch(() => {});
+        const status = await exitOf(child, "the server to exit after its stdin closed");
+        await within(reading, "the server's stdout to end");
+        return { code: status.code, stderr: await within(stderrText, "the server's stderr to end") };
+      } finally {
+        await removeTree(home);
+      }
     })();
-  if (protocolVersion.startsWith("2025")) {
-    await send({
-      jsonrpc: "2.0",
-      id: "init",
-      method: "initialize",
-      params: { protocolVersion, capabilities, clientInfo: { name: "raw", version: "0" } },
-    });
-    await reply("init");
-    await send({ jsonrpc: "2.0", method: "notifications/initialized" });
-  } else {
-    // The stateless era opens with server/discover, the envelope in its _meta.
-    await send({
-      jsonrpc: "2.0",
-      id: "init",
-      method: "server/discover",
-      params: { _meta: envelope(protocolVersion) },
-    });
-    await reply("init");
+  try {
+    if (protocolVersion.startsWith("2025")) {
+      await send({
+        jsonrpc: "2.0",
+        id: "init",
+        method: "initialize",
+        params: { protocolVersion, capabilities, clientInfo: { name: "raw", version: "0" } },
+      });
+      await reply("init");
+      await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    } else {
+      // The stateless era opens with server/discover, the envelope in its _meta.
+      await send({
+        jsonrpc: "2.0",
+        id: "init",
+        method: "server/discover",
+        params: { _meta: envelope(protocolVersion, capabilities) },
+      });
+      await reply("init");
+    }
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await close().catch(() => {});
+    throw error;
   }
   return {
     write,
@@ -171,7 +188,9 @@ export async function spawnRawServer(
     close,
     child,
     [Symbol.asyncDispose]: async () => {
-      await close();
+      // A close() the test awaited already reported its failure: do not hide it behind a SuppressedError.
+      if (closed) await closed.catch(() => {});
+      else await close();
     },
   };
 }

@@ -75,6 +75,8 @@ export interface EngineSource {
   context(): number;
   /** Called with the number of requests in flight whenever it changes. */
   busy(count: number): void;
+  /** Called when a request arrives, before it waits for a slot (`open` counts it already). */
+  requested?(): void;
 }
 
 /** One instance's slots and shared KV cache. */
@@ -84,6 +86,7 @@ export class SimEngine {
   readonly #source: EngineSource;
   readonly #active = new Set<KvLease>();
   readonly #queue: (() => void)[] = [];
+  #waiting = 0;
 
   /**
    * Creates the engine.
@@ -97,6 +100,11 @@ export class SimEngine {
   /** Requests holding a slot now. */
   get inFlight(): number {
     return this.#active.size;
+  }
+
+  /** Requests sent to this instance and not yet answered: in flight and waiting for a slot. */
+  get open(): number {
+    return this.#active.size + this.#waiting;
   }
 
   /** Tokens in the shared cache now. */
@@ -117,12 +125,18 @@ export class SimEngine {
    * @throws When the client went away while waiting
    */
   async admit(promptTokens: number, context: number, signal: AbortSignal): Promise<KvLease> {
-    while (this.#active.size >= Math.max(1, this.#source.slots())) {
-      if (signal.aborted) throw new Error("client went away while queued");
-      await new Promise<void>((resolve) => {
-        this.#queue.push(resolve);
-        signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+    this.#waiting++;
+    this.#source.requested?.();
+    try {
+      while (this.#active.size >= Math.max(1, this.#source.slots())) {
+        if (signal.aborted) throw new Error("client went away while queued");
+        await new Promise<void>((resolve) => {
+          this.#queue.push(resolve);
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      }
+    } finally {
+      this.#waiting--;
     }
     if (signal.aborted) throw new Error("client went away while queued");
     const lease = new KvLease(this, promptTokens, context);

@@ -1,8 +1,8 @@
 /**
  * The tool list's cost to every conversation: what a model reads of `tools/list` (name, description,
- * input schema) stays within TOOL_LIST_BUDGET, with every tool and parameter; and the compact schemas
- * still carry what a model needs (types, enums, required fields) while the server still enforces the
- * limits it does not show.
+ * input schema) stays within the reference's 4,625 bytes, with every tool and parameter; and the compact
+ * schemas still carry what a model needs (types, enums, required fields) while the server still enforces
+ * the limits it does not show.
  */
 import assert from "node:assert/strict";
 import { TOOL_LIST_BUDGET, visibleBytes } from "../../tools/tool_list.ts";
@@ -10,11 +10,24 @@ import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 
-Deno.test(`tools/list: what a model reads stays within ${TOOL_LIST_BUDGET} bytes`, async () => {
+/**
+ * What `mcp-llm-studio` 3.1.5, the reference, costs a model: a literal here, so raising the code's
+ * constant (or miscounting in `visibleBytes`) cannot pass this test.
+ */
+const REFERENCE_BYTES = 4_625;
+
+Deno.test(`tools/list: what a model reads stays within the reference's ${REFERENCE_BYTES} bytes`, async () => {
   await using server = await startInProcess({ env: { LM_STUDIO_URL: "http://127.0.0.1:9" } });
   const { tools } = await server.client.listTools();
-  const { perTool, total } = visibleBytes(tools);
-  assert.ok(total <= TOOL_LIST_BUDGET, `${total} bytes > ${TOOL_LIST_BUDGET}: ${JSON.stringify(perTool)}`);
+  // Measured here, not by the code under test: the UTF-8 bytes of each name, description and input schema.
+  const perTool = Object.fromEntries(tools.map((tool) => [
+    tool.name,
+    new TextEncoder().encode(tool.name + (tool.description ?? "") + JSON.stringify(tool.inputSchema)).length,
+  ]));
+  const total = Object.values(perTool).reduce((a, b) => a + b, 0);
+  assert.ok(total <= REFERENCE_BYTES, `${total} bytes > ${REFERENCE_BYTES}: ${JSON.stringify(perTool)}`);
+  assert.ok(TOOL_LIST_BUDGET <= REFERENCE_BYTES, `the code's budget ${TOOL_LIST_BUDGET} > the reference's`);
+  assert.deepEqual(visibleBytes(tools), { perTool, total }, "the benchmark counts what a model reads");
   for (const tool of tools) {
     assert.ok(tool.description && tool.description.length >= 60, `${tool.name} says when to use it`);
     const schema = JSON.stringify(tool.inputSchema);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { defaultModels, LmStudioSim, slottedModel } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
 import { tempDir } from "../support/temp.ts";
@@ -211,8 +211,8 @@ Deno.test("each: one request per file in order, one failure isolated, combine me
   assert.match(JSON.stringify(result.content), /4 of 5 answered, 1 failed/);
 });
 
-Deno.test("prompts: 16 items never exceed the model's 4 parallel slots, and progress counts them", async () => {
-  await using sim = LmStudioSim.start();
+/** Runs `prompts` over `count` items of `model` and returns the progress messages seen. */
+async function fanOut(sim: LmStudioSim, model: string, count: number): Promise<string[]> {
   sim.chatScript = {
     reasoning: null,
     tokenDelayMs: 5,
@@ -220,18 +220,36 @@ Deno.test("prompts: 16 items never exceed the model's 4 parallel slots, and prog
   };
   await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const progress: string[] = [];
-  const prompts = Array.from({ length: 16 }, (_, i) => `item ${String(i).padStart(2, "0")}`);
+  const prompts = Array.from({ length: count }, (_, i) => `item ${String(i).padStart(2, "0")}`);
   const result = await server.client.callTool(
-    { name: "ask", arguments: { model: QWEN, prompt: "Classify", prompts, max_tokens: 100 } },
+    { name: "ask", arguments: { model, prompt: "Classify", prompts, max_tokens: 100 } },
     { onprogress: (p) => progress.push(p.message ?? "") },
   );
   const data = result.structuredContent as { items: Item[] };
   assert.deepEqual(data.items.map((i) => i.answer), prompts.map((p) => `echo ${p.slice(-3)}`));
-  assert.equal(sim.peakInFlight.get(QWEN), 4, "as many at once as the instance has slots, no more");
+  return progress;
+}
+
+Deno.test("prompts: 16 items never exceed the instance's 2 parallel slots, and progress counts them", async () => {
+  const model = "acme/two-slots";
+  await using sim = LmStudioSim.start({ models: [...defaultModels(), slottedModel(model, 2)] });
+  const progress = await fanOut(sim, model, 16);
+  assert.equal(sim.peakRequested.get(model), 2, "never more requests at once than the instance's slots");
+  assert.equal(sim.peakInFlight.get(model), 2, "as many at once as the instance has slots");
+  assert.match(progress.at(-1) ?? "", /\(up to 2 at a time\)/);
   const counts = progress.map((m) => Number(/^(\d+) of 16 done/.exec(m)?.[1] ?? -1));
   assert.ok(counts.every((n) => n >= 0), progress.join(" | "));
   assert.ok(counts.some((n) => n > 0), `progress counted finished items: ${progress.join(" | ")}`);
   assert.deepEqual(counts, [...counts].sort((a, b) => a - b), "the count only grows");
+});
+
+Deno.test("prompts: an instance whose config has no parallel field gets LM Studio's default of 4", async () => {
+  const model = "acme/no-parallel-field";
+  await using sim = LmStudioSim.start({ models: [...defaultModels(), slottedModel(model, undefined)] });
+  const progress = await fanOut(sim, model, 8);
+  assert.equal(sim.peakRequested.get(model), 4, "4 requests at once, no more");
+  assert.equal(sim.peakInFlight.get(model), 4);
+  assert.match(progress.at(-1) ?? "", /\(up to 4 at a time\)/);
 });
 
 Deno.test("each loads an unloaded model once before fanning out, with the requested context", async () => {

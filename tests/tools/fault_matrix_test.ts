@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { type Fault, LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
+import { within } from "../support/wait.ts";
 
 const KEY = "sk-lm-SENTINEL-7f3a9c";
 const QWEN = "qwen/qwen3-8b";
@@ -123,7 +124,7 @@ Deno.test("fault matrix: every tool × refused and reset connections", async () 
     }
   } finally {
     resetting.close();
-    await accepting.catch(() => {}); // Ends with the listener.
+    await within(accepting.catch(() => {}), "the test listener to stop"); // Ends with the listener.
   }
 });
 

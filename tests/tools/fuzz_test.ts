@@ -11,6 +11,7 @@ import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
 import { spawnRawServer } from "../support/raw_stdio.ts";
 import { tempDir } from "../support/temp.ts";
+import { runWithin } from "../support/wait.ts";
 import { fuzzArgs as args, fuzzValue as value, random, TOOLS } from "../support/fuzz.ts";
 
 const CALLS = Number(Deno.env.get("LMSTUDIO_MCP_FUZZ_CALLS") ?? "2000");
@@ -87,8 +88,7 @@ Deno.test("fuzz: seeded malformed JSON-RPC lines over stdio are each answered on
 
 /** Resident memory of a process in MiB, from `ps` (Linux and macOS). */
 async function rssOf(pid: number): Promise<number> {
-  const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)], stdout: "piped" })
-    .output();
+  const out = await runWithin("ps", { args: ["-o", "rss=", "-p", String(pid)] }, `ps for process ${pid}`);
   return Number(new TextDecoder().decode(out.stdout).trim()) / 1024;
 }
 

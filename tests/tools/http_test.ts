@@ -15,7 +15,7 @@ import { type HttpHandle, serveHttp } from "../../tools/http_server.ts";
 import type { CallToolResult } from "../../tools/sdk.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";
-import { until } from "../support/wait.ts";
+import { fetchText, fetchWithin, readUntil, until, within } from "../support/wait.ts";
 
 const QWEN = "qwen/qwen3-8b";
 const TOKEN = "test-token-0123456789abcdef";
@@ -78,7 +78,9 @@ Deno.test("HTTP: two SDK clients at once, each with its own session, tools, prog
   assert.equal(textOf(rb!), "one two three four five");
   assert.ok(progress.some((m) => /Generating: \d+ tokens/.test(m)), progress.join(" | "));
   assert.equal((await a.listPrompts()).prompts.length, 3);
-  const health = await (await fetch(served.handle.url.replace("/mcp", "/health"))).json();
+  const health = JSON.parse(
+    (await fetchText(served.handle.url.replace("/mcp", "/health"), {}, "/health")).text,
+  );
   assert.equal(health.status, "ok");
   assert.equal(health.sessions, 2);
 });
@@ -94,7 +96,7 @@ Deno.test("HTTP: cancelling a call aborts LM Studio's request; DELETE and idlene
   });
   await until(() => (sim.requestsTo("POST /api/v1/chat")[0]?.deltas ?? 0) >= 2, "the answer to stream");
   controller.abort();
-  await assert.rejects(pending);
+  await assert.rejects(within(pending, "the cancelled call to reject"));
   await until(
     () => sim.requestsTo("POST /api/v1/chat")[0]!.abortedAt !== undefined,
     "LM Studio's request to end",
@@ -105,7 +107,7 @@ Deno.test("HTTP: cancelling a call aborts LM Studio's request; DELETE and idlene
   const id = transport.sessionId!;
   await transport.terminateSession();
   assert.equal(served.handle.sessions(), 0);
-  const gone = await fetch(served.handle.url, {
+  const gone = await fetchText(served.handle.url, {
     method: "POST",
     headers: {
       "content-type": "application/json",
@@ -113,9 +115,9 @@ Deno.test("HTTP: cancelling a call aborts LM Studio's request; DELETE and idlene
       "mcp-session-id": id,
     },
     body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
-  });
+  }, "the reply to a deleted session");
   assert.equal(gone.status, 404);
-  assert.match(await gone.text(), /Session not found/);
+  assert.match(gone.text, /Session not found/);
   // An idle session ends by itself.
   await served.connect();
   assert.equal(served.handle.sessions(), 1);
@@ -126,7 +128,7 @@ Deno.test("HTTP: a bearer token is required when set, compared exactly, and /hea
   await using sim = LmStudioSim.start();
   await using served = serve(sim, { LMSTUDIO_MCP_TOKEN: TOKEN });
   const post = (headers: Record<string, string>) =>
-    fetch(served.handle.url, {
+    fetchWithin(served.handle.url, {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -139,7 +141,7 @@ Deno.test("HTTP: a bearer token is required when set, compared exactly, and /hea
         method: "initialize",
         params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "0" } },
       }),
-    });
+    }, `the reply to initialize with ${Object.keys(headers).join(", ") || "no"} headers`);
   for (
     const [headers, www] of [[{}, /^Bearer realm="lmstudio-mcp"$/], [
       { authorization: `Bearer ${TOKEN}x` },
@@ -159,8 +161,8 @@ Deno.test("HTTP: a bearer token is required when set, compared exactly, and /hea
   await ok.body?.cancel();
   const client = await served.connect(TOKEN);
   assert.equal((await call(client, "model_list")).isError, undefined);
-  const health = await fetch(served.handle.url.replace("/mcp", "/health"));
-  const text = await health.text();
+  const health = await fetchText(served.handle.url.replace("/mcp", "/health"), {}, "/health");
+  const text = health.text;
   assert.equal(health.status, 200);
   assert.ok(!text.includes(TOKEN) && !text.includes(sim.url), text);
   await assert.rejects(
@@ -180,10 +182,15 @@ Deno.test("HTTP: foreign Host and Origin are refused (DNS rebinding); listed one
     `POST /mcp HTTP/1.1\r\nHost: evil.example:${port}\r\nContent-Type: application/json\r\n` +
       "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
   ));
-  const raw = await new Response(connection.readable).text();
+  const raw = await within(
+    new Response(connection.readable).text(),
+    "the reply to a foreign Host, and the connection's end",
+    undefined,
+    () => connection.close(),
+  );
   assert.match(raw, /^HTTP\/1\.1 403[\s\S]*Host \\"evil\.example:\d+\\" is not accepted/);
   const get = (headers: Record<string, string>) =>
-    fetch(served.handle.url, {
+    fetchText(served.handle.url, {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -191,7 +198,7 @@ Deno.test("HTTP: foreign Host and Origin are refused (DNS rebinding); listed one
         ...headers,
       },
       body: "{}",
-    });
+    }, `the reply with ${JSON.stringify(headers)}`);
   const cases: [Record<string, string>, number, RegExp][] = [
     [{ origin: "http://evil.example" }, 403, /Origin http:\/\/evil.example is not accepted/],
     [{ origin: "null" }, 403, /Origin null/],
@@ -199,9 +206,8 @@ Deno.test("HTTP: foreign Host and Origin are refused (DNS rebinding); listed one
     [{ origin: "https://app.example" }, 400, /jsonrpc/],
   ];
   for (const [headers, status, body] of cases) {
-    const reply = await get(headers);
-    const text = await reply.text();
-    assert.equal(reply.status, status, `${JSON.stringify(headers)}: ${text}`);
+    const { status: got, text } = await get(headers);
+    assert.equal(got, status, `${JSON.stringify(headers)}: ${text}`);
     assert.match(text, body);
   }
 });
@@ -210,7 +216,7 @@ Deno.test("HTTP: bodies are capped, bad JSON gets a JSON-RPC error, and no reply
   await using sim = LmStudioSim.start();
   await using served = serve(sim, {}, 1024 * 1024);
   const post = (body: string, headers: Record<string, string> = {}) =>
-    fetch(served.handle.url, {
+    fetchText(served.handle.url, {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -218,23 +224,20 @@ Deno.test("HTTP: bodies are capped, bad JSON gets a JSON-RPC error, and no reply
         ...headers,
       },
       body,
-    });
+    }, `the reply to a ${body.length}-character body`);
   const big = await post(
     JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", pad: "x".repeat(2 * 1024 * 1024) }),
   );
   assert.equal(big.status, 413);
-  assert.match(await big.text(), /over the limit of 1048576|must not exceed 1048576/);
+  assert.match(big.text, /over the limit of 1048576|must not exceed 1048576/);
   const bad = await post("{not json");
-  const text = await bad.text();
   assert.equal(bad.status, 400);
-  assert.match(text, /"code":-32700/);
+  assert.match(bad.text, /"code":-32700/);
   const lost = await post("{}", { "mcp-session-id": "no-such-session" });
   assert.equal(lost.status, 404);
-  const elsewhere = await fetch(served.handle.url.replace("/mcp", "/other"));
+  const elsewhere = await fetchText(served.handle.url.replace("/mcp", "/other"), {}, "/other");
   assert.equal(elsewhere.status, 404);
-  for (const reply of [await big.text().catch(() => ""), text, await lost.text(), await elsewhere.text()]) {
-    assert.doesNotMatch(reply, / {4}at |\.ts:\d+/);
-  }
+  for (const reply of [big, bad, lost, elsewhere]) assert.doesNotMatch(reply.text, / {4}at |\.ts:\d+/);
   assert.ok(!served.log.some((line) => / {4}at /.test(line)), served.log.join("\n"));
 });
 
@@ -267,7 +270,7 @@ Deno.test("HTTP: a client that lost its stream resumes with Last-Event-ID and ge
   sim.chatScript = { reasoning: null, tokenDelayMs: 20, answer: "one two three four five six seven eight" };
   await using served = serve(sim);
   const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
-  const init = await fetch(served.handle.url, {
+  const init = await fetchWithin(served.handle.url, {
     method: "POST",
     headers,
     body: JSON.stringify({
@@ -280,16 +283,16 @@ Deno.test("HTTP: a client that lost its stream resumes with Last-Event-ID and ge
         clientInfo: { name: "resume", version: "0" },
       },
     }),
-  });
+  }, "the reply to initialize");
   const session = init.headers.get("mcp-session-id")!;
   await init.body?.cancel();
   const withSession = { ...headers, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" };
-  await (await fetch(served.handle.url, {
+  await (await fetchWithin(served.handle.url, {
     method: "POST",
     headers: withSession,
     body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
-  })).body?.cancel();
-  const call = await fetch(served.handle.url, {
+  }, "the reply to notifications/initialized")).body?.cancel();
+  const call = await fetchWithin(served.handle.url, {
     method: "POST",
     headers: withSession,
     body: JSON.stringify({
@@ -298,31 +301,25 @@ Deno.test("HTTP: a client that lost its stream resumes with Last-Event-ID and ge
       method: "tools/call",
       params: { name: "ask", arguments: { model: QWEN, prompt: "count" }, _meta: { progressToken: "p" } },
     }),
-  });
+  }, "the reply to tools/call");
   // Read up to the first event, note its id, and drop the connection.
   const reader = call.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/^id: (\S+)$/m.test(text)) text += (await reader.read()).value ?? "";
+  const text = await readUntil(reader, (read) => /^id: (\S+)$/m.test(read), "the first event with an id");
   const lastEventId = /^id: (\S+)$/m.exec(text)![1]!;
   await reader.cancel();
   // The server notices the dropped stream asynchronously; until then a resume is a 409 conflict.
   let resumed: Response | undefined;
   await until(async () => {
-    resumed = await fetch(served.handle.url, {
+    resumed = await fetchWithin(served.handle.url, {
       method: "GET",
       headers: { accept: "text/event-stream", "mcp-session-id": session, "last-event-id": lastEventId },
-    });
+    }, "the reply to a resume");
     if (resumed.status === 409) await resumed.body?.cancel();
     return resumed.status !== 409;
   }, "the dropped stream to be released");
   assert.equal(resumed!.status, 200);
   const replay = resumed!.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let events = "";
-  while (!events.includes('"id":2')) {
-    const { value, done } = await replay.read();
-    if (done) break;
-    events += value;
-  }
+  const events = await readUntil(replay, (read) => read.includes('"id":2'), "the replayed result of call 2");
   await replay.cancel();
   assert.match(
     events,

@@ -87,12 +87,66 @@ Deno.test("model_load loads, reports time and config, and sends progress while w
     textOf(result as never),
     /^Loaded google\/gemma-3-4b \(llm\) in \d+\.\d\d s — context length: 16384/,
   );
-  const data = result.structuredContent as { instance_id: string; config: { context_length: number } };
+  const data = result.structuredContent as {
+    instance_id: string;
+    config: { context_length: number };
+    requested: Record<string, unknown>;
+    not_as_requested: string[];
+  };
   assert.equal(data.instance_id, "google/gemma-3-4b");
   assert.equal(data.config.context_length, 16384);
+  assert.deepEqual(data.requested, { context_length: 16384 });
+  assert.deepEqual(data.not_as_requested, [], "LM Studio applied what was asked");
+  assert.doesNotMatch(textOf(result as never), /Asked for/);
   assert.ok(progress.length >= 2, `progress notifications: ${progress.length}`);
   assert.match(progress[0]?.message ?? "", /Loading google\/gemma-3-4b/);
   assert.equal(sim.model("google/gemma-3-4b")?.loaded_instances.length, 1);
+});
+
+Deno.test("model_load says plainly when LM Studio applies a smaller context than asked", async () => {
+  // As users report (lmstudio-bug-tracker#1902, #2270, #2318): the load succeeds with another context.
+  await using sim = LmStudioSim.start({ loadContext: (asked) => Math.min(asked ?? 4096, 8192) });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+  const result = await server.call("model_load", { model: "google/gemma-3-4b", context_length: 32768 });
+  assert.equal(result.isError, undefined, textOf(result));
+  assert.match(
+    textOf(result),
+    /\nAsked for context 32768, LM Studio applied 8192 — files and chat history are sized to 8192\. .*unload other models/,
+  );
+  assert.deepEqual(result.structuredContent, {
+    instance_id: "google/gemma-3-4b",
+    type: "llm",
+    load_time_seconds: (result.structuredContent as { load_time_seconds: number }).load_time_seconds,
+    config: { context_length: 8192 },
+    requested: { context_length: 32768 },
+    not_as_requested: ["context_length"],
+    already_loaded: false,
+  });
+  // What later calls size files and history by: the loaded instance's context, as LM Studio lists it.
+  const listed = (await server.call("model_list")).structuredContent as {
+    models: { key: string; loaded_instances: { context_length: number | null }[] }[];
+  };
+  const gemma = listed.models.find((m) => m.key === "google/gemma-3-4b");
+  assert.deepEqual(gemma?.loaded_instances.map((i) => i.context_length), [8192]);
+});
+
+Deno.test("model_load says which llama.cpp-only options an MLX model's load left out", async () => {
+  await using sim = LmStudioSim.start();
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+  const result = await server.call("model_load", {
+    model: "google/gemma-3-4b",
+    context_length: 8192,
+    flash_attention: true,
+  });
+  assert.equal(result.isError, undefined, textOf(result));
+  assert.match(
+    textOf(result),
+    /Asked for flash attention true; LM Studio's applied config does not include it \(it applies to llama\.cpp \(GGUF\) models only\)/,
+  );
+  assert.doesNotMatch(textOf(result), /Asked for context/);
+  const data = result.structuredContent as { requested: unknown; not_as_requested: string[] };
+  assert.deepEqual(data.requested, { context_length: 8192, flash_attention: true });
+  assert.deepEqual(data.not_as_requested, ["flash_attention"]);
 });
 
 Deno.test("model_load does not reload an already loaded model", async () => {
