@@ -9,7 +9,7 @@ import capture from "./fixtures/lmstudio/v1-chat-completions.input-does-not-fit.
 import quoted from "./fixtures/lmstudio/quoted-messages.json" with { type: "json" };
 import loaded from "./fixtures/lmstudio/api-v1-models.loaded.json" with { type: "json" };
 import { LmStudioSim, type SimModel } from "./support/lmstudio_sim.ts";
-import { CONTEXT_EXCEEDED } from "./support/sim_engine.ts";
+import { CONTEXT_EXCEEDED } from "./support/sim/engine.ts";
 import { startInProcess } from "./support/in_process.ts";
 import { textOf } from "./support/mcp.ts";
 

@@ -27,7 +27,7 @@ import { startInProcess } from "./support/in_process.ts";
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { cacheDir, childEnv, MAIN, ROOT, RUN_FLAGS } from "./support/mcp.ts";
 import { writeReferenceDb } from "./support/reference_db.ts";
-import { tokens } from "./support/sim_inference.ts";
+import { tokens } from "./support/sim/inference.ts";
 
 const flags = parseArgs({
   args: Deno.args,

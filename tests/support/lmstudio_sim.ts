@@ -1,23 +1,27 @@
 /**
  * A fake LM Studio HTTP server for tests, as strict as the real one: native `/api/v1/*` (bodies
- * validated like LM Studio validates them, see `sim_strict.ts`), OpenAI-compatible `/v1/*`, its error
+ * validated like LM Studio validates them, see `sim/strict.ts`), OpenAI-compatible `/v1/*`, its error
  * envelopes, API-key auth, and injectable faults (status, hang, delay, dropped connection, raw bodies).
  * Its default catalogue and reply shapes come from replies recorded from real LM Studio servers
  * (`tests/fixtures/lmstudio/`). Listens on 127.0.0.1, port 0.
  *
- * Routes live in {@linkcode SimRoutes} objects so that feature modules (chat, embeddings) add their
- * own without touching this file.
+ * One module per LM Studio route under `sim/` (models, load and unload, downloads, native chat, chat
+ * completions, embeddings), with one shared helper for JSON and error replies (`sim/replies.ts`); this
+ * file holds the server, its state (catalogue, instances and their engines, downloads, recorded
+ * requests) and the fault injection, and puts the routes together.
  *
  * @module
  */
-import {
-  type ChatScript,
-  INFERENCE_ROUTES,
-  type InferenceSimOptions,
-  SIMULATED_DROP,
-} from "./sim_inference.ts";
-import { SimEngine } from "./sim_engine.ts";
-import { validateNative } from "./sim_strict.ts";
+import { chatCompletions } from "./sim/chat_completions.ts";
+import { DOWNLOAD_ROUTES } from "./sim/download.ts";
+import { embeddings } from "./sim/embeddings.ts";
+import { SimEngine } from "./sim/engine.ts";
+import type { ChatScript, InferenceSimOptions } from "./sim/inference.ts";
+import { LOAD_ROUTES } from "./sim/load.ts";
+import { MODEL_ROUTES } from "./sim/models.ts";
+import { nativeChat } from "./sim/native_chat.ts";
+import { droppedResponse, json, nativeError } from "./sim/replies.ts";
+import { validateNative } from "./sim/strict.ts";
 import noneLoaded from "../fixtures/lmstudio/api-v1-models.none-loaded.json" with { type: "json" };
 
 export type { ChatScript };
@@ -152,19 +156,6 @@ export interface SimOptions extends InferenceSimOptions {
   listParallel?: boolean;
   /** Requests an MLX instance (which lists no `parallel`) serves at once (mlx-engine#266). @default 1 */
   mlxParallel?: number;
-}
-
-/** JSON reply helper. */
-export function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-}
-
-/** LM Studio's native error envelope. */
-export function nativeError(status: number, type: string, message: string, extra = {}): Response {
-  return json({ error: { type, message, ...extra } }, status);
 }
 
 /**
@@ -543,7 +534,7 @@ export class LmStudioSim {
     if (faulted) return faulted;
     const invalid = validateNative(key, body);
     if (invalid) return json(invalid, 400);
-    for (const table of [...(this.options.routes ?? []), BASE_ROUTES, INFERENCE_ROUTES]) {
+    for (const table of [...(this.options.routes ?? []), ROUTES]) {
       const handler = findRoute(table, key);
       if (handler) return await handler(request, body, this, record);
     }
@@ -594,19 +585,6 @@ export class LmStudioSim {
   }
 }
 
-/** A 200 whose body errors after the first bytes: the client sees the connection drop. */
-export function droppedResponse(contentType = "application/json", first = '{"partial":'): Response {
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(new TextEncoder().encode(first));
-    },
-    pull(controller) {
-      controller.error(SIMULATED_DROP);
-    },
-  });
-  return new Response(body, { status: 200, headers: { "content-type": contentType } });
-}
-
 function findRoute(table: SimRoutes, key: string): SimRouteHandler | undefined {
   if (table[key]) return table[key];
   for (const [pattern, handler] of Object.entries(table)) {
@@ -615,115 +593,12 @@ function findRoute(table: SimRoutes, key: string): SimRouteHandler | undefined {
   return undefined;
 }
 
-function field(body: unknown, name: string): unknown {
-  return typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
-}
-
-const BASE_ROUTES: SimRoutes = {
-  "GET /api/v1/models": (_req, _body, sim) => json({ models: sim.models }),
-  "GET /v1/models": (_req, _body, sim) =>
-    json({
-      object: "list",
-      data: sim.models.map((m) => ({ id: m.key, object: "model", owned_by: "organization_owner" })),
-    }),
-  "POST /api/v1/models/load": async (request, body, sim) => {
-    const key = field(body, "model");
-    if (typeof key !== "string") {
-      return nativeError(400, "invalid_request", '"model" is required', {
-        code: "missing_required_parameter",
-        param: "model",
-      });
-    }
-    const model = sim.model(key);
-    if (!model) return nativeError(404, "model_not_found", `Model "${key}" not found`);
-    const started = performance.now();
-    const load = sim.beginLoad(model);
-    if (sim.options.loadDelayMs) await sim.wait(sim.options.loadDelayMs, request.signal);
-    if (request.signal.aborted) {
-      load.done(undefined);
-      return json({ error: "aborted" }, 499);
-    }
-    const config = sim.loadConfig(model, body as Record<string, unknown>);
-    const id = load.id;
-    load.done(config);
-    const reply: Record<string, unknown> = { type: model.type, instance_id: id, status: "loaded" };
-    if (sim.options.reportLoadTime !== false) {
-      reply.load_time_seconds = Math.round(performance.now() - started) / 1000;
-    }
-    if (field(body, "echo_load_config") === true) reply.load_config = config;
-    return json(reply);
-  },
-  "POST /api/v1/models/unload": (_req, body, sim) => {
-    const id = field(body, "instance_id");
-    if (typeof id !== "string") {
-      return nativeError(400, "invalid_request", '"instance_id" is required', {
-        code: "missing_required_parameter",
-        param: "instance_id",
-      });
-    }
-    for (const model of sim.models) {
-      const index = model.loaded_instances.findIndex((i) => i.id === id);
-      if (index >= 0) {
-        model.loaded_instances.splice(index, 1);
-        return json({ instance_id: id });
-      }
-    }
-    return nativeError(404, "model_not_found", `No loaded model instance with id "${id}"`);
-  },
-  "POST /api/v1/models/download": (_req, body, sim) => {
-    const key = field(body, "model");
-    if (typeof key !== "string") {
-      return nativeError(400, "invalid_request", '"model" is required', {
-        code: "missing_required_parameter",
-        param: "model",
-      });
-    }
-    if (sim.model(key)) return json({ status: "already_downloaded" });
-    const size = sim.options.catalog?.[key];
-    if (size === undefined) {
-      return nativeError(404, "model_not_found", `Could not find model "${key}" in the catalog`);
-    }
-    const job = sim.startDownload(key, size);
-    return json({
-      job_id: job.job_id,
-      status: job.status,
-      total_size_bytes: job.total,
-      started_at: job.started_at,
-    });
-  },
-  "GET /api/v1/models/download/status/*": (request, _body, sim) => {
-    const id = decodeURIComponent(new URL(request.url).pathname.split("/").pop() ?? "");
-    const job = sim.downloads.get(id);
-    if (!job) return nativeError(404, "job_not_found", `No download job with id "${id}"`);
-    if (job.status === "downloading") {
-      const step = Math.ceil(job.total / (sim.options.downloadSteps ?? 4));
-      job.done = Math.min(job.total, job.done + step);
-      if (job.done >= job.total) {
-        job.status = "completed";
-        sim.models.push({
-          type: "llm",
-          key: job.model,
-          display_name: job.model,
-          size_bytes: job.total,
-          loaded_instances: [],
-          max_context_length: 8192,
-          format: "gguf",
-          quantization: { name: "Q4_K_M", bits_per_weight: 4 },
-        });
-      }
-    }
-    const reply: Record<string, unknown> = {
-      job_id: job.job_id,
-      status: job.status,
-      total_size_bytes: job.total,
-      downloaded_bytes: job.done,
-      started_at: job.started_at,
-    };
-    if (job.status === "downloading") {
-      reply.bytes_per_second = 12_500_000;
-      reply.estimated_completion = new Date(Date.now() + 60_000).toISOString();
-    }
-    if (job.status === "completed") reply.completed_at = new Date().toISOString();
-    return json(reply);
-  },
+/** Every route, in the order they are tried. */
+const ROUTES: SimRoutes = {
+  ...MODEL_ROUTES,
+  ...LOAD_ROUTES,
+  ...DOWNLOAD_ROUTES,
+  "POST /api/v1/chat": nativeChat,
+  "POST /v1/chat/completions": chatCompletions,
+  "POST /v1/embeddings": embeddings,
 };
