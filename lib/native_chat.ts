@@ -277,8 +277,19 @@ export class NativeChatCollector extends GenerationCollector {
       case "chat.end":
         this.#end = event.result;
         break;
-      default:
+      // Events that carry nothing we report; listed so a new event type is a compile error here.
+      case "prompt_processing.end":
+      case "reasoning.start":
+      case "reasoning.end":
+      case "message.start":
+      case "message.end":
+      case "tool_call.arguments":
+      case "tool_call.success":
+      case "tool_call.failure":
+      case "unknown":
         break;
+      default:
+        unreachable(event);
     }
   }
 
@@ -414,4 +425,9 @@ export async function nativeChat(
     if (overflow) throw overflow;
   }
   return result;
+}
+
+/** Fails to compile when a `switch` over a union misses a member. */
+function unreachable(value: never): never {
+  throw new TypeError(`Unhandled event: ${JSON.stringify(value)}`);
 }

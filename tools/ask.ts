@@ -6,31 +6,24 @@
  * @module
  */
 import { z } from "zod";
-import { MAX_PARALLEL } from "../lib/config.ts";
 import { InputError } from "../lib/errors.ts";
 import { frameFiles } from "../lib/files.ts";
 import { loadImage } from "../lib/images.ts";
 import { findModel, unsuitableReason } from "../lib/models.ts";
 import { requireAnswer } from "../lib/inference.ts";
-import { REASONING_LEVELS } from "../lib/native_chat.ts";
-import { type AskArgs, type AskRequest, generate } from "./ask_generate.ts";
+import { type AskRequest, generate } from "./ask_generate.ts";
+import { type AskArgs, askInput, DEFAULT_MAX_TOKENS } from "./ask_input.ts";
 import { runEach } from "./fan_out.ts";
 import {
   contextOf,
-  FilesField,
   filesLine,
   filesReport,
   FilesReportSchema,
   type ReadFiles,
   readFilesFor,
 } from "./file_input.ts";
-import { ModelKey, NonBlank } from "./fields.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
-
-const MIB = 1024 * 1024;
-/** Most items (files or prompts) of one `each` call. */
-const MAX_ITEMS = 200;
 
 const ItemSchema = () =>
   z.object({
@@ -39,11 +32,6 @@ const ItemSchema = () =>
     error: z.string().nullable(),
     json: z.unknown().optional(),
   });
-/** Inline images per call, in characters: with the prompt and system prompt this stays under the stdio
- * transport's 64 MiB message limit. Files given by path have no such bound (20 MiB each). */
-const MAX_IMAGES_CHARS = 48 * MIB;
-/** The reference's default output limit, kept so that answers stay the same length. */
-export const DEFAULT_MAX_TOKENS = 2048;
 
 /** The `ask` tool. */
 export const ask: ToolSpec = defineTool("ask", () => ({
@@ -51,32 +39,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   description: "One question to a local model; nothing is stored (use chat for a conversation). Delegate " +
     "work on files without reading them: the server reads files; each/prompts run one request per " +
     "file/item in parallel; combine merges the answers.",
-  inputSchema: {
-    model: ModelKey(),
-    prompt: NonBlank().max(MIB),
-    system: z.string().max(MIB).optional(),
-    temperature: z.number().min(0).max(1).optional(),
-    max_tokens: z.number().int().min(1).max(1_000_000).optional().describe(`Default ${DEFAULT_MAX_TOKENS}`),
-    reasoning: z.enum(REASONING_LEVELS).optional(),
-    context_length: z.number().int().min(256).max(16_777_216).optional(),
-    stream: z.boolean().optional(),
-    images: z.array(z.string().min(1).max(MAX_IMAGES_CHARS)).min(1).max(10)
-      .refine((list) => list.reduce((n, item) => n + item.length, 0) <= MAX_IMAGES_CHARS, {
-        error: "images: data URLs may total 48 MiB per call; pass larger images as file paths",
-      })
-      .optional()
-      .describe("Paths or data URLs"),
-    ttl: z.number().int().min(1).max(31_536_000).optional().describe("Idle seconds before unload"),
-    json_schema: z.record(z.string(), z.unknown()).optional()
-      .describe("Answer as this JSON Schema"),
-    files: FilesField().optional()
-      .describe("Paths, folders, globs"),
-    each: z.boolean().optional().describe("Once per file"),
-    prompts: z.array(NonBlank().max(MIB)).min(1).max(MAX_ITEMS).optional()
-      .describe("Once per item"),
-    combine: NonBlank().max(MIB).optional().describe("Merge instruction"),
-    parallel: z.number().int().min(1).max(MAX_PARALLEL).optional().describe("Items at once"),
-  },
+  inputSchema: askInput(),
   outputSchema: {
     answer: z.string(),
     reasoning: z.string().nullable(),

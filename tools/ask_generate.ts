@@ -8,27 +8,9 @@
 import { chatCompletion, type ContentPart } from "../lib/completions.ts";
 import { LmStudioError } from "../lib/errors.ts";
 import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
-import { nativeChat, type ReasoningLevel } from "../lib/native_chat.ts";
+import { nativeChat } from "../lib/native_chat.ts";
+import type { AskArgs } from "./ask_input.ts";
 import type { Deps } from "./tool.ts";
-
-/** The arguments of `ask`, as validated. */
-export type AskArgs = {
-  model: string;
-  prompt: string;
-  system?: string | undefined;
-  temperature?: number | undefined;
-  max_tokens?: number | undefined;
-  reasoning?: ReasoningLevel | undefined;
-  context_length?: number | undefined;
-  ttl?: number | undefined;
-  json_schema?: Record<string, unknown> | undefined;
-  images?: string[] | undefined;
-  files?: string[] | undefined;
-  each?: boolean | undefined;
-  prompts?: string[] | undefined;
-  combine?: string | undefined;
-  parallel?: number | undefined;
-};
 
 /** What every generation of one call shares. */
 export interface AskRequest {

@@ -59,6 +59,10 @@ export function progressHook(
       case "tool":
         progress.update(`Model is calling ${event.tool}`);
         break;
+      default: {
+        const missed: never = event; // A new phase must be handled above.
+        throw new TypeError(`Unhandled progress phase: ${JSON.stringify(missed)}`);
+      }
     }
   };
 }
