@@ -63,8 +63,13 @@ export interface ConnectionGuard {
   open(): number;
   /** Stops accepting connections (the open ones carry on). */
   stopAccepting(): void;
-  /** Stops accepting and closes every connection; resolves when all are closed. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, waits up to `graceMs` for the connections to end (each ends once the server behind
+   * closes its side and everything it sent is relayed), then closes the rest.
+   *
+   * @param graceMs How long to wait. @default 0
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 const INBOUND_BUFFER = 16 * 1024;
@@ -132,8 +137,14 @@ export function guardConnections(options: GuardOptions): ConnectionGuard {
     owns: (remote) => remote.transport === "tcp" && ports.has(remote.port),
     open: () => relays.size,
     stopAccepting,
-    close: async () => {
+    close: async (graceMs = 0) => {
       stopAccepting();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...pending]),
+        new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
       clearInterval(sweep);
       for (const relay of relays) relay.close();
       await accepted;

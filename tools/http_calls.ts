@@ -10,7 +10,7 @@
  *   `Last-Event-ID` within the grace period, the call is cancelled as if the client had sent
  *   `notifications/cancelled`, which aborts its LM Studio requests.
  * - At shutdown every call in flight is answered with an error.
- * - A response stream whose client stops reading is cut once more than a bound is waiting unread.
+ * - What a response stream's client leaves unread is bounded (see `http_unread.ts`).
  *
  * @module
  */
@@ -19,13 +19,14 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 // @ts-types="@modelcontextprotocol/sdk/shared/transport"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { validId } from "./guard.ts";
+import { boundedStream, type UnreadBudget } from "./http_unread.ts";
 
 /** Bounds and hooks of {@linkcode SessionCalls}. */
 export interface CallsOptions {
   /** How long a call whose streams are all gone waits for a resume before it is cancelled. */
   readonly graceMs: number;
-  /** Most bytes a response stream may hold unread before it is cut. */
-  readonly maxUnreadBytes: number;
+  /** The unread bytes of response streams, shared by all sessions. */
+  readonly unread: UnreadBudget;
   /** Called when a call ends (replied, cancelled, or abandoned). */
   readonly onSettled: () => void;
   /** Called when a call is cancelled because its client went away. */
@@ -204,72 +205,30 @@ export class SessionCalls {
 
   #pass(response: Response, calls: readonly Call[], learn: boolean): Response {
     if (!response.body) return response;
-    const reader = response.body.getReader();
-    const max = this.#options.maxUnreadBytes;
     for (const call of calls) {
       call.attached++;
       clearTimeout(call.timer);
       call.timer = undefined;
     }
-    let detached = false;
-    const detach = (gone: boolean) => {
-      if (detached) return;
-      detached = true;
-      for (const call of calls) {
-        call.attached--;
-        if (gone && call.attached === 0 && this.#calls.get(keyOf(call.id)) === call) this.#graceFor(call);
-      }
-    };
     let done: () => void = () => {};
     if (calls.length > 0) {
       const ended = new Promise<void>((resolve) => (done = resolve));
       this.#streams.add(ended);
       void ended.then(() => this.#streams.delete(ended));
     }
-    const body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        void (async () => {
-          let learned = !learn;
-          for (;;) {
-            let next: ReadableStreamReadResult<Uint8Array>;
-            try {
-              next = await reader.read();
-            } catch {
-              next = { done: true } as ReadableStreamReadResult<Uint8Array>;
-            }
-            if (next.done) {
-              try {
-                controller.close();
-              } catch {
-                // Cancelled already.
-              }
-              detach(false);
-              return done();
-            }
-            const chunk = next.value;
-            if (!learned) learned = this.#learn(chunk, calls);
-            const waiting = max - (controller.desiredSize ?? 0);
-            if (waiting > 0 && waiting + chunk.byteLength > max) {
-              // The client reads nothing: cut the stream rather than keep its replies in memory.
-              controller.error(new Error(`The client left over ${max} bytes of its stream unread`));
-              void reader.cancel().catch(() => {});
-              detach(true);
-              return done();
-            }
-            try {
-              controller.enqueue(chunk);
-            } catch {
-              return done(); // Cancelled: cancel() below handled it.
-            }
-          }
-        })();
+    let learned = !learn;
+    const body = boundedStream(response.body, this.#options.unread, {
+      onChunk: (chunk) => {
+        if (!learned) learned = this.#learn(chunk, calls);
       },
-      cancel: async () => {
-        detach(true);
+      onEnd: (gone) => {
+        for (const call of calls) {
+          call.attached--;
+          if (gone && call.attached === 0 && this.#calls.get(keyOf(call.id)) === call) this.#graceFor(call);
+        }
         done();
-        await reader.cancel().catch(() => {});
       },
-    }, new ByteLengthQueuingStrategy({ highWaterMark: max }));
+    });
     return new Response(body, { status: response.status, headers: response.headers });
   }
 

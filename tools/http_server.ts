@@ -26,6 +26,7 @@ import type { Logger } from "../lib/logger.ts";
 import { acceptedHosts, checkAccess } from "./http_access.ts";
 import { type Call, SessionCalls } from "./http_calls.ts";
 import { ReplayBudget, ReplayStore } from "./http_replay.ts";
+import { UnreadBudget } from "./http_unread.ts";
 import { guarded } from "./guard.ts";
 import { createServer, type ServerInfo } from "./mod.ts";
 import { type McpServer, WebStandardStreamableHTTPServerTransport } from "./sdk.ts";
@@ -44,8 +45,10 @@ export interface HttpLimits extends ConnectionLimits {
   readonly replayBytesTotal: number;
   /** How long a call whose client disconnected waits for it to resume before it is cancelled. */
   readonly disconnectGraceMs: number;
-  /** Most bytes a response stream may hold unread before it is cut. */
-  readonly maxUnreadBytes: number;
+  /** Most bytes a response stream may hold unread before it is cut (its first reply may be larger). */
+  readonly unreadBytesPerStream: number;
+  /** Most unread bytes of all streams whose clients stopped reading; the largest are cut first. */
+  readonly unreadBytesTotal: number;
   /** How long shutdown waits for the error replies to calls in flight to go out. */
   readonly shutdownDrainMs: number;
 }
@@ -58,9 +61,10 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
   maxSessions: 256,
   replayEvents: 1_000,
   replayBytesPerSession: 8 * MIB,
-  replayBytesTotal: 64 * MIB,
+  replayBytesTotal: 32 * MIB,
   disconnectGraceMs: 15_000,
-  maxUnreadBytes: 16 * MIB,
+  unreadBytesPerStream: 16 * MIB,
+  unreadBytesTotal: 32 * MIB,
   shutdownDrainMs: 3_000,
 });
 
@@ -74,6 +78,8 @@ export interface HttpStats {
   readonly calls: number;
   /** Bytes of events kept for resuming streams, over all sessions. */
   readonly replayBytes: number;
+  /** Bytes of replies their clients have not read yet, over all streams. */
+  readonly unreadBytes: number;
 }
 
 /** The running HTTP server. */
@@ -126,6 +132,7 @@ export function serveHttp(
   const log: Logger = deps.log;
   const sessions = new Map<string, Session>();
   const budget = new ReplayBudget(bounds.replayBytesTotal);
+  const unread = new UnreadBudget(bounds.unreadBytesPerStream, bounds.unreadBytesTotal);
   const started = Date.now();
   let opening = 0;
   let closing = false;
@@ -243,7 +250,7 @@ export function serveHttp(
       let session: Session | undefined;
       const calls = new SessionCalls({
         graceMs: bounds.disconnectGraceMs,
-        maxUnreadBytes: bounds.maxUnreadBytes,
+        unread,
         onSettled: () => {
           if (session) session.lastSeen = Date.now();
         },
@@ -341,7 +348,7 @@ export function serveHttp(
     // that reads nothing), which lets the server finish.
     const stopped = httpServer.shutdown();
     await within(stopped, Math.max(0, deadline - Date.now()));
-    await guard?.close();
+    await guard?.close(Math.max(500, deadline - Date.now()));
     await within(stopped.then(() => finished), 1000);
   };
   return {
@@ -353,6 +360,7 @@ export function serveHttp(
       connections: guard?.open() ?? 0,
       calls: [...sessions.values()].reduce((sum, session) => sum + session.calls.inFlight(), 0),
       replayBytes: budget.bytes,
+      unreadBytes: unread.bytes,
     }),
     shutdown: () => stopping ??= shutdown(),
     finished,
