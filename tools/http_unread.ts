@@ -5,8 +5,9 @@
  * reads: a client that opens streams and never reads them would have the server hold every reply in
  * memory. Here each stream keeps what its client has not taken yet, counted against a budget, and hands
  * it to the HTTP server in small slices (so that nothing large sits where it cannot be counted). A
- * stream is cut (its connection closed) when its own unread bytes pass the per-stream bound, or, when
- * the total passes the budget, if it is the largest of the streams whose clients have stopped reading.
+ * stream whose client has stopped reading (nothing taken for a second while bytes wait) is cut (its
+ * connection closed) when its unread bytes pass the per-stream bound, or, while the total is over the
+ * budget, if it holds the most. A client that reads is never cut, however much it is sent.
  *
  * @module
  */
@@ -30,8 +31,8 @@ export class UnreadBudget {
   #bytes = 0;
 
   /**
-   * @param perStream Most unread bytes of one stream (its first reply may be larger)
-   * @param total Most unread bytes of all streams whose clients have stopped reading
+   * @param perStream Most unread bytes of one stream whose client stopped reading
+   * @param total Most unread bytes of all streams (streams whose clients stopped reading are cut)
    * @param stallMs How long a client may take nothing before it counts as stopped
    */
   constructor(perStream: number, total: number, stallMs = 1000) {
@@ -60,11 +61,13 @@ export class UnreadBudget {
     this.#streams.delete(stream);
   }
 
-  /** @internal Counts bytes in (positive) or out (negative); over budget, cuts the largest stalled stream. */
+  /** @internal Counts bytes in (positive) or out (negative). */
   count(delta: number): void {
     this.#bytes += delta;
-    if (delta <= 0) return;
-    const now = performance.now();
+  }
+
+  /** @internal While over the total, cuts the stalled stream holding the most. */
+  rebalance(now: number): void {
     while (this.#bytes > this.#total) {
       let largest: Outgoing | undefined;
       for (const stream of this.#streams) {
@@ -115,9 +118,12 @@ export function boundedStream(
   let wake: (() => void) | undefined;
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
 
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
   const finish = (gone: boolean) => {
     if (finished) return;
     finished = true;
+    clearTimeout(timer);
     budget.count(-unread);
     unread = 0;
     queue.length = 0;
@@ -141,6 +147,20 @@ export function boundedStream(
       finish(true);
     },
   };
+  // Whether bytes are waiting on a client that stopped reading: checked when more arrive, and again once
+  // the client has had time to read.
+  const check = () => {
+    timer = undefined;
+    if (finished) return;
+    const now = performance.now();
+    if (self.stalled(now) && unread > budget.perStream) {
+      return self.cut(`its client left over ${budget.perStream} bytes unread`);
+    }
+    budget.rebalance(now);
+    if (!finished && unread > 0 && timer === undefined) {
+      timer = setTimeout(check, Math.max(0, lastServed + budget.stallMs - now) + 10);
+    }
+  };
   budget.join(self);
 
   void (async () => {
@@ -159,13 +179,11 @@ export function boundedStream(
       }
       const chunk = next.value;
       hooks.onChunk?.(chunk);
-      if (unread > 0 && unread + chunk.byteLength > budget.perStream) {
-        return self.cut(`its client left over ${budget.perStream} bytes unread`);
-      }
       queue.push(chunk);
       unread += chunk.byteLength;
       budget.count(chunk.byteLength);
       wake?.();
+      check();
     }
   })();
 

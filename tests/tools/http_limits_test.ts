@@ -308,12 +308,17 @@ Deno.test("HTTP: a stream its client leaves unread is cut once over the bound, n
   writeChatSession(db, "big", 1_000_000);
   const limits = { unreadBytesPerStream: 256 * 1024, unreadBytesTotal: 512 * 1024 };
   await using served = serveForTest(sim, { sessionsDb: db, limits });
-  const headers = await openSession(served.handle.url);
-  // Twenty exports of about 2 MB each on one stream (a batch), and the client reads none of it.
   const batch = Array.from(
     { length: 20 },
     (_, i) => toolCall(i + 1, "chat", { action: "export", session_id: "big" }),
   );
+  // A client that reads gets all twenty exports (about 40 MB on one stream), however fast they come.
+  const reading = await post(served.handle.url, await openSession(served.handle.url), batch);
+  let text = "";
+  for await (const chunk of reading.body!.pipeThrough(new TextDecoderStream())) text += chunk;
+  assert.equal(text.match(/^data: \{"result"/gm)?.length, 20);
+  // The same on one stream whose client reads none of it.
+  const headers = await openSession(served.handle.url);
   const response = await post(served.handle.url, headers, batch);
   await until(() => served.handle.stats().calls === 0, "the exports to be answered", 20_000);
   await until(
