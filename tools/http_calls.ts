@@ -1,8 +1,9 @@
 /**
  * The calls in flight of one HTTP MCP session, and the response streams that carry them.
  *
- * - A call is in flight from its POST until its reply is sent (or the client cancels it), so the session
- *   counts as active while any call is running, whatever its stream is doing.
+ * - A call is in flight from its POST until its reply is sent (or the client cancels it), and its
+ *   response stream is open until the client has taken the last byte (or left): the session counts as
+ *   active until both are over.
  * - Two calls in flight may not share a JSON-RPC id: the SDK transport maps replies to streams by id
  *   (and the server its cancellations), so a second request with a live id would take over the first's
  *   stream and leave the first waiting forever. The second is refused up front.
@@ -27,7 +28,7 @@ export interface CallsOptions {
   readonly graceMs: number;
   /** The unread bytes of response streams, shared by all sessions. */
   readonly unread: UnreadBudget;
-  /** Called when a call ends (replied, cancelled, or abandoned). */
+  /** Called when a call ends (replied, cancelled, or abandoned) and when a response stream ends. */
   readonly onSettled: () => void;
   /** Called when a call is cancelled because its client went away. */
   readonly onAbandoned: (id: string | number) => void;
@@ -63,6 +64,11 @@ export class SessionCalls {
   /** Calls in flight. */
   inFlight(): number {
     return this.#calls.size;
+  }
+
+  /** Whether a call is in flight or a response stream that carried one is still sending. */
+  busy(): boolean {
+    return this.#calls.size > 0 || this.#streams.size > 0;
   }
 
   /**
@@ -227,6 +233,7 @@ export class SessionCalls {
           if (gone && call.attached === 0 && this.#calls.get(keyOf(call.id)) === call) this.#graceFor(call);
         }
         done();
+        this.#options.onSettled();
       },
     });
     return new Response(body, { status: response.status, headers: response.headers });

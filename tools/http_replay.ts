@@ -3,9 +3,10 @@
  * `Last-Event-ID` (the MCP spec's resumability), bounded by count and by bytes, per session and across
  * all sessions, and freed when the session ends.
  *
- * Events are kept as their JSON text (one flat string each, counted by its length), oldest dropped
- * first. A reply too large to keep is replaced by an error reply with the same id, so a client that
- * resumes past it learns to call again instead of waiting for a reply that will never come.
+ * Events are kept as the messages themselves (which share their strings with what was sent, so keeping
+ * one costs no copy), counted by the size of their JSON text, oldest dropped first. A reply too large
+ * to keep is replaced by an error reply with the same id, so a client that resumes past it learns to
+ * call again instead of waiting for a reply that will never come.
  *
  * @module
  */
@@ -16,7 +17,7 @@ type Message = Parameters<EventStore["storeEvent"]>[1];
 interface Stored {
   readonly id: string;
   readonly stream: string;
-  json: string;
+  message: Message | undefined;
   size: number;
   readonly owner: ReplayStore;
 }
@@ -58,7 +59,7 @@ export class ReplayBudget {
   release(event: Stored): void {
     this.#bytes -= event.size;
     event.size = 0;
-    event.json = "";
+    event.message = undefined;
   }
 
   #compact(): void {
@@ -117,24 +118,26 @@ export class ReplayStore implements EventStore {
   storeEvent(streamId: string, message: Message): Promise<string> {
     const id = `${streamId}_${++this.#counter}`;
     if (this.#closed) return Promise.resolve(id);
-    let json = JSON.stringify(message);
-    if (json.length > this.#limits.bytes) {
+    let kept = message;
+    let size = jsonSize(message);
+    if (size > this.#limits.bytes) {
       const reply = message as { id?: unknown; result?: unknown; error?: unknown };
       // A notification this large (none is) would just be left out; a reply is answered with an error.
       if (reply.id === undefined || (reply.result === undefined && reply.error === undefined)) {
         return Promise.resolve(id);
       }
-      json = JSON.stringify({
+      kept = {
         jsonrpc: "2.0",
         id: reply.id,
         error: {
           code: -32000,
-          message: `The reply (${json.length} bytes) was too large to keep for a resumed stream (the ` +
+          message: `The reply (${size} bytes) was too large to keep for a resumed stream (the ` +
             `limit is ${this.#limits.bytes}); call again`,
         },
-      });
+      } as Message;
+      size = jsonSize(kept);
     }
-    const event: Stored = { id, stream: streamId, json, size: json.length, owner: this };
+    const event: Stored = { id, stream: streamId, message: kept, size, owner: this };
     this.#events.push(event);
     this.#byId.set(id, event);
     this.#bytes += event.size;
@@ -161,7 +164,7 @@ export class ReplayStore implements EventStore {
     // Copied first: sending awaits, and events may be stored or dropped meanwhile.
     const after = this.#events.slice(this.#events.indexOf(from) + 1).filter((e) => e.stream === from.stream);
     for (const event of after) {
-      if (event.size > 0) await send(event.id, JSON.parse(event.json));
+      if (event.message !== undefined) await send(event.id, event.message);
     }
     return from.stream;
   }
@@ -183,5 +186,29 @@ export class ReplayStore implements EventStore {
     this.#events.length = 0;
     this.#byId.clear();
     this.#bytes = 0;
+  }
+}
+
+/**
+ * About how long a value's JSON text is, without writing it: the lengths of its strings and numbers
+ * plus the punctuation, walking at most 10,000 nodes (then the JSON itself is measured).
+ */
+function jsonSize(value: unknown): number {
+  let nodes = 0;
+  const walk = (item: unknown): number => {
+    if (++nodes > 10_000) throw new RangeError("Too many nodes to walk");
+    if (typeof item === "string") return item.length + 2;
+    if (item === null || typeof item !== "object") return String(item).length;
+    if (Array.isArray(item)) return item.reduce((sum: number, entry) => sum + walk(entry) + 1, 2);
+    let size = 2;
+    for (const [key, entry] of Object.entries(item)) {
+      if (entry !== undefined) size += key.length + 4 + walk(entry);
+    }
+    return size;
+  };
+  try {
+    return walk(value);
+  } catch {
+    return JSON.stringify(value)?.length ?? 0;
   }
 }

@@ -10,8 +10,9 @@
  * Bounded, so that no client can starve the others: connections (and how long heads, bodies and idle
  * connections may take) by the connection guard in front of `Deno.serve`; sessions by count; the events
  * kept for resuming streams by bytes, per session and in total; the unread bytes of a response stream.
- * A session lives while a call is in flight; a call whose client left and did not resume within the
- * grace period is cancelled; at shutdown every call in flight gets an error reply.
+ * A session lives while a call is in flight or its reply is still being sent; a call whose client left
+ * and did not resume within the grace period is cancelled; at shutdown every call in flight gets an
+ * error reply.
  *
  * @module
  */
@@ -154,7 +155,7 @@ export function serveHttp(
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [id, session] of sessions) {
-      const busy = session.handling > 0 || session.calls.inFlight() > 0;
+      const busy = session.handling > 0 || session.calls.busy();
       if (!busy && now - session.lastSeen > settings.sessionIdleMs) void endSession(id, "idle");
     }
   }, Math.min(60_000, Math.max(250, settings.sessionIdleMs / 4)));

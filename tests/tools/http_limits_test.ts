@@ -45,6 +45,39 @@ Deno.test("HTTP: a call in flight keeps its session alive past the idle time, an
   await until(() => served.handle.sessions() === 0, "the session to expire once idle");
 });
 
+Deno.test("HTTP: a reply its client is still reading keeps the session alive past the idle time", async () => {
+  await using sim = LmStudioSim.start();
+  await using tmp = await tempDir("http-reading");
+  const db = `${tmp.path}/history.db`;
+  writeChatSession(db, "big", 1_000_000);
+  await using served = serveForTest(sim, {
+    sessionsDb: db,
+    env: { LMSTUDIO_MCP_SESSION_IDLE_MS: "1000" },
+    limits: { unreadBytesPerStream: 256 * 1024 * 1024, unreadBytesTotal: 256 * 1024 * 1024 },
+  });
+  const url = served.handle.url;
+  const reader = await openSession(url);
+  // About 20 MB of replies on one stream, more than the sockets hold: the server is still sending them
+  // when the idle time has passed. A sentinel session opened once they are written, and idle, shows when.
+  const batch = Array.from(
+    { length: 10 },
+    (_, i) => toolCall(i + 1, "chat", { action: "export", session_id: "big" }),
+  );
+  const response = await post(url, reader, batch);
+  await until(() => served.handle.stats().calls === 0, "the replies to be written");
+  const sentinel = await openSession(url);
+  const ended = (session: Record<string, string>) =>
+    served.log.some((line) => line.includes(`MCP session ${session["mcp-session-id"]!.slice(0, 8)}… ended`));
+  await until(() => ended(sentinel), "the idle sentinel session to expire");
+  assert.ok(!ended(reader), "the session still being sent its replies is open");
+  let text = "";
+  for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) text += chunk;
+  assert.equal(text.match(/^data: \{"result"/gm)?.length, 10);
+  const again = await post(url, reader, toolCall(11, "model_list", {}));
+  assert.equal(again.status, 200, "and usable once the client has read them");
+  assert.ok((await replyOf(again, 11))?.result);
+});
+
 Deno.test("HTTP: a call whose client disconnects and does not resume is cancelled after the grace period", async () => {
   await using sim = LmStudioSim.start();
   sim.chatScript = { reasoning: null, tokenDelayMs: 50, answer: "word ".repeat(200) };
