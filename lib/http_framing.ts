@@ -52,6 +52,8 @@ export class RequestFraming {
   #requests = 0;
 
   /**
+   * Starts following a connection.
+   *
    * @param now When the connection opened: the first head is timed from then, not from its first byte
    */
   constructor(now: number) {

@@ -36,10 +36,13 @@ export interface CallsOptions {
 
 /** One call in flight. */
 export interface Call {
+  /** Its JSON-RPC id. */
   readonly id: string | number;
   /** Live response streams carrying it. */
   attached: number;
+  /** The grace period's timer, while no stream carries it. */
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** The transport's streams it was sent on. */
   readonly streams: Set<string>;
 }
 
@@ -55,7 +58,9 @@ export class SessionCalls {
   #closed = false;
 
   /**
-   * @param options The grace period, the unread bound and the hooks
+   * Creates the tracker of one session.
+   *
+   * @param options The grace period, the unread budget and the hooks
    */
   constructor(options: CallsOptions) {
     this.#options = options;

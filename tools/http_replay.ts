@@ -12,7 +12,8 @@
  */
 import type { EventStore } from "./sdk.ts";
 
-type Message = Parameters<EventStore["storeEvent"]>[1];
+/** A message as the SDK transport hands it to the store. */
+export type Message = Parameters<EventStore["storeEvent"]>[1];
 
 interface Stored {
   readonly id: string;
@@ -33,6 +34,8 @@ export class ReplayBudget {
   #bytes = 0;
 
   /**
+   * Creates the budget.
+   *
    * @param limitBytes Most bytes kept across all sessions
    */
   constructor(limitBytes: number) {
@@ -97,6 +100,8 @@ export class ReplayStore implements EventStore {
   #closed = false;
 
   /**
+   * Creates a session's store.
+   *
    * @param budget The budget shared by all sessions
    * @param limits This session's bounds
    */
@@ -115,6 +120,13 @@ export class ReplayStore implements EventStore {
     return this.#events.length;
   }
 
+  /**
+   * Keeps an event (or, for a reply too large to keep, an error reply with its id).
+   *
+   * @param streamId The stream it was sent on
+   * @param message The message
+   * @returns Its event id
+   */
   storeEvent(streamId: string, message: Message): Promise<string> {
     const id = `${streamId}_${++this.#counter}`;
     if (this.#closed) return Promise.resolve(id);
@@ -151,20 +163,33 @@ export class ReplayStore implements EventStore {
     return Promise.resolve(id);
   }
 
+  /**
+   * The stream an event was sent on.
+   *
+   * @param eventId The event id (a client's `Last-Event-ID`)
+   * @returns The stream, or undefined when the event is no longer kept
+   */
   getStreamIdForEventId(eventId: string): Promise<string | undefined> {
     return Promise.resolve(this.#byId.get(eventId)?.stream);
   }
 
+  /**
+   * Sends the events of an event's stream that came after it.
+   *
+   * @param lastEventId The last event the client saw
+   * @param sink Where to send them
+   * @returns The stream's id, or "" when the event is no longer kept
+   */
   async replayEventsAfter(
     lastEventId: string,
-    { send }: { send: (eventId: string, message: Message) => Promise<void> },
+    sink: { send: (eventId: string, message: Message) => Promise<void> },
   ): Promise<string> {
     const from = this.#byId.get(lastEventId);
     if (!from) return "";
     // Copied first: sending awaits, and events may be stored or dropped meanwhile.
     const after = this.#events.slice(this.#events.indexOf(from) + 1).filter((e) => e.stream === from.stream);
     for (const event of after) {
-      if (event.message !== undefined) await send(event.id, event.message);
+      if (event.message !== undefined) await sink.send(event.id, event.message);
     }
     return from.stream;
   }

@@ -31,6 +31,8 @@ export class UnreadBudget {
   #bytes = 0;
 
   /**
+   * Creates the budget.
+   *
    * @param perStream Most unread bytes of one stream whose client stopped reading
    * @param total Most unread bytes of all streams (streams whose clients stopped reading are cut)
    * @param stallMs How long a client may take nothing before it counts as stopped
