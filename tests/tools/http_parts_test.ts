@@ -80,12 +80,20 @@ Deno.test("UnreadBudget cuts a stream its client stopped reading once over the b
   assert.equal(total, 8_000);
   assert.equal(budget.bytes, 0);
   // A stream nobody reads is cut past 1,000 unread bytes, and says so.
-  let gone: boolean | undefined;
-  const unread = boundedStream(feed(20), budget, { onEnd: (g) => (gone = g) });
-  await until(() => gone !== undefined, "the unread stream to be cut");
-  assert.equal(gone, true);
-  assert.equal(budget.bytes, 0, "its bytes are released");
-  await assert.rejects(unread.getReader().read(), /Stream cut: its client left over 1000 bytes unread/);
+  const cut = async (limits: UnreadBudget) => {
+    let gone: boolean | undefined;
+    const unread = boundedStream(feed(20), limits, { onEnd: (g) => (gone = g) });
+    await until(() => gone !== undefined, "the unread stream to be cut");
+    assert.equal(gone, true);
+    assert.equal(limits.bytes, 0, "its bytes are released");
+    const reader = unread.getReader();
+    await assert.rejects(reader.read(), /Stream cut: /);
+    return reader;
+  };
+  await cut(budget);
+  // By its own bound alone, and by the total alone.
+  await cut(new UnreadBudget(1_000, 1e9, 50)).then((reader) => reader.releaseLock());
+  await cut(new UnreadBudget(1e9, 1_500, 50)).then((reader) => reader.releaseLock());
 });
 
 Deno.test("Host rules: loopback names and the list on every bind; any Host at /mcp only on 0.0.0.0 with no list", async () => {
