@@ -1,8 +1,9 @@
 /**
  * HTTP mode as a process, under abuse: a soak (1,000 sessions opened and abandoned, 100 exports of a
  * 3 MiB chat session, 200 sockets sending their head a byte at a time, 50 response streams nobody
- * reads) with a bystander client served throughout and the server's resident memory bounded; and
- * SIGTERM answering the calls in flight with an error before the process exits.
+ * reads) with a bystander client served throughout and the server's resident memory bounded; SIGTERM
+ * answering the calls in flight with an error before the process exits; and, with `--allow-net`
+ * narrowed to the served port, serving without the connection guard and saying so.
  */
 import assert from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/client/index"
@@ -161,17 +162,27 @@ Deno.test({
       (await (await fetch(url.replace("/mcp", "/health"))).json()).sessions as number;
     await until(async () => await health() < 10, "the abandoned sessions to expire", 15_000);
     phase("expiry");
-    // 50 streams nobody reads, each carrying the export of a 1 MiB session (about 2 MB).
+    // 50 streams whose clients stop reading as their reply (the export of a 1 MiB session, about 2 MB)
+    // begins, one after the other.
     const unread: Response[] = [];
     for (let i = 0; i < 50; i++) {
       const headers = await openSession(url);
-      unread.push(await post(url, headers, toolCall(1, "chat", { action: "export", session_id: "medium" })));
+      const response = await post(
+        url,
+        headers,
+        toolCall(1, "chat", { action: "export", session_id: "medium" }),
+      );
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes('data: {"result"')) text += (await reader.read()).value ?? "";
+      reader.releaseLock();
+      unread.push(response);
     }
     phase("unread");
-    // 100 exports of the 3 MiB session by five clients that read them.
-    const exporters = await Promise.all(Array.from({ length: 5 }, () => connect(url)));
+    // 100 exports of the 3 MiB session by four clients that read them.
+    const exporters = await Promise.all(Array.from({ length: 4 }, () => connect(url)));
     await Promise.all(exporters.map(async (client) => {
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 25; i++) {
         const result = await client.callTool({
           name: "chat",
           arguments: { action: "export", session_id: "big" },
@@ -250,4 +261,40 @@ Deno.test("HTTP process: SIGTERM answers the calls in flight with an error, then
     "LM Studio's requests to be aborted",
   );
   await Promise.all(clients.map((client) => client.close()));
+});
+
+Deno.test("HTTP process: with --allow-net narrowed to its own port, it serves without the guard and says so", async () => {
+  await using sim = LmStudioSim.start();
+  await using home = await tempDir("http-narrow");
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const simPort = new URL(sim.url).port;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      `--config=${ROOT}deno.json`,
+      ...RUN_FLAGS.map((flag) =>
+        flag.startsWith("--allow-net") ? `--allow-net=127.0.0.1:${port},127.0.0.1:${simPort}` : flag
+      ),
+      MAIN,
+    ],
+    env: await childEnv(home.path, { LMSTUDIO_MCP_HTTP: `127.0.0.1:${port}`, LM_STUDIO_URL: sim.url }),
+    clearEnv: true,
+    cwd: home.path,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = readServerLog(child.stderr);
+  const url = await log.url;
+  assert.equal(url, `http://127.0.0.1:${port}/mcp`, log.text());
+  assert.match(log.text(), /Serving without the connection guard[\s\S]*Add 127\.0\.0\.1 to --allow-net/);
+  const client = await connect(url!);
+  assert.equal((await client.callTool({ name: "model_list", arguments: {} })).isError, undefined);
+  await client.close();
+  child.kill("SIGTERM");
+  assert.equal((await child.status).code, 0);
+  await log.ended;
 });
