@@ -16,13 +16,18 @@ import type { Deps } from "./tool.ts";
  * GET or a DELETE is a 2025 session's; a POST is modern when its body carries the `_meta` envelope
  * claim (the SDK's own classification, so the two legs never disagree).
  *
- * @param request The HTTP request (its body stays readable)
+ * @param request The HTTP request (its body stays readable when `parsed` is not given)
  * @param maxBodyBytes The body bound of both legs
+ * @param parsed The body, when it was already read and parsed
  * @returns True for the modern leg
  */
-export async function isModernRequest(request: Request, maxBodyBytes: number): Promise<boolean> {
+export async function isModernRequest(
+  request: Request,
+  maxBodyBytes: number,
+  parsed?: unknown,
+): Promise<boolean> {
   if (request.method !== "POST" || request.headers.has("mcp-session-id")) return false;
-  return !(await isLegacyRequest(request, undefined, { maxRequestBodySize: maxBodyBytes }));
+  return !(await isLegacyRequest(request, parsed, { maxRequestBodySize: maxBodyBytes }));
 }
 
 /**

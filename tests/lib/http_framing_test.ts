@@ -1,0 +1,73 @@
+/**
+ * RequestFraming follows a client's HTTP/1.1 requests the way RFC 9112 frames them, however the bytes
+ * are split: heads (CRLF or bare LF), Content-Length and chunked bodies (with trailers), pipelining,
+ * and what it does not follow (HTTP/2, conflicting lengths, oversized heads).
+ */
+import assert from "node:assert/strict";
+import { MAX_HEAD_BYTES, RequestFraming } from "../../lib/http_framing.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** Feeds `text` in pieces cut by a seeded generator; returns the framing. */
+function feedSplit(text: string, seed: number): RequestFraming {
+  const framing = new RequestFraming(0);
+  const all = bytes(text);
+  let state = seed;
+  let at = 0;
+  while (at < all.length) {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    const size = 1 + (state % 7);
+    framing.feed(all.subarray(at, at + size), at);
+    at += size;
+  }
+  return framing;
+}
+
+const POST = (body: string) =>
+  `POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+const CHUNKED = "POST /mcp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" +
+  "5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: yes\r\n\r\n";
+
+Deno.test("RequestFraming follows pipelined requests with Content-Length and chunked bodies, in any split", () => {
+  const stream = POST('{"a":1}') + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + CHUNKED + POST("{}");
+  for (let seed = 1; seed <= 50; seed++) {
+    const framing = feedSplit(stream, seed);
+    assert.equal(framing.phase, "idle", `seed ${seed}`);
+    assert.equal(framing.requests, 4, `seed ${seed}`);
+  }
+});
+
+Deno.test("RequestFraming times a head from its first byte and a body from the end of its head", () => {
+  const framing = new RequestFraming(0);
+  assert.equal(framing.phase, "head", "the first head is timed from the connection's start");
+  framing.feed(bytes("GET / HTTP/1.1\r\n\r\n"), 10);
+  assert.equal(framing.phase, "idle");
+  framing.feed(bytes("POST / HTTP/1.1\r\n"), 20);
+  assert.deepEqual([framing.phase, framing.since], ["head", 20]);
+  framing.feed(bytes("Content-Length: 4\r\n\r\n{"), 30);
+  assert.deepEqual([framing.phase, framing.since], ["body", 30]);
+  framing.feed(bytes('"}\n'), 40);
+  assert.equal(framing.phase, "idle");
+});
+
+Deno.test("RequestFraming accepts bare LF line ends and empty lines before a request line", () => {
+  const framing = feedSplit("\r\n\nPOST / HTTP/1.1\nContent-Length: 2\n\n{}GET / HTTP/1.1\n\n", 3);
+  assert.deepEqual([framing.phase, framing.requests], ["idle", 2]);
+});
+
+Deno.test("RequestFraming leaves what it cannot follow to the server, and flags an oversized head", () => {
+  const opaque = (text: string) => {
+    const framing = new RequestFraming(0);
+    framing.feed(bytes(text), 0);
+    return framing.phase;
+  };
+  assert.equal(opaque("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), "opaque");
+  assert.equal(opaque("POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"), "opaque");
+  assert.equal(opaque("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), "opaque");
+  assert.equal(opaque("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), "opaque");
+  assert.equal(opaque("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), "opaque");
+  assert.equal(opaque("POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\n{}"), "idle", "repeated equal values");
+  const big = new RequestFraming(0);
+  big.feed(bytes(`GET / HTTP/1.1\r\nX: ${"a".repeat(MAX_HEAD_BYTES)}`), 0);
+  assert.equal(big.phase, "too-large");
+});
