@@ -322,15 +322,15 @@ export const MUTANTS: readonly Mutant[] = [
   // HTTP access control (tools/http_server.ts)
   {
     id: "http-token-case-insensitive",
-    file: "tools/http_server.ts",
-    from: "!(await sameSecret(given, settings.token))",
-    to: "!(await sameSecret(given.toLowerCase(), settings.token.toLowerCase()))",
+    file: "tools/http_access.ts",
+    from: "await sameSecret(given, settings.token);",
+    to: "await sameSecret(given.toLowerCase(), settings.token.toLowerCase());",
     tests: ["tests/tools/http_access_test.ts"],
     why: "the bearer token compared case-insensitively",
   },
   {
     id: "http-origin-prefix",
-    file: "tools/http_server.ts",
+    file: "tools/http_access.ts",
     from: "!settings.allowedOrigins.includes(origin)",
     to: "!settings.allowedOrigins.some((allowed) => origin.startsWith(allowed))",
     tests: ["tests/tools/http_access_test.ts"],
@@ -338,7 +338,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "http-host-port-rewritten",
-    file: "tools/http_server.ts",
+    file: "tools/http_access.ts",
     from: 'hosts.add(/:\\d+$/.test(bare) && !bare.endsWith("]") ? bare : `${bare}:${port}`);',
     to: 'hosts.add(`${bare.replace(/:\\d+$/, "")}:${port}`);',
     tests: ["tests/tools/http_access_test.ts"],
