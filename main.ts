@@ -1,7 +1,8 @@
 /**
  * lmstudio-mcp: an MCP server that drives a local LM Studio.
  *
- * This entry point only parses flags and configuration and wires the stdio transport to the tools.
+ * This entry point only parses flags and configuration, builds the dependencies once (server/deps.ts)
+ * and hands them to a transport (transports/stdio.ts or transports/http.ts).
  * Nothing runs at import time; nothing that could wait for the first call runs before connecting.
  *
  * @module
@@ -12,19 +13,18 @@ import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config.ts";
 import { runDoctor } from "./lib/doctor.ts";
 import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/env_file.ts";
 import { LmStudioError } from "./lib/errors.ts";
-import { LmStudioClient } from "./lib/lmstudio.ts";
 import { createStderrLogger, type Logger } from "./lib/logger.ts";
 import { redactingLogger, redactor } from "./lib/redact.ts";
-import { lazySessionStore, type SessionStore } from "./lib/sessions.ts";
-import { type HttpSettings, httpSettings } from "./lib/http_listen.ts";
-import { serveHttp } from "./tools/http_server.ts";
-import { createServer } from "./tools/mod.ts";
-import { serveStdio } from "./tools/sdk.ts";
-import { guarded } from "./tools/guard.ts";
-import { StdioTransport } from "./tools/stdio_transport.ts";
+import { type HttpSettings, httpSettings } from "./transports/http_listen.ts";
+import { serveHttp } from "./transports/http.ts";
+import { buildDeps } from "./server/deps.ts";
+import { serveOnStdio } from "./transports/stdio.ts";
 
 /** The version, from deno.json (a JSON import, so `deno compile` embeds it). */
 export const VERSION: string = denoJson.version;
+
+/** Name and version, for `initialize` and `server/discover`. */
+const INFO = { name: "lmstudio-mcp", version: VERSION };
 
 function helpText(): string {
   return `lmstudio-mcp ${VERSION} — MCP server for a local LM Studio
@@ -163,17 +163,11 @@ function keepServingOnStrayErrors(log: Logger): void {
 }
 
 function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): void {
-  const log = redactingLogger(given, redactor([config.apiKey, settings.token]));
-  keepServingOnStrayErrors(log);
-  const client = new LmStudioClient(config);
-  let store: SessionStore | undefined;
-  const open = lazySessionStore(config.sessionsDb);
-  const sessions = () => store ??= open();
   // Beyond loopback a client's working folder means nothing here: files reads only allowed folders.
-  const handle = serveHttp(settings, { client, config, log, sessions, remote: !settings.loopback }, {
-    name: "lmstudio-mcp",
-    version: VERSION,
-  });
+  const built = buildDeps(config, given, { secrets: [settings.token], remote: !settings.loopback });
+  const log = built.deps.log;
+  keepServingOnStrayErrors(log);
+  const handle = serveHttp(settings, built.deps, INFO);
   log.info(
     `${VERSION} serving MCP at ${handle.url}` + (settings.token ? " (bearer token required)" : "") +
       `, LM Studio at ${config.baseUrl}`,
@@ -185,7 +179,7 @@ function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): v
     stopping = true;
     log.info("Shutting down");
     await handle.shutdown();
-    store?.close();
+    built.close();
     Deno.exit(0);
   };
   for (const signal of Deno.build.os === "windows" ? ["SIGINT"] as const : ["SIGINT", "SIGTERM"] as const) {
@@ -194,21 +188,10 @@ function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): v
 }
 
 function serve(config: Config, given: Logger): void {
-  const log = redactingLogger(given, redactor([config.apiKey]));
-  keepServingOnStrayErrors(log);
-  const client = new LmStudioClient(config);
-  const sessions = lazySessionStore(config.sessionsDb);
-  const deps = { client, config, log, sessions };
-  const info = { name: "lmstudio-mcp", version: VERSION };
-  // The first message picks the era for the connection: `initialize` (2025) or a request with the
-  // 2026-07-28 `_meta` envelope (`server/discover` first, usually). When the client goes away (stdin
-  // ends, or stdout breaks) the transport closes, which aborts every call in flight so LM Studio stops
-  // generating, and the process ends.
-  serveStdio(({ era }) => createServer(deps, info, era), {
-    transport: guarded(new StdioTransport({ log })),
-    onerror: (error) => log.warn(`MCP: ${error.message}`),
-  });
-  log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
+  const { deps } = buildDeps(config, given);
+  keepServingOnStrayErrors(deps.log);
+  serveOnStdio(deps, INFO);
+  deps.log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
 }
 
 /**

@@ -7,9 +7,18 @@
  * @module
  */
 import { ALLOW_DIRS_VARIABLE, allowedDirs } from "./allow_dirs.ts";
-import { HTTP_VARIABLES } from "./http_listen.ts";
 import { join } from "node:path";
 import { ConfigError } from "./errors.ts";
+
+/** The variables of HTTP mode (also listed by `--help` and read from env files). */
+export const HTTP_VARIABLES: readonly string[] = Object.freeze([
+  "LMSTUDIO_MCP_HTTP",
+  "LMSTUDIO_MCP_TOKEN",
+  "LMSTUDIO_MCP_TOKEN_FILE",
+  "LMSTUDIO_MCP_ALLOWED_HOSTS",
+  "LMSTUDIO_MCP_ALLOWED_ORIGINS",
+  "LMSTUDIO_MCP_SESSION_IDLE_MS",
+]);
 
 /** Timeouts in milliseconds, each raised by the variable named in its doc. */
 export interface Timeouts {

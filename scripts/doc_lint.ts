@@ -1,6 +1,7 @@
 // deno-lint-ignore-file no-console -- a check script reports what it found
 /**
- * `deno doc --lint` over the whole public surface: main.ts, lib/ and tools/ (all but tools/sdk.ts, which
+ * `deno doc --lint` over the whole public surface: main.ts, transports/, server/, tools/ and lib/ (all but
+ * server/sdk.ts, which
  * only re-exports the MCP SDK and would lint the SDK's own declarations).
  *
  * Every diagnostic fails the run, except one kind we cannot fix from here: a public signature that names
@@ -17,9 +18,9 @@ const ROOT = new URL("../", import.meta.url);
 
 async function sources(): Promise<string[]> {
   const files = ["main.ts"];
-  for (const dir of ["lib", "tools"]) {
+  for (const dir of ["transports", "server", "tools", "lib"]) {
     for await (const entry of Deno.readDir(new URL(`${dir}/`, ROOT))) {
-      if (entry.isFile && entry.name.endsWith(".ts") && `${dir}/${entry.name}` !== "tools/sdk.ts") {
+      if (entry.isFile && entry.name.endsWith(".ts") && `${dir}/${entry.name}` !== "server/sdk.ts") {
         files.push(`${dir}/${entry.name}`);
       }
     }

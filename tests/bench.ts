@@ -21,7 +21,7 @@ import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { eventStream } from "../lib/sse.ts";
-import { TOOL_LIST_BUDGET, visibleBytes } from "../tools/tool_list.ts";
+import { TOOL_LIST_BUDGET, visibleBytes } from "../server/tool_list.ts";
 import { readServerLog } from "./support/http_log.ts";
 import { startInProcess } from "./support/in_process.ts";
 import { LmStudioSim } from "./support/lmstudio_sim.ts";

@@ -71,7 +71,7 @@ Deno.test("the module graph of main.ts is local files, npm: and node: only, all 
   }
   for (const file of local) {
     assert.ok(
-      file === "main.ts" || file === "deno.json" || /^(lib|tools)\/[^/]+\.ts$/.test(file),
+      file === "main.ts" || file === "deno.json" || /^(transports|server|tools|lib)\/[^/]+\.ts$/.test(file),
       `${file} is imported by main.ts but not in publish.include`,
     );
   }
@@ -115,6 +115,8 @@ Deno.test("deno publish --dry-run ships the server and its docs, not the tests",
       "main.ts",
       "lib/http.ts",
       "tools/ask.ts",
+      "server/build_server.ts",
+      "transports/stdio.ts",
       "deno.json",
       "README.md",
       "LICENSE",

@@ -7,7 +7,7 @@
  */
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { startServer } from "./support/mcp.ts";
-import type { CallToolResult } from "../tools/sdk.ts";
+import type { CallToolResult } from "../server/sdk.ts";
 
 const BOLD = Deno.noColor ? ["", ""] : ["\x1b[1m", "\x1b[0m"];
 

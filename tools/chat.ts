@@ -25,7 +25,7 @@ import { ModelKey, NonBlank } from "./fields.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import { plural, textAndStructured } from "./result.ts";
 import { defineTool, type Deps, type ToolContext, type ToolSpec } from "./tool.ts";
-import type { CallToolResult } from "./sdk.ts";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 
 const MIB = 1024 * 1024;
 const MAX_EXPORT_CHARS = 4 * MIB;
@@ -326,7 +326,7 @@ function exportSession(store: SessionStore, id: string, format: "markdown" | "js
     document = document.slice(0, MAX_EXPORT_CHARS);
     note =
       `\n\n[Export cut at ${formatBytes(MAX_EXPORT_CHARS)}; read the rest with action history and offset, ` +
-      `or the resource lmstudio-mcp://sessions/${encodeURIComponent(id)}]`;
+      `or the resource ${sessionUri(id)}]`;
   }
   return textAndStructured(document + note, {
     action: "export",
@@ -349,4 +349,14 @@ export function sessionResourceText(deps: Deps, id: string): string | undefined 
   const session = store.get(id);
   if (!session) return undefined;
   return sessionMarkdown({ session, turns: store.turns(id, 0, session.turns) });
+}
+
+/**
+ * The URI of a session resource.
+ *
+ * @param id The session id
+ * @returns `lmstudio-mcp://sessions/<id, escaped>`
+ */
+export function sessionUri(id: string): string {
+  return `lmstudio-mcp://sessions/${encodeURIComponent(id)}`;
 }

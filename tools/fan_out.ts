@@ -25,7 +25,7 @@ import { type AskRequest, generate } from "./ask_generate.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
 import { DEFAULT_CONTEXT, filesLine, filesReport, type ReadFiles, readFilesFor } from "./file_input.ts";
 import { errorText } from "./result.ts";
-import type { CallToolResult } from "./sdk.ts";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { ToolContext } from "./tool.ts";
 
 /** Parallel slots LM Studio gives a loaded model when its config does not say (lmstudio-js `numParallelSessions`). */

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import type { InferenceProgress, InferenceResult, InferenceStats } from "../lib/inference.ts";
-import type { ProgressReporter } from "./progress.ts";
+import type { Progress } from "./tool.ts";
 import type { ContentBlock } from "./result.ts";
 
 /** `structuredContent.stats`. */
@@ -31,7 +31,7 @@ export const StatsSchema = (): z.ZodType<InferenceStats> =>
  * @returns The hook to give the generation
  */
 export function progressHook(
-  progress: ProgressReporter,
+  progress: Progress,
   model: string,
   maxTokens: number | undefined,
 ): (event: InferenceProgress) => void {

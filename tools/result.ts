@@ -1,13 +1,13 @@
 /**
  * The shapes of tool results: readable text for every client, `structuredContent` for those that
- * read it, and error results that never carry structured content (so they cannot fail the
- * output schema).
+ * read it, and the words for a failure (which the server's error boundary, `server/error_boundary.ts`,
+ * turns into an `isError` result; a batch uses them for each failed item).
  *
  * @module
  */
-import { CancelledError, EmptyAnswerError, LmStudioError } from "../lib/errors.ts";
+import { CancelledError, LmStudioError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import type { CallToolResult } from "./sdk.ts";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 
 /** A content block of a tool result. */
 export type ContentBlock = CallToolResult["content"][number];
@@ -26,31 +26,6 @@ export function textAndStructured(
   more: ContentBlock[] = [],
 ): CallToolResult {
   return { content: [{ type: "text", text }, ...more], structuredContent: structured };
-}
-
-/**
- * The one place a failure becomes an MCP `isError` result. Our typed errors carry a message written
- * for the user (an empty answer also shows the model's reasoning); anything else is a bug, logged with
- * its stack and reported without it.
- *
- * @param error What the tool threw
- * @param tool The tool's name
- * @param log Where bugs are logged
- * @param redact Removes secrets (the API key) from the text, whatever put them there
- * @returns The result with `isError: true`
- */
-export function errorResult(
-  error: unknown,
-  tool: string,
-  log: Logger,
-  redact: (text: string) => string = (text) => text,
-): CallToolResult {
-  const text = errorText(error, tool, log);
-  const content: ContentBlock[] = [{ type: "text", text: redact(text) }];
-  if (error instanceof EmptyAnswerError && error.reasoning) {
-    content.push({ type: "text", text: redact(`Reasoning:\n${error.reasoning}`) });
-  }
-  return { content, isError: true };
 }
 
 /**

@@ -4,26 +4,25 @@
  *
  * @module
  */
-import type { CallToolResult, ToolAnnotations } from "./sdk.ts";
+import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import type { Config } from "../lib/config.ts";
 import type { LmStudioClient } from "../lib/lmstudio.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SessionStore } from "../lib/sessions.ts";
-import type { ProgressReporter } from "./progress.ts";
 
-/** Everything a handler may use; built once in main.ts. */
+/** Everything a handler may use; built once per process by `buildDeps` (server/deps.ts). */
 export interface Deps {
   /** LM Studio. */
   readonly client: LmStudioClient;
   /** The parsed configuration. */
   readonly config: Config;
-  /** stderr logger. */
+  /** Where log lines go: stderr, and within a call also the client's MCP log (redacted). */
   readonly log: Logger;
   /** The chat history store, opened on first use. */
   readonly sessions: () => SessionStore;
-  /** Removes secrets (the API key) from text the server returns; set by createServer. */
-  readonly redact?: ((text: string) => string) | undefined;
+  /** Removes secrets (the API key, the HTTP token) from text the server returns. */
+  readonly redact: (text: string) => string;
   /**
    * True when clients reach the server over HTTP beyond loopback: `files` then reads only from folders
    * allowed explicitly (`--allow-dir`).
@@ -33,12 +32,31 @@ export interface Deps {
   readonly shutdown?: AbortSignal | undefined;
 }
 
+/**
+ * Progress of one call, as a tool reports it. The server sends it as MCP progress notifications
+ * (throttled, with heartbeats) when the client asked for them, and does nothing otherwise.
+ */
+export interface Progress {
+  /** Whether the client asked for progress (formatting a message is wasted work otherwise). */
+  readonly enabled: boolean;
+  /**
+   * Reports a step.
+   *
+   * @param message What is happening
+   * @param progress How far (any unit), when known
+   * @param total The end of that unit, when known
+   */
+  update(message: string, progress?: number, total?: number): void;
+  /** Sends a throttled update now. */
+  flush(): void;
+}
+
 /** Per-call context. */
 export interface ToolContext {
   /** Aborted when the client cancels the call. */
   readonly signal: AbortSignal;
   /** Progress notifications (no-ops when the client gave no progressToken). */
-  readonly progress: ProgressReporter;
+  readonly progress: Progress;
   /**
    * The folders the client allows files to be read from (its MCP roots, as absolute paths), or
    * undefined when it declared none. Cached; re-read after `notifications/roots/list_changed`.

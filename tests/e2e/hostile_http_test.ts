@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import type { CallToolResult } from "../../tools/sdk.ts";
+import type { CallToolResult } from "../../server/sdk.ts";
 import { random } from "../support/fuzz.ts";
 import { readServerLog } from "../support/http_log.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";

@@ -17,7 +17,7 @@ import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { cacheDir, MAIN, ROOT, RUN_FLAGS, textOf } from "../support/mcp.ts";
-import type { CallToolResult } from "../../tools/sdk.ts";
+import type { CallToolResult } from "../../server/sdk.ts";
 import { tempDir } from "../support/temp.ts";
 
 /** The locked npm packages as `name@version` folders (a peer suffix such as `_zod@4.6.7` dropped). */

@@ -8,12 +8,12 @@
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { parseConfig } from "../../lib/config.ts";
-import { httpSettings } from "../../lib/http_listen.ts";
-import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { httpSettings } from "../../transports/http_listen.ts";
 import { createStderrLogger } from "../../lib/logger.ts";
-import { lazySessionStore, openSessionStore } from "../../lib/sessions.ts";
-import { type HttpHandle, type HttpLimits, serveHttp } from "../../tools/http_server.ts";
+import { openSessionStore } from "../../lib/sessions.ts";
+import { type HttpHandle, type HttpLimits, serveHttp } from "../../transports/http.ts";
 import type { LmStudioSim } from "./lmstudio_sim.ts";
+import { buildDeps } from "../../server/deps.ts";
 
 /** A server under test. */
 export interface Served extends AsyncDisposable {
@@ -48,10 +48,10 @@ export function serveForTest(sim: LmStudioSim, options: ServeOptions = {}): Serv
   const log: string[] = [];
   const logger = createStderrLogger((line) => log.push(line));
   const settings = httpSettings(env.LMSTUDIO_MCP_HTTP ?? "127.0.0.1:0", env, () => "");
-  const store = lazySessionStore(db);
+  const built = buildDeps(config, logger, { secrets: [settings.token] });
   const handle = serveHttp(
     settings,
-    { client: new LmStudioClient(config), config, log: logger, sessions: store },
+    built.deps,
     { name: "lmstudio-mcp", version: "test" },
     undefined,
     options.limits,
@@ -69,7 +69,7 @@ export function serveForTest(sim: LmStudioSim, options: ServeOptions = {}): Serv
     [Symbol.asyncDispose]: async () => {
       await Promise.all(clients.map((c) => c.close().catch(() => {})));
       await handle.shutdown();
-      store().close();
+      built.close();
     },
   };
 }

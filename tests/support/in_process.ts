@@ -9,13 +9,12 @@
 import { Client } from "@modelcontextprotocol/client";
 import { InMemoryTransport } from "@modelcontextprotocol/client";
 import { parseConfig } from "../../lib/config.ts";
-import { LmStudioClient } from "../../lib/lmstudio.ts";
 import { createStderrLogger } from "../../lib/logger.ts";
-import { lazySessionStore, type SessionStore } from "../../lib/sessions.ts";
-import { guarded } from "../../tools/guard.ts";
-import { createServer } from "../../tools/mod.ts";
+import { guarded } from "../../transports/guard.ts";
+import { createServer } from "../../server/build_server.ts";
 import { callTool, type ServerHandle } from "./mcp.ts";
 import { removeTree } from "./temp.ts";
+import { buildDeps } from "../../server/deps.ts";
 
 /** Options of {@linkcode startInProcess}. */
 export interface InProcessOptions {
@@ -41,15 +40,9 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<Se
   const { config } = parseConfig({ ...options.env }, { home });
   let stderr = "";
   const log = createStderrLogger((line) => (stderr += `${line}\n`));
-  const stores: SessionStore[] = [];
-  const open = lazySessionStore(config.sessionsDb);
-  const sessions = () => {
-    const store = open();
-    if (!stores.includes(store)) stores.push(store);
-    return store;
-  };
+  const built = buildDeps(config, log, { remote: options.remote ?? false });
   const server = createServer(
-    { client: new LmStudioClient(config), config, log, sessions, remote: options.remote },
+    built.deps,
     { name: "lmstudio-mcp", version: "test" },
   );
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
@@ -67,7 +60,7 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<Se
     closed = true;
     await client.close();
     await server.close();
-    for (const store of stores) store.close();
+    built.close();
     if (ownHome) await removeTree(home);
   };
   return {

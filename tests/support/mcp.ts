@@ -7,7 +7,7 @@
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { DEFAULT_REQUEST_TIMEOUT_MSEC, SdkError, SdkErrorCode } from "@modelcontextprotocol/client";
-import type { CallToolResult } from "../../tools/sdk.ts";
+import type { CallToolResult } from "../../server/sdk.ts";
 import { fileURLToPath } from "node:url";
 import { sourceRunFlags } from "../../scripts/permissions.ts";
 import { removeTree } from "./temp.ts";

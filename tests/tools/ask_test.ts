@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
-import type { CallToolResult } from "../../tools/sdk.ts";
+import type { CallToolResult } from "../../server/sdk.ts";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
 

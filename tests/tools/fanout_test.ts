@@ -11,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { defaultModels, LmStudioSim, type SimModel } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
-import type { CallToolResult } from "../../tools/sdk.ts";
+import type { CallToolResult } from "../../server/sdk.ts";
 import { tempDir } from "../support/temp.ts";
 import loaded from "../fixtures/lmstudio/api-v1-models.loaded.json" with { type: "json" };
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { z } from "zod";
-import type { ToolSpec } from "./tool.ts";
+import type { ToolSpec } from "../tools/tool.ts";
 
 /** One entry of `tools/list`. */
 export interface ListedTool {

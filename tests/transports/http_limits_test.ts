@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { ProtocolError } from "@modelcontextprotocol/client";
-import type { CallToolResult } from "../../tools/sdk.ts";
+import type { CallToolResult } from "../../server/sdk.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";
 import {

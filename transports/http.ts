@@ -21,8 +21,8 @@ import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
   guardConnections,
-} from "../lib/http_guard.ts";
-import type { HttpSettings } from "../lib/http_listen.ts";
+} from "./http_guard.ts";
+import type { HttpSettings } from "./http_listen.ts";
 import type { Logger } from "../lib/logger.ts";
 import { acceptedHosts, checkAccess } from "./http_access.ts";
 import { type Call, SessionCalls } from "./http_calls.ts";
@@ -30,10 +30,10 @@ import { ReplayBudget, ReplayStore } from "./http_replay.ts";
 import { UnreadBudget } from "./http_unread.ts";
 import { guarded } from "./guard.ts";
 import { isModernRequest, modernHandler } from "./http_modern.ts";
-import { createServer, type ServerInfo } from "./mod.ts";
-import { type McpServer, WebStandardStreamableHTTPServerTransport } from "./sdk.ts";
-import { MAX_MESSAGE_BYTES } from "./stdio_transport.ts";
-import type { Deps } from "./tool.ts";
+import { createServer, type ServerInfo } from "../server/build_server.ts";
+import { type McpServer, WebStandardStreamableHTTPServerTransport } from "../server/sdk.ts";
+import { MAX_MESSAGE_BYTES } from "./limits.ts";
+import type { Deps } from "../tools/tool.ts";
 
 /** The bounds of HTTP mode. */
 export interface HttpLimits extends ConnectionLimits {

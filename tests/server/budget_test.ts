@@ -5,7 +5,7 @@
  * the limits it does not show.
  */
 import assert from "node:assert/strict";
-import { TOOL_LIST_BUDGET, visibleBytes } from "../../tools/tool_list.ts";
+import { TOOL_LIST_BUDGET, visibleBytes } from "../../server/tool_list.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";

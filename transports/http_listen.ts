@@ -5,17 +5,7 @@
  *
  * @module
  */
-import { ConfigError } from "./errors.ts";
-
-/** The variables of HTTP mode (also listed by `--help` and read from env files). */
-export const HTTP_VARIABLES: readonly string[] = Object.freeze([
-  "LMSTUDIO_MCP_HTTP",
-  "LMSTUDIO_MCP_TOKEN",
-  "LMSTUDIO_MCP_TOKEN_FILE",
-  "LMSTUDIO_MCP_ALLOWED_HOSTS",
-  "LMSTUDIO_MCP_ALLOWED_ORIGINS",
-  "LMSTUDIO_MCP_SESSION_IDLE_MS",
-]);
+import { ConfigError } from "../lib/errors.ts";
 
 /** How to serve MCP over HTTP. */
 export interface HttpSettings {

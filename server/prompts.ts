@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { completable, type McpServer } from "./sdk.ts";
-import type { Deps } from "./tool.ts";
+import type { Deps } from "../tools/tool.ts";
 
 /** At most this many completion values (the MCP spec's limit per reply). */
 const MAX_COMPLETIONS = 100;

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { HttpSettings } from "../lib/http_listen.ts";
+import type { HttpSettings } from "./http_listen.ts";
 
 /** The `Host` values a server accepts. */
 export interface AcceptedHosts {

@@ -4,7 +4,7 @@
  * message, and close() stops every timer. One test runs on the real timers, for the default wiring.
  */
 import assert from "node:assert/strict";
-import { type ProgressParams, ProgressReporter, type ProgressTimers } from "../../tools/progress.ts";
+import { type ProgressParams, ProgressReporter, type ProgressTimers } from "../../server/progress.ts";
 import { until } from "../support/wait.ts";
 
 /** Timers that fire only when the test says so. */

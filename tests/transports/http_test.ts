@@ -7,15 +7,14 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { parseConfig } from "../../lib/config.ts";
-import { httpSettings } from "../../lib/http_listen.ts";
-import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { httpSettings } from "../../transports/http_listen.ts";
 import { createStderrLogger } from "../../lib/logger.ts";
-import { lazySessionStore } from "../../lib/sessions.ts";
-import { type HttpHandle, serveHttp } from "../../tools/http_server.ts";
-import type { CallToolResult } from "../../tools/sdk.ts";
+import { type HttpHandle, serveHttp } from "../../transports/http.ts";
+import type { CallToolResult } from "../../server/sdk.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";
 import { fetchText, fetchWithin, readUntil, until, within } from "../support/wait.ts";
+import { buildDeps } from "../../server/deps.ts";
 
 const QWEN = "qwen/qwen3-8b";
 const TOKEN = "test-token-0123456789abcdef";
@@ -33,7 +32,7 @@ function serve(sim: LmStudioSim, env: Record<string, string> = {}, maxBodyBytes?
   const settings = httpSettings(env.LMSTUDIO_MCP_HTTP ?? "127.0.0.1:0", env, () => "");
   const handle = serveHttp(
     settings,
-    { client: new LmStudioClient(config), config, log: logger, sessions: lazySessionStore(":memory:") },
+    buildDeps(config, logger, { secrets: [settings.token] }).deps,
     { name: "lmstudio-mcp", version: "test" },
     maxBodyBytes,
   );

@@ -15,7 +15,7 @@
 import { z } from "zod";
 import type { TaskRow, TaskStore } from "../lib/sessions.ts";
 import { ProgressReporter } from "./progress.ts";
-import { errorResult } from "./result.ts";
+import { errorResult } from "./error_boundary.ts";
 import {
   type CallToolResult,
   type McpServer,
@@ -23,7 +23,7 @@ import {
   ProtocolErrorCode,
   type ServerContext,
 } from "./sdk.ts";
-import type { Deps, ToolContext, ToolSpec } from "./tool.ts";
+import type { Deps, ToolContext, ToolSpec } from "../tools/tool.ts";
 
 /** The extension's identifier. */
 export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";

@@ -3,10 +3,10 @@
  * freed at the end), the unread-bytes budget, and the Host rules for each kind of bind.
  */
 import assert from "node:assert/strict";
-import { httpSettings } from "../../lib/http_listen.ts";
-import { acceptedHosts, checkAccess } from "../../tools/http_access.ts";
-import { ReplayBudget, ReplayStore } from "../../tools/http_replay.ts";
-import { boundedStream, UnreadBudget } from "../../tools/http_unread.ts";
+import { httpSettings } from "../../transports/http_listen.ts";
+import { acceptedHosts, checkAccess } from "../../transports/http_access.ts";
+import { ReplayBudget, ReplayStore } from "../../transports/http_replay.ts";
+import { boundedStream, UnreadBudget } from "../../transports/http_unread.ts";
 import { until } from "../support/wait.ts";
 
 const TOKEN = "parts-token-0123456789abcdef";

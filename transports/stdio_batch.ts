@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { JSONRPCMessage } from "./sdk.ts";
+import type { JSONRPCMessage } from "../server/sdk.ts";
 import { type Id, validId } from "./guard.ts";
 
 /** The most messages one batch may hold (the SDK's HTTP transport has the same bound). */

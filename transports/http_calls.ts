@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { JSONRPCMessage, Transport } from "./sdk.ts";
+import type { JSONRPCMessage, Transport } from "../server/sdk.ts";
 import { validId } from "./guard.ts";
 import { boundedStream, type UnreadBudget } from "./http_unread.ts";
 

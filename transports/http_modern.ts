@@ -7,9 +7,9 @@
  * @module
  */
 import type { Logger } from "../lib/logger.ts";
-import { createServer, type ServerInfo } from "./mod.ts";
-import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from "./sdk.ts";
-import type { Deps } from "./tool.ts";
+import { createServer, type ServerInfo } from "../server/build_server.ts";
+import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from "../server/sdk.ts";
+import type { Deps } from "../tools/tool.ts";
 
 /**
  * Whether a request to `/mcp` belongs to the 2026-07-28 era. A request with a `Mcp-Session-Id`, a

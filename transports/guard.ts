@@ -7,7 +7,7 @@
  * @module
  */
 import { ClientRequestSchema, JSONRPCMessageSchema } from "@modelcontextprotocol/core";
-import { type JSONRPCMessage, ProtocolErrorCode as ErrorCode, type Transport } from "./sdk.ts";
+import { type JSONRPCMessage, ProtocolErrorCode as ErrorCode, type Transport } from "../server/sdk.ts";
 
 /** A JSON-RPC id, or null when a message has none we can read. */
 export type Id = string | number | null;

@@ -13,16 +13,18 @@
  * @module
  */
 import { LineFramer } from "../lib/line_framer.ts";
-import { type Id, validId } from "./guard.ts";
+import { guarded, type Id, validId } from "./guard.ts";
 import { BatchReplies, type ErrorReply, MAX_BATCH_MESSAGES, MAX_PENDING_BATCHES } from "./stdio_batch.ts";
 import type { Logger } from "../lib/logger.ts";
-import { type JSONRPCMessage, ProtocolErrorCode as ErrorCode, type Transport } from "./sdk.ts";
-
-/**
- * The largest message accepted, in bytes. Every input limit the tools advertise fits under it (ask's
- * images, 48 MiB in all, are the largest).
- */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+import {
+  type JSONRPCMessage,
+  ProtocolErrorCode as ErrorCode,
+  serveStdio,
+  type Transport,
+} from "../server/sdk.ts";
+import { MAX_MESSAGE_BYTES } from "./limits.ts";
+import { createServer, type ServerInfo } from "../server/build_server.ts";
+import type { Deps } from "../tools/tool.ts";
 
 /** Options of {@linkcode StdioTransport}. */
 export interface StdioTransportOptions {
@@ -234,4 +236,20 @@ export class StdioTransport implements Transport {
   #reply(id: Id, code: number, message: string): void {
     void this.send({ jsonrpc: "2.0", id, error: { code, message } } as unknown as JSONRPCMessage);
   }
+}
+
+/**
+ * Serves MCP on this process's stdin and stdout. The first message picks the era for the connection:
+ * `initialize` (2025) or a request with the 2026-07-28 `_meta` envelope (`server/discover` first,
+ * usually). When the client goes away (stdin ends, or stdout breaks) the transport closes, which aborts
+ * every call in flight so LM Studio stops generating, and the process ends.
+ *
+ * @param deps The process's dependencies (server/deps.ts)
+ * @param info Name and version
+ */
+export function serveOnStdio(deps: Deps, info: ServerInfo): void {
+  serveStdio(({ era }) => createServer(deps, info, era), {
+    transport: guarded(new StdioTransport({ log: deps.log })),
+    onerror: (error) => deps.log.warn(`MCP: ${error.message}`),
+  });
 }

@@ -6,12 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { parseConfig } from "../../lib/config.ts";
-import { httpSettings } from "../../lib/http_listen.ts";
-import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { httpSettings } from "../../transports/http_listen.ts";
 import { createStderrLogger } from "../../lib/logger.ts";
-import { lazySessionStore } from "../../lib/sessions.ts";
-import { type HttpHandle, serveHttp } from "../../tools/http_server.ts";
+import { type HttpHandle, serveHttp } from "../../transports/http.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { buildDeps } from "../../server/deps.ts";
 
 const TOKEN = "Test-Token-0123456789abcdef";
 
@@ -23,12 +22,7 @@ function serve(
   const settings = httpSettings(env.LMSTUDIO_MCP_HTTP ?? "127.0.0.1:0", env, () => "");
   const handle = serveHttp(
     settings,
-    {
-      client: new LmStudioClient(config),
-      config,
-      log: createStderrLogger(() => {}),
-      sessions: lazySessionStore(":memory:"),
-    },
+    buildDeps(config, createStderrLogger(() => {}), { secrets: [settings.token] }).deps,
     { name: "lmstudio-mcp", version: "test" },
   );
   return Object.assign(handle, { [Symbol.asyncDispose]: () => handle.shutdown() });

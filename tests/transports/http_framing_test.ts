@@ -4,7 +4,7 @@
  * and what it does not follow (HTTP/2, conflicting lengths, oversized heads).
  */
 import assert from "node:assert/strict";
-import { MAX_HEAD_BYTES, RequestFraming } from "../../lib/http_framing.ts";
+import { MAX_HEAD_BYTES, RequestFraming } from "../../transports/http_framing.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

@@ -9,27 +9,20 @@ import {
   McpServer,
   ProtocolError,
   ProtocolErrorCode,
-  ResourceNotFoundError,
-  ResourceTemplate,
   type ServerContext,
 } from "./sdk.ts";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../lib/errors.ts";
 import { type Logger, teeLogger } from "../lib/logger.ts";
-import { redactingLogger, redactor } from "../lib/redact.ts";
-import { ask } from "./ask.ts";
-import { chat, sessionResourceText } from "./chat.ts";
-import { embed } from "./embed.ts";
-import { modelDownload } from "./model_download.ts";
-import { modelList } from "./model_list.ts";
-import { modelLoad } from "./model_load.ts";
-import { modelUnload } from "./model_unload.ts";
+import { redactingLogger } from "../lib/redact.ts";
+import { TOOLS } from "../tools/index.ts";
 import { ProgressReporter, type SendProgress } from "./progress.ts";
 import { registerPrompts } from "./prompts.ts";
+import { registerSessionResources } from "./resources.ts";
 import { clientTakesTasks, registerTaskMethods, startTask, TASKS_EXTENSION, worthATask } from "./tasks.ts";
 import { toolList } from "./tool_list.ts";
-import { errorResult, plural } from "./result.ts";
-import type { Deps, ToolSpec } from "./tool.ts";
+import { errorResult } from "./error_boundary.ts";
+import type { Deps, ToolSpec } from "../tools/tool.ts";
 
 function failure(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
@@ -48,16 +41,6 @@ function dotPath(path: readonly PropertyKey[]): string {
   );
 }
 
-/** Every tool, in the order clients list them. */
-export const TOOLS: readonly ToolSpec[] = [
-  modelList,
-  modelLoad,
-  modelUnload,
-  modelDownload,
-  ask,
-  chat,
-  embed,
-];
 const BY_NAME: ReadonlyMap<string, ToolSpec> = new Map(TOOLS.map((tool) => [tool.name, tool]));
 
 const INSTRUCTIONS = "Drives a local LM Studio. Call model_list first to find exact model keys. " +
@@ -110,10 +93,10 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
   // stops generating and the process can exit.
   const shutdown = new AbortController();
   server.server.onclose = () => shutdown.abort();
-  // The API key never leaves the process: redacted from error results and from every log line, on
-  // stderr and to the client.
-  const redact = redactor([given.config.apiKey]);
-  const stderr = redactingLogger(given.log, redact);
+  // Secrets never leave the process: redacted from error results and from every log line, on stderr
+  // (buildDeps wraps the log) and to the client.
+  const redact = given.redact;
+  const stderr = given.log;
   // A 2025 session also gets the server's own warnings (say, a store that cannot be listed) as MCP log
   // messages, at the level it set with logging/setLevel; a call's lines go with the call (callLogger).
   const log = era === "modern" ? stderr : redactingLogger(
@@ -266,65 +249,4 @@ function clientRoots(server: McpServer): () => Promise<readonly string[] | undef
     );
     return cached;
   };
-}
-
-/** The URI of a session resource. */
-export function sessionUri(id: string): string {
-  return `lmstudio-mcp://sessions/${encodeURIComponent(id)}`;
-}
-
-function registerSessionResources(server: McpServer, deps: Deps): void {
-  const template = new ResourceTemplate("lmstudio-mcp://sessions/{id}", {
-    list: () => {
-      let sessions;
-      try {
-        sessions = deps.sessions().list(500, 0);
-      } catch (error) {
-        // A bad MCP_SESSIONS_DB must not break clients that list resources at start-up; chat says why.
-        deps.log.warn(error instanceof Error ? error.message : String(error));
-        return { resources: [] };
-      }
-      return {
-        resources: sessions.map((s) => ({
-          uri: sessionUri(s.id),
-          name: s.id,
-          title: `Chat session ${s.id}`,
-          description: `${plural(s.turns, "turn")} with ${s.model ?? "an unknown model"}, last active ` +
-            new Date(s.updated_at).toISOString(),
-          mimeType: "text/markdown",
-        })),
-      };
-    },
-  });
-  server.registerResource(
-    "chat-session",
-    template,
-    {
-      title: "Chat session",
-      description: "A stored chat session (system prompt and every turn) as Markdown",
-      mimeType: "text/markdown",
-    },
-    (uri: URL, variables: Record<string, string | string[]>) => {
-      const raw = variables.id;
-      let id: string;
-      try {
-        id = decodeURIComponent(Array.isArray(raw) ? raw.join("/") : raw ?? "");
-      } catch {
-        throw new ProtocolError(
-          ProtocolErrorCode.InvalidParams,
-          `Malformed session URI ${uri.href}: a %-escape is not valid`,
-        );
-      }
-      const text = sessionResourceText(deps, id);
-      if (text === undefined) {
-        // -32602 with the URI, as the 2026-07-28 spec asks of every revision (earlier ones used -32002,
-        // which the SDK maps to -32602 too): one code for every unknown resource.
-        throw new ResourceNotFoundError(
-          uri.href,
-          `There is no chat session "${id}" (resources/list shows them)`,
-        );
-      }
-      return { contents: [{ uri: uri.href, mimeType: "text/markdown", text }] };
-    },
-  );
 }

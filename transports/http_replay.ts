@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { EventStore } from "./sdk.ts";
+import type { EventStore } from "../server/sdk.ts";
 
 /** A message as the SDK transport hands it to the store. */
 export type Message = Parameters<EventStore["storeEvent"]>[1];
