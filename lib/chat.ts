@@ -11,6 +11,7 @@ import { type InferenceHooks, type InferenceResult, requireAnswer } from "./infe
 import type { LmStudioClient } from "./lmstudio.ts";
 import { findModel } from "./models.ts";
 import { type SessionStore, type SessionSummary, TurnConflictError } from "./sessions.ts";
+import { charBudget, loadedContextLength } from "./context_budget.ts";
 
 /** The reference's defaults for `chat`. */
 export const CHAT_DEFAULTS: Readonly<{ temperature: number; maxTokens: number }> = Object.freeze({
@@ -19,7 +20,6 @@ export const CHAT_DEFAULTS: Readonly<{ temperature: number; maxTokens: number }>
 });
 
 /** Characters per token we assume when trimming (conservative for English and code). */
-const CHARS_PER_TOKEN = 3;
 /** With an unknown context, the most history we send (the reference's cap). */
 const UNKNOWN_CONTEXT_CHARS = 10 * 1024 * 1024;
 
@@ -126,7 +126,7 @@ async function sendLocked(
   const fixedChars = (system?.length ?? 0) + sent.length;
   let budget = contextTokens === undefined
     ? UNKNOWN_CONTEXT_CHARS
-    : Math.max(0, (contextTokens - maxTokens - 64) * CHARS_PER_TOKEN - fixedChars);
+    : charBudget(contextTokens, maxTokens, fixedChars);
   let maxTurns = Number.MAX_SAFE_INTEGER;
   let trimReason: string | null = contextTokens === undefined
     ? null
@@ -206,9 +206,8 @@ async function loadedContext(
 ): Promise<{ context: number | undefined; key: string; loaded: boolean }> {
   try {
     const found = findModel(await client.listModels({ signal }), model);
-    const value = found?.loaded_instances?.[0]?.config?.context_length;
     return {
-      context: typeof value === "number" && value > 0 ? value : undefined,
+      context: loadedContextLength(found ? [found] : [], model),
       key: found?.key ?? model,
       loaded: Boolean(found?.loaded_instances?.length),
     };

@@ -15,6 +15,7 @@ import {
 import { type ErrorBody, errorFromBody } from "./http_errors.ts";
 import type { LmStudioClient } from "./lmstudio.ts";
 import { findModel } from "./models.ts";
+import { loadedContextLength } from "./context_budget.ts";
 
 /** Token counts and speed of one generation; null where LM Studio did not say. */
 export interface InferenceStats {
@@ -217,8 +218,9 @@ async function loadedContextOf(
   model: string,
 ): Promise<{ where: string; loaded: number | undefined; max: number | null | undefined }> {
   try {
-    const found = findModel(await client.listModels(), model);
-    const loaded = found?.loaded_instances?.[0]?.config?.context_length ?? undefined;
+    const catalog = await client.listModels();
+    const found = findModel(catalog, model);
+    const loaded = loadedContextLength(catalog, model);
     return {
       where: loaded
         ? `${found?.key ?? model}'s loaded context of ${loaded} tokens`

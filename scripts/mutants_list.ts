@@ -255,7 +255,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "stdio-batch-unhandled",
-    file: "tools/stdio_transport.ts",
+    file: "transports/stdio.ts",
     from: "if (Array.isArray(value)) {",
     to: "if (false) {",
     tests: ["tests/e2e/stdio_test.ts"],
@@ -273,10 +273,10 @@ export const MUTANTS: readonly Mutant[] = [
   // Inference and history
   {
     id: "history-ignores-max-tokens",
-    file: "lib/chat.ts",
-    from: "(contextTokens - maxTokens - 64) * CHARS_PER_TOKEN - fixedChars",
-    to: "(contextTokens - 64) * CHARS_PER_TOKEN - fixedChars",
-    tests: ["tests/tools/chat_budget_test.ts"],
+    file: "lib/context_budget.ts",
+    from: "(window - maxTokens - MARGIN_TOKENS) * CHARS_PER_TOKEN - fixedChars",
+    to: "(window - MARGIN_TOKENS) * CHARS_PER_TOKEN - fixedChars",
+    tests: ["tests/tools/chat_budget_test.ts", "tests/lib/context_budget_test.ts"],
     why: "chat history budget ignores max_tokens",
   },
   {
@@ -319,29 +319,29 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/tools/ask_limits_test.ts"],
     why: "`images` without its 10-image cap",
   },
-  // HTTP access control (tools/http_server.ts)
+  // HTTP access control (transports/http_access.ts)
   {
     id: "http-token-case-insensitive",
-    file: "tools/http_access.ts",
+    file: "transports/http_access.ts",
     from: "await sameSecret(given, settings.token);",
     to: "await sameSecret(given.toLowerCase(), settings.token.toLowerCase());",
-    tests: ["tests/tools/http_access_test.ts"],
+    tests: ["tests/transports/http_access_test.ts"],
     why: "the bearer token compared case-insensitively",
   },
   {
     id: "http-origin-prefix",
-    file: "tools/http_access.ts",
+    file: "transports/http_access.ts",
     from: "!settings.allowedOrigins.includes(origin)",
     to: "!settings.allowedOrigins.some((allowed) => origin.startsWith(allowed))",
-    tests: ["tests/tools/http_access_test.ts"],
+    tests: ["tests/transports/http_access_test.ts"],
     why: "an Origin accepted by prefix instead of equality",
   },
   {
     id: "http-host-port-rewritten",
-    file: "tools/http_access.ts",
+    file: "transports/http_access.ts",
     from: 'hosts.add(/:\\d+$/.test(bare) && !bare.endsWith("]") ? bare : `${bare}:${port}`);',
     to: 'hosts.add(`${bare.replace(/:\\d+$/, "")}:${port}`);',
-    tests: ["tests/tools/http_access_test.ts"],
+    tests: ["tests/transports/http_access_test.ts"],
     why: "the Host check rewrites the port",
   },
 ];

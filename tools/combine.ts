@@ -10,9 +10,8 @@ import { mapBudgeted } from "../lib/fanout.ts";
 import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import type { ToolContext } from "./tool.ts";
+import { charBudget, tokensNeeded } from "../lib/context_budget.ts";
 
-/** Characters per token when sizing prompts, as for files (3: a margin over the usual 4). */
-const CHARS_PER_TOKEN = 3;
 /** Rounds before giving up; each round at least halves the answers, so 8 merge over 200 items. */
 const MAX_ROUNDS = 8;
 
@@ -62,7 +61,7 @@ export async function combineAnswers(
 ): Promise<Combined> {
   const instruction = request.args.combine!;
   const fixed = instruction.length + (request.args.system?.length ?? 0) + 200;
-  const room = Math.max(1000, (limits.context - request.maxTokens - 64) * CHARS_PER_TOKEN - fixed);
+  const room = Math.max(1000, charBudget(limits.context, request.maxTokens, fixed));
   let blocks = answers.map((a) => block(a.item, a.answer));
   const generations: InferenceResult[] = [];
   const merge = async (prompt: string) => {
@@ -97,8 +96,7 @@ export async function combineAnswers(
     const { settled } = await mapBudgeted(groups, {
       width: limits.width,
       total: limits.context,
-      cost: (i) =>
-        Math.ceil((fixed + groups[i]!.join("\n\n").length) / CHARS_PER_TOKEN) + request.maxTokens + 64,
+      cost: (i) => tokensNeeded(fixed + groups[i]!.join("\n\n").length, request.maxTokens),
     }, (group, i) =>
       merge(
         `${instruction}\n\n(This is part ${i + 1} of ${groups.length}: merge these answers; a later step ` +

@@ -27,13 +27,12 @@ import { DEFAULT_CONTEXT, filesLine, filesReport, type ReadFiles, readFilesFor }
 import { errorText } from "./result.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { ToolContext } from "./tool.ts";
+import { tokensNeeded } from "../lib/context_budget.ts";
 
 /** Parallel slots LM Studio gives a loaded model when its config does not say (lmstudio-js `numParallelSessions`). */
 export const DEFAULT_PARALLEL = 4;
 /** With `each`, each file is its own request; this bounds what one call reads in all. */
 const MAX_EACH_TOTAL_CHARS = 32 * 1024 * 1024;
-/** Characters per token when sizing, as for files. */
-const CHARS_PER_TOKEN = 3;
 
 /** Where the number of requests sent at once came from. */
 export type WidthSource = "parallel" | "LMSTUDIO_MCP_PARALLEL" | "LM Studio" | "default";
@@ -139,8 +138,7 @@ export async function runEach(
   } else {
     items = args.prompts!.map((item, i) => ({ label: `#${i + 1}`, prompt: `${args.prompt}\n\n${item}` }));
   }
-  const cost = (prompt: string) =>
-    Math.ceil((prompt.length + (args.system?.length ?? 0)) / CHARS_PER_TOKEN) + maxTokens + 64;
+  const cost = (prompt: string) => tokensNeeded(prompt.length + (args.system?.length ?? 0), maxTokens);
   const queueMs = deps.config.timeouts.inferenceMs * width;
   const itemRequest: AskRequest = { ...request, loaded };
   const total = items.length + (args.combine ? 1 : 0);

@@ -8,18 +8,16 @@ import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
 import { estimateTokens, type FileSet, gatherFiles, type SkippedFile } from "../lib/files.ts";
 import { fittingContext } from "../lib/inference.ts";
-import { findModel } from "../lib/models.ts";
 import { fileScope } from "./file_scope.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import type { Deps, ToolContext } from "./tool.ts";
+import { charBudget, loadedContextLength, tokensNeeded } from "../lib/context_budget.ts";
 
 /** The input field. */
 export const FilesField = (): z.ZodType<string[]> => z.array(z.string().min(1).max(4096)).min(1).max(100);
 
 /** Context assumed for a model that is not loaded (LM Studio's usual default load length). */
 export const DEFAULT_CONTEXT = 4096;
-/** Characters per token when sizing what fits: lower than the 4 used for estimates, to leave margin. */
-const CHARS_PER_TOKEN = 3;
 
 /** `structuredContent.files`. */
 export const FilesReportSchema = (): z.ZodType<FilesReport> =>
@@ -94,8 +92,7 @@ export interface ReadFiles extends FileSet {
  * @returns Tokens
  */
 export function contextOf(catalog: readonly NativeModel[], model: string, requested?: number): number {
-  return requested ?? findModel(catalog, model)?.loaded_instances?.[0]?.config?.context_length ??
-    DEFAULT_CONTEXT;
+  return requested ?? loadedContextLength(catalog, model) ?? DEFAULT_CONTEXT;
 }
 
 /**
@@ -121,7 +118,7 @@ export async function readFilesFor(
     readonly advice?: FitAdvice;
   },
 ): Promise<ReadFiles> {
-  const perFile = Math.max(0, (size.window - size.maxTokens - 64) * CHARS_PER_TOKEN - size.fixedChars);
+  const perFile = charBudget(size.window, size.maxTokens, size.fixedChars);
   if (perFile < 256) {
     throw new InputError(
       `files: no room for files in this request (${size.window} tokens of context, ${size.maxTokens} kept for ` +
@@ -154,8 +151,7 @@ function withAdvice(
   advice: FitAdvice,
   perFile: number,
 ): ReadFiles {
-  const base = size.maxTokens + 64 + Math.ceil(size.fixedChars / CHARS_PER_TOKEN);
-  const need = (chars: number) => base + Math.ceil(chars / CHARS_PER_TOKEN);
+  const need = (chars: number) => tokensNeeded(size.fixedChars + chars, size.maxTokens);
   // Alone, a file only needs more context when it is larger than one request holds; together, the
   // files over the total need it too.
   const sized = set.skipped.filter((s) => s.chars !== undefined && (advice.together || s.chars > perFile));

@@ -1,0 +1,36 @@
+/**
+ * `lib/context_budget.ts` alone: the one rule for what fits a model's context.
+ */
+import assert from "node:assert/strict";
+import { charBudget, loadedContextLength, tokensNeeded } from "../../lib/context_budget.ts";
+import type { NativeModel } from "../../lib/schemas.ts";
+
+Deno.test("charBudget keeps the answer's tokens and a margin aside, at 3 characters per token", () => {
+  const cases: [window: number, maxTokens: number, fixed: number, chars: number][] = [
+    [4096, 2048, 0, (4096 - 2048 - 64) * 3],
+    [4096, 2048, 1000, (4096 - 2048 - 64) * 3 - 1000],
+    [8192, 100, 0, (8192 - 100 - 64) * 3],
+    [4096, 4096, 0, 0],
+    [4096, 2048, 1_000_000, 0],
+  ];
+  for (const [window, maxTokens, fixed, chars] of cases) {
+    assert.equal(charBudget(window, maxTokens, fixed), chars, `${window}/${maxTokens}/${fixed}`);
+  }
+});
+
+Deno.test("tokensNeeded is the inverse: a request that uses its whole budget needs the whole window", () => {
+  for (const [window, maxTokens] of [[4096, 2048], [8192, 512], [32768, 100]]) {
+    assert.equal(tokensNeeded(charBudget(window!, maxTokens!, 0), maxTokens!), window);
+  }
+});
+
+Deno.test("loadedContextLength reads the first loaded instance's context, and nothing else", () => {
+  const model = (key: string, config: Record<string, unknown> | undefined): NativeModel =>
+    ({ type: "llm", key, loaded_instances: config ? [{ id: key, config }] : [] }) as unknown as NativeModel;
+  const catalog = [model("a", { context_length: 8192 }), model("b", {}), model("c", undefined)];
+  assert.equal(loadedContextLength(catalog, "a"), 8192);
+  assert.equal(loadedContextLength(catalog, "b"), undefined, "a config without the field");
+  assert.equal(loadedContextLength(catalog, "c"), undefined, "not loaded");
+  assert.equal(loadedContextLength(catalog, "missing"), undefined);
+  assert.equal(loadedContextLength([model("z", { context_length: 0 })], "z"), undefined);
+});
