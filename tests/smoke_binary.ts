@@ -15,8 +15,9 @@ import { resolve } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { childEnv } from "./support/mcp.ts";
+import { TOOL_NAMES } from "./support/tool_calls.ts";
 
-const EXPECTED_TOOLS = ["model_list", "model_load", "model_unload", "model_download", "ask", "chat", "embed"];
+const EXPECTED_TOOLS = TOOL_NAMES;
 
 async function run(command: string, args: string[], env: Record<string, string>) {
   const out = await new Deno.Command(command, { args, env, clearEnv: true, stdout: "piped", stderr: "piped" })

@@ -8,7 +8,7 @@
 import { chatCompletion, type ContentPart } from "../lib/completions.ts";
 import { LmStudioError } from "../lib/errors.ts";
 import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
-import { nativeChat } from "../lib/native_chat.ts";
+import { nativeChat } from "../lib/native_chat_endpoint.ts";
 import type { AskArgs } from "./ask_input.ts";
 import type { Deps } from "./tool.ts";
 

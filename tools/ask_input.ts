@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { MAX_PARALLEL } from "../lib/config.ts";
-import { REASONING_LEVELS } from "../lib/native_chat.ts";
+import { REASONING_LEVELS } from "../lib/native_chat_endpoint.ts";
 import { FilesField } from "./file_input.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { CHAT_DEFAULTS, sendChat } from "../lib/chat.ts";
+import { CHAT_DEFAULTS, sendChat } from "../lib/chat_send.ts";
 import { type FileSet, frameFiles } from "../lib/files.ts";
 import {
   contextOf,

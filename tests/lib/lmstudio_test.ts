@@ -13,7 +13,7 @@ import {
 import { CancelledError } from "../../lib/errors.ts";
 import { HttpClient } from "../../lib/http.ts";
 import { LmStudioClient } from "../../lib/lmstudio.ts";
-import { nativeChat } from "../../lib/native_chat.ts";
+import { nativeChat } from "../../lib/native_chat_endpoint.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 
 const TIMEOUTS: Timeouts = { defaultMs: 5_000, inferenceMs: 5_000, loadMs: 5_000, sseIdleMs: 5_000 };

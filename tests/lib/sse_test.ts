@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { splitThink } from "../../lib/inference.ts";
-import { NativeChatCollector, toNativeEvent } from "../../lib/native_chat.ts";
+import { NativeChatCollector, toNativeEvent } from "../../lib/native_chat_endpoint.ts";
 import { eventStream } from "../../lib/sse.ts";
 
 /** A recorded native stream: comments, multi-line data, a multi-byte character, no final blank line. */

@@ -9,6 +9,7 @@ import { TOOL_LIST_BUDGET, visibleBytes } from "../../server/tool_list.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { TOOL_NAMES } from "../support/tool_calls.ts";
 
 /**
  * What `mcp-llm-studio` 3.1.5, the reference, costs a model: a literal here, so raising the code's
@@ -42,15 +43,7 @@ Deno.test(`tools/list: what a model reads stays within the reference's ${REFEREN
   assert.deepEqual(ask.properties.reasoning?.enum, ["off", "on", "low", "medium", "high", "xhigh"]);
   assert.equal(ask.properties.temperature?.maximum, 1, "meaningful ranges stay visible");
   const names = tools.map((t) => t.name);
-  assert.deepEqual(names, [
-    "model_list",
-    "model_load",
-    "model_unload",
-    "model_download",
-    "ask",
-    "chat",
-    "embed",
-  ]);
+  assert.deepEqual(names, TOOL_NAMES, "every tool of the one list, in its order");
 });
 
 Deno.test("tools/list: limits left out of the visible schema are still enforced", async () => {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { TOOL_NAMES } from "./tool_calls.ts";
 
 /** mulberry32: a small seeded generator, so a failing run can be replayed. */
 export function random(seed: number): () => number {
@@ -17,17 +18,8 @@ export function random(seed: number): () => number {
   };
 }
 
-/** Every tool, and one that does not exist. */
-export const TOOLS: readonly string[] = [
-  "model_list",
-  "model_load",
-  "model_unload",
-  "model_download",
-  "ask",
-  "chat",
-  "embed",
-  "nope",
-];
+/** Every tool (from the one list), and one that does not exist. */
+export const TOOLS: readonly string[] = [...TOOL_NAMES, "nope"];
 const FIELDS = [
   "model",
   "prompt",

@@ -7,21 +7,16 @@ import assert from "node:assert/strict";
 import { type Fault, LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
+import { TOOL_CALLS, TOOL_NAMES } from "../support/tool_calls.ts";
 import { within } from "../support/wait.ts";
 
 const KEY = "sk-lm-SENTINEL-7f3a9c";
 const QWEN = "qwen/qwen3-8b";
 
-/** A call of each tool that reaches LM Studio. */
-const CALLS: readonly [string, Record<string, unknown>][] = [
-  ["model_list", {}],
-  ["model_load", { model: "google/gemma-3-4b" }],
-  ["model_unload", { model: QWEN }],
-  ["model_download", { model: "ibm/granite-4-micro" }],
-  ["ask", { model: QWEN, prompt: "hi" }],
-  ["chat", { session_id: "matrix", model: QWEN, message: "hi" }],
-  ["embed", { model: "text-embedding-nomic-embed-text-v1.5", input: "hi" }],
-];
+/** A call of each tool that reaches LM Studio, for every tool of the one list. */
+const CALLS: readonly [string, Record<string, unknown>][] = TOOL_NAMES.map((
+  name,
+) => [name, TOOL_CALLS[name]!]);
 
 /** A fault on every route, and what the error must say. */
 const HTTP_FAULTS: readonly [string, Fault, RegExp][] = [
