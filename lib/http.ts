@@ -3,7 +3,11 @@
  *
  * Every request combines the caller's `AbortSignal` (an MCP cancellation) with its own deadline, so
  * aborting either stops LM Studio's work at once. Streams are read with Web Streams:
- * `body → TextDecoderStream → EventSourceParserStream`, with an idle watchdog on the raw bytes.
+ * `body → eventStream` (lib/sse.ts: decoding, lines and fields in one pass, bounded), with an idle
+ * watchdog on the raw bytes.
+ *
+ * Over 350 lines on purpose: every request to LM Studio goes through this one client (origin check, timeouts,
+ * redirects, error mapping), and those rules must not drift apart.
  *
  * @module
  */

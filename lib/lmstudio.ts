@@ -2,6 +2,8 @@
  * LM Studio's HTTP API as typed methods: native `/api/v1/*` for the model lifecycle and `ask`,
  * OpenAI-compatible `/v1/*` for `chat` and `embed`. Knows nothing of MCP.
  *
+ * Over 350 lines on purpose: LM Studio's model-management API, one method per endpoint, over one HTTP client.
+ *
  * @module
  */
 import type { Timeouts } from "./config.ts";
@@ -81,7 +83,7 @@ const CATALOG_TTL_MS = 2000;
 
 /** Typed access to one LM Studio server. */
 export class LmStudioClient {
-  /** The HTTP layer, shared with the chat and embedding helpers. */
+  /** The HTTP layer under every endpoint of this client. */
   readonly http: HttpClient;
   /** The configured timeouts. */
   readonly timeouts: Timeouts;

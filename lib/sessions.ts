@@ -13,6 +13,9 @@
  *   finished task's result survives a dropped connection and a restart; a running task renews a lease,
  *   and one whose lease ran out (its server died) reads as failed.
  *
+ * Over 350 lines on purpose: the schema, its migrations, the statements and the one transaction helper change
+ * together; locks live in session_lock.ts and the Markdown export in session_export.ts.
+ *
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";

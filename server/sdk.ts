@@ -1,6 +1,7 @@
 /**
- * The MCP SDK symbols the server uses (the v2 packages `@modelcontextprotocol/server` and
- * `@modelcontextprotocol/core`), imported in one place so the rest of the code names them once.
+ * The MCP SDK's runtime symbols (the v2 packages `@modelcontextprotocol/server` and
+ * `@modelcontextprotocol/core`), imported in one place for the server and the transports. Tools import
+ * only SDK types, straight from the package (a tool never calls the SDK).
  *
  * @module
  */

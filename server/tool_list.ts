@@ -2,8 +2,8 @@
  * The `tools/list` reply, built once per process and cached. A tool list sits in the model's context on
  * every turn, so what a model reads (name, description, input schema) is kept lean: the input schema
  * shows types, enums, required fields and meaningful ranges, but not the transport-sized limits
- * (`maxLength: 1048576`) or JSON Schema boilerplate (`$schema`). Those limits are still enforced: the
- * SDK validates every call against the full zod schema.
+ * (`maxLength: 1048576`) or JSON Schema boilerplate (`$schema`). Those limits are still enforced: our
+ * `tools/call` handler (server/build_server.ts) validates every call against the full zod schema.
  *
  * @module
  */

@@ -3,6 +3,9 @@
  * `history`, `delete` and `export` manage the stored sessions from the same tool, so a model finds
  * everything about sessions in one place (see the README for why).
  *
+ * Over 350 lines on purpose: the tool's six actions (send, reset, list, history, export, delete) share one
+ * input schema and one session check.
+ *
  * @module
  */
 import { z } from "zod";

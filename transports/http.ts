@@ -14,6 +14,10 @@
  * and did not resume within the grace period is cancelled; at shutdown every call in flight gets an
  * error reply.
  *
+ * Over 350 lines on purpose: the request handler and the session life cycle it drives (open, route, expire,
+ * shut down) share one session table; what stands alone lives beside it (http_access, http_calls,
+ * http_replay, http_unread, http_guard).
+ *
  * @module
  */
 import {

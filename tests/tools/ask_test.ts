@@ -1,5 +1,6 @@
 /**
- * End-to-end `ask` and `embed`: the real server over stdio against the simulator's inference routes.
+ * `ask` and `embed` through an SDK client and the server built as main.ts builds it, in process (the
+ * SDK's in-memory transport), against the simulator's inference routes.
  */
 import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";

@@ -1,5 +1,6 @@
 /**
- * End-to-end: the real server over stdio, driven by the SDK Client, against the simulator.
+ * The model lifecycle tools, driven by the SDK client against the server built as main.ts builds it, in
+ * process (the SDK's in-memory transport), against the simulator.
  */
 import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
