@@ -7,7 +7,7 @@
  * (-32600, with its id when it has one) and invalid JSON (-32700), serves JSON-RPC batches on 2025-era
  * connections (one array of replies; see stdio_batch.ts) and refuses them otherwise (-32600), drops
  * `__proto__` keys before anything reads the message, and logs transport errors and the close on
- * stderr. Messages that parse go to the guard of `tools/guard.ts`, which checks their shape for every
+ * stderr. Messages that parse go to the guard of `transports/guard.ts`, which checks their shape for every
  * transport.
  *
  * @module
@@ -164,7 +164,7 @@ export class StdioTransport implements Transport {
     this.#noteEra(value);
     const record = value as { method?: unknown; params?: { requestId?: unknown } } | null;
     if (record?.method === "notifications/cancelled") this.#batches.cancelled(record.params?.requestId);
-    // Shape checks, with their JSON-RPC errors, are the guard's (tools/guard.ts), for every transport.
+    // Shape checks, with their JSON-RPC errors, are the guard's (transports/guard.ts), for every transport.
     try {
       this.onmessage?.(value as JSONRPCMessage);
     } catch (error) {
