@@ -16,6 +16,7 @@
  */
 import { join } from "node:path";
 import { type Mutant, MUTANTS } from "./mutants_list.ts";
+import { random } from "../tests/support/random.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const TEST_FLAGS = [
@@ -31,18 +32,6 @@ const MUTANT_LIMIT_MS = 180_000;
 function option(name: string): string | undefined {
   const index = Deno.args.indexOf(`--${name}`);
   return index < 0 ? undefined : Deno.args[index + 1];
-}
-
-/** A small seeded generator (mulberry32), so an order or a sample can be repeated. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function trackedFiles(): Promise<string[]> {
@@ -99,9 +88,9 @@ if (import.meta.main) {
   const seed = Number(option("seed") ?? 20261128);
   const only = option("only")?.split(",");
   let mutants = only ? MUTANTS.filter((m) => only.includes(m.id)) : [...MUTANTS];
-  const random = seeded(seed);
+  const draw = random(seed);
   for (let i = mutants.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
+    const j = Math.floor(draw() * (i + 1));
     [mutants[i], mutants[j]] = [mutants[j]!, mutants[i]!];
   }
   const sample = option("sample");

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { LmStudioSim, type RecordedRequest } from "../support/lmstudio_sim.ts";
 import { type ServerHandle, startServer, textOf } from "../support/mcp.ts";
-import { random as seededRandom } from "../support/fuzz.ts";
+import { random as seededRandom } from "../support/random.ts";
 import { tempDir } from "../support/temp.ts";
 
 const QWEN = "qwen/qwen3-8b";

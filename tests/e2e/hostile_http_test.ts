@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { CallToolResult } from "../../server/sdk.ts";
-import { random } from "../support/fuzz.ts";
+import { random } from "../support/random.ts";
 import { readServerLog } from "../support/http_log.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS, textOf } from "../support/mcp.ts";

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { InputError } from "../../lib/errors.ts";
 import { escapeAttribute, type FileSet, frameFiles, gatherFiles } from "../../lib/files.ts";
-import { random } from "../support/fuzz.ts";
+import { random } from "../support/random.ts";
 import { withBystander } from "../support/bystander.ts";
 import { tempDir } from "../support/temp.ts";
 

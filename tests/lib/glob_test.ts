@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { globMatcher, isGlob, splitGlob } from "../../lib/glob.ts";
-import { random as seeded } from "../support/fuzz.ts";
+import { random as seeded } from "../support/random.ts";
 
 const GLOBS: readonly [glob: string, path: string, matches: boolean][] = [
   ["*.ts", "main.ts", true],

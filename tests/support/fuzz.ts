@@ -4,19 +4,10 @@
  *
  * @module
  */
+import { random } from "./random.ts";
 import { TOOL_NAMES } from "./tool_calls.ts";
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { random };
 
 /** Every tool (from the one list), and one that does not exist. */
 export const TOOLS: readonly string[] = [...TOOL_NAMES, "nope"];
