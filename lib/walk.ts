@@ -112,12 +112,12 @@ export class Walker {
   /** Problems met that did not stop the walks (at most 20, each once). */
   get warnings(): FileWarning[] {
     if (!this.#costly) return this.#warnings;
-    const more = this.#costly > 1 ? ` and ${this.#costly - 1} more entries` : "";
-    return [...this.#warnings, {
+    const more = this.#costly > 1 ? `, with ${this.#costly - 1} more entries` : "";
+    return [{
       path: this.#show(this.#firstCostly),
       message: `left out${more}: matching the glob and .gitignore rules took over ${ENTRY_STEPS} steps for ` +
         "each; pass a simpler pattern, or simplify the .gitignore",
-    }];
+    }, ...this.#warnings];
   }
 
   /** Entries left out so far because matching them took too much work. */

@@ -20,6 +20,7 @@ import {
   neutraliseTags,
   readText,
 } from "../../lib/files.ts";
+import { sortStrings } from "../../lib/sort_strings.ts";
 import { random } from "../support/fuzz.ts";
 import { withBystander } from "../support/bystander.ts";
 import { tempDir } from "../support/temp.ts";
@@ -422,6 +423,19 @@ Deno.test("names with quotes, line breaks and invalid UTF-8 are read or skipped 
   // The invalid UTF-8 name is either read under its (lossy) name or listed as skipped — never a crash.
   assert.equal(set.files.length + set.skipped.length, 4);
   assert.equal(escapeAttribute("a&b\r\t"), "a&amp;b&#13;&#9;");
+});
+
+Deno.test("many names are sorted in runs with pauses between, in Array.prototype.sort's order", async () => {
+  const rng = random(SEED);
+  const names = Array.from(
+    { length: 50_000 },
+    () => `f${Math.floor(rng() * 1e9)}é${rng() < 0.5 ? "/" : "-"}`,
+  );
+  let pauses = 0;
+  const sorted = await sortStrings([...names], () => Promise.resolve(void pauses++));
+  assert.deepEqual(sorted, [...names].sort());
+  // One native sort of 50,000 paths holds the event loop ~100 ms: runs of 4,096, a pause after each.
+  assert.ok(pauses >= 2 * Math.floor(50_000 / 4096), `paused ${pauses} times`);
 });
 
 Deno.test("a tree of 50,000 files is walked in bounded time, with the entry cap said, and the loop stays free", async () => {
