@@ -8,6 +8,7 @@
  * @module
  */
 import { isAbsolute, join, relative, resolve } from "node:path";
+import { openForRead, readAtMost, sameFile } from "./bounded_read.ts";
 import { InputError } from "./errors.ts";
 import { isInside, resolveReal } from "./is_inside.ts";
 import { globMatcher, isGlob, splitGlob } from "./glob.ts";
@@ -83,15 +84,28 @@ export function estimateTokens(chars: number): number {
 }
 
 /**
- * Frames files for a prompt, each with its path so the model can cite it.
+ * Frames files for a prompt, each with its path so the model can cite it. A file's text cannot forge a
+ * tag: `<file` and `</file` inside it (in any case) are written `&lt;file` and `&lt;/file`, so the only
+ * tags are the framing's own, and each file's path is escaped ({@linkcode escapeAttribute}).
  *
  * @param files The files
  * @returns The text to append to the prompt
  */
 export function frameFiles(files: readonly TextFile[]): string {
-  return files.map((file) => `<file path="${escapeAttribute(file.path)}">\n${file.text}\n</file>`).join(
-    "\n\n",
-  );
+  return files.map((file) =>
+    `<file path="${escapeAttribute(file.path)}">\n${neutraliseTags(file.text)}\n</file>`
+  ).join("\n\n");
+}
+
+/**
+ * File text with every `<file` and `</file` (any case) written `&lt;file`, `&lt;/file`: text that
+ * cannot open or close a framing tag.
+ *
+ * @param text The file's text
+ * @returns The same text, tags neutralised
+ */
+export function neutraliseTags(text: string): string {
+  return text.replace(/<(\/?file)/gi, "&lt;$1");
 }
 
 /**
@@ -134,6 +148,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     options.signal,
     show,
     (path, reason) => skipped.push({ path: show(path), reason }),
+    roots,
   );
   for (const pattern of patterns) {
     const expanded = expandHome(pattern.trim(), options.home);
@@ -163,6 +178,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     }
     let matched = 0;
     const skippedBefore = skipped.length;
+    const costlyBefore = walker.costly;
     const add = (absolute: string, explicit: boolean) => {
       matched++;
       if (seen.has(absolute)) return;
@@ -173,16 +189,19 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     else if (!info.isDirectory) {
       throw new InputError(`files: ${pattern} is not a file or folder`);
     } else {
-      for (const path of await walker.walk(start, match)) add(path, false);
+      for (const path of await walker.walk(start, match)) {
+        add(path, false);
+        await walker.pause();
+      }
     }
-    if (!matched && skipped.length === skippedBefore) {
+    if (!matched && skipped.length === skippedBefore && walker.costly === costlyBefore) {
       throw new InputError(`files: ${pattern} matches no file (hidden and .gitignored paths are skipped)`);
     }
   }
   const files: TextFile[] = [];
   let chars = 0;
   for (const { absolute } of candidates) {
-    options.signal?.throwIfAborted();
+    await walker.pause();
     const path = show(absolute);
     if (files.length >= maxFiles) {
       skipped.push({ path, reason: `over the limit of ${maxFiles} files per call` });
@@ -193,7 +212,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
       skipped.push({ path, reason: "a link to outside the allowed folders" });
       continue;
     }
-    const read = await readText(real, options.maxFileChars);
+    const read = await readText(real, roots, options.maxFileChars, options.signal);
     if ("reason" in read) {
       skipped.push({ path, reason: read.reason, ...(read.size === undefined ? {} : { chars: read.size }) });
       continue;
@@ -210,25 +229,63 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     files.push({ path, text: read.text, chars: read.text.length });
     chars += read.text.length;
   }
+  options.signal?.throwIfAborted();
   if (!files.length) {
-    const why = skipped.slice(0, 10).map((s) => `${s.path} (${s.reason})`).join(", ");
+    const why = [
+      ...skipped.slice(0, 10).map((s) => `${s.path} (${s.reason})`),
+      ...(skipped.length ? [] : walker.warnings.slice(0, 3).map((w) => `${w.path} (${w.message})`)),
+    ].join(", ");
     throw new InputError(`files: nothing could be read as text${why ? `: ${why}` : ""}`);
   }
   return { files, skipped, chars, warnings: walker.warnings };
 }
 
-async function readText(
+/**
+ * Reads a text file that was checked against the roots as `path` (a real path), through one open handle:
+ * it must be a regular file (checked before opening, so a FIFO is never waited on, and on the handle),
+ * `path` must still resolve to itself and to the same file inside the roots (a folder above it swapped
+ * for a link since the check would make it another file), and at most `maxChars * 4 + 1` bytes are read
+ * whatever its reported size (procfs files say 0).
+ *
+ * @param path The file's real path
+ * @param roots The client's roots (real paths), if any
+ * @param maxChars Most characters read
+ * @param signal Cancels the read (and a blocked open)
+ * @returns The text, or why it was not read (with its size when it was too large)
+ */
+export async function readText(
   path: string,
+  roots: readonly string[] | undefined,
   maxChars: number,
+  signal?: AbortSignal,
 ): Promise<{ text: string } | { reason: string; size?: number }> {
+  // A UTF-8 character is at most four bytes: a file with more bytes has more characters than allowed.
+  const maxBytes = maxChars * 4;
   let bytes: Uint8Array;
+  let size: number;
   try {
-    const info = await Deno.stat(path);
-    // A UTF-8 character is at most four bytes: a file this large has more characters than allowed.
-    if (info.size > maxChars * 4) return { reason: tooLarge(info.size, "bytes", maxChars), size: info.size };
-    bytes = await Deno.readFile(path);
+    // Opening a FIFO would wait for a writer: check first, then check the handle is that same file.
+    const checked = await Deno.stat(path);
+    if (!checked.isFile) return { reason: "not a regular file" };
+    using file = await openForRead(path, signal);
+    const info = await file.stat();
+    if (!info.isFile || !sameFile(info, checked)) {
+      return { reason: "changed while it was read; pass it again" };
+    }
+    const real = await Deno.realPath(path);
+    if (real !== path || (roots && !isInside(real, roots)) || !sameFile(await Deno.stat(real), info)) {
+      return { reason: "changed while it was read; pass it again" };
+    }
+    size = info.size;
+    if (size > maxBytes) return { reason: tooLarge(size, "bytes", maxChars), size };
+    bytes = await readAtMost(file, maxBytes + 1, signal);
   } catch (error) {
+    signal?.throwIfAborted();
     return { reason: `not readable (${describe(error)})` };
+  }
+  if (bytes.length > maxBytes) {
+    // It grew, or its size was wrong (procfs files say 0): only the bytes read are known.
+    return { reason: tooLarge(`over ${maxBytes}`, "bytes", maxChars), size: Math.max(size, bytes.length) };
   }
   if (bytes.subarray(0, SNIFF_BYTES).includes(0)) return { reason: "binary" };
   let text: string;
@@ -244,7 +301,7 @@ async function readText(
   return { text };
 }
 
-function tooLarge(size: number, unit: string, max: number): string {
+function tooLarge(size: number | string, unit: string, max: number): string {
   return `too large (${size} ${unit}; the limit per file for this model is ${max} characters)`;
 }
 

@@ -45,6 +45,6 @@ export function splitGlob(pattern: string): { base: string; rest: string } {
  * ```
  */
 export function globMatcher(glob: string): (path: string, budget?: MatchBudget) => boolean {
-  const automaton = compilePattern(glob, true);
+  const automaton = compilePattern(glob, { syntax: "glob" });
   return (path, budget) => automaton.test(path, budget);
 }

@@ -1,5 +1,7 @@
 /**
- * Builds a tree of 50,000 files (100 packages of 500; one package in ten under a `.gitignore`d `cache/`),
+ * Builds a tree of 50,000 files (40 packages of 500, one package in ten under a `.gitignore`d `cache/`,
+ * and one flat folder of 30,000: many names and many matches are sorted and listed without holding the
+ * event loop),
  * walks it with `gatherFiles` while a bystander timer runs, prints what was read as JSON, and removes the
  * tree. Run with `--allow-all` by `tests/lib/files_hostile_test.ts`, so the tree can live on tmpfs
  * (`/dev/shm`, which Deno grants only with all permissions): on disk, making 50,000 files takes half a
@@ -22,10 +24,11 @@ try {
   const made = await new Deno.Command("sh", {
     args: [
       "-c",
-      `for d in $(seq 0 99); do
+      `for d in $(seq 0 39); do
       if [ $((d % 10)) = 3 ]; then dir=pkg$d/cache; else dir=pkg$d/src; fi
       mkdir -p $dir && (cd $dir && seq -f "f%g.ts" 0 499 | xargs touch && echo x > f0.ts)
-    done`,
+    done
+    mkdir flat && (cd flat && seq -f "f%g.ts" 0 29999 | xargs touch && echo x > f0.ts)`,
     ],
     cwd: root,
     stdin: "null",
