@@ -34,6 +34,11 @@ export interface GatherOptions {
   readonly maxTotalChars: number;
   /** Most files. @default 200 */
   readonly maxFiles?: number;
+  /**
+   * Most files opened in one call, read or skipped (empty, binary, too large): each open costs a few
+   * system calls, so a folder of 50,000 empty or binary files is not opened whole. @default 5000
+   */
+  readonly maxExamined?: number;
   /** Cancels the walk. */
   readonly signal?: AbortSignal | undefined;
 }
@@ -140,6 +145,8 @@ const ATTRIBUTE_ESCAPES: Readonly<Record<string, string>> = {
 export async function gatherFiles(patterns: readonly string[], options: GatherOptions): Promise<FileSet> {
   const roots = options.roots === undefined ? undefined : await Promise.all(options.roots.map(resolveReal));
   const maxFiles = options.maxFiles ?? 200;
+  const maxExamined = options.maxExamined ?? 5_000;
+  let examined = 0;
   const candidates: { absolute: string; explicit: boolean }[] = [];
   const skipped: SkippedFile[] = [];
   const seen = new Set<string>();
@@ -205,6 +212,14 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
     const path = show(absolute);
     if (files.length >= maxFiles) {
       skipped.push({ path, reason: `over the limit of ${maxFiles} files per call` });
+      continue;
+    }
+    if (examined++ >= maxExamined) {
+      skipped.push({
+        path,
+        reason:
+          `not opened: ${maxExamined} files were already looked at in this call; pass a narrower folder or glob`,
+      });
       continue;
     }
     const real = await resolveReal(absolute);

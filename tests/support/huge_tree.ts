@@ -26,9 +26,9 @@ try {
       "-c",
       `for d in $(seq 0 39); do
       if [ $((d % 10)) = 3 ]; then dir=pkg$d/cache; else dir=pkg$d/src; fi
-      mkdir -p $dir && (cd $dir && seq -f "f%g.ts" 0 499 | xargs touch && echo x > f0.ts)
+      mkdir -p $dir && (cd $dir && for f in $(seq 0 499); do echo x > f$f.ts; done)
     done
-    mkdir flat && (cd flat && seq -f "f%g.ts" 0 29999 | xargs touch && echo x > f0.ts)`,
+    mkdir flat && (cd flat && for f in $(seq 0 29999); do echo x > f$f.ts; done)`,
     ],
     cwd: root,
     stdin: "null",
