@@ -359,7 +359,7 @@ Deno.test("readText never opens a FIFO and skips a file whose folder was swapped
     await Deno.rename(join(root, "docs"), join(root, "docs-old"));
     await Deno.symlink(outside, join(root, "docs"));
     assert.deepEqual(await readText(checked, roots, 1_000), {
-      reason: "changed while it was read; pass it again",
+      reason: "a link to outside the client's roots",
     });
   } finally {
     await Deno.remove(outside, { recursive: true });
