@@ -40,12 +40,18 @@ export async function openForRead(path: string, signal?: AbortSignal): Promise<D
  * @param file The open file
  * @param max Most bytes read (pass a limit plus one to tell a file over the limit)
  * @param signal Checked between reads
+ * @param sizeHint The size the file reports, to size the first buffer (a wrong one costs only time)
  * @returns The bytes read (fewer than `max` when the file ended first)
  */
-export async function readAtMost(file: Deno.FsFile, max: number, signal?: AbortSignal): Promise<Uint8Array> {
+export async function readAtMost(
+  file: Deno.FsFile,
+  max: number,
+  signal?: AbortSignal,
+  sizeHint = 64 * 1024,
+): Promise<Uint8Array> {
   // Whole pages at page-aligned offsets: some special files (procfs) refuse reads of odd sizes.
-  const page = (n: number) => Math.ceil(n / 4096) * 4096;
-  let buffer = new Uint8Array(page(Math.min(max, 64 * 1024)));
+  const page = (n: number) => Math.max(4096, Math.ceil(n / 4096) * 4096);
+  let buffer = new Uint8Array(page(Math.min(max, sizeHint + 1)));
   let length = 0;
   while (length < max) {
     signal?.throwIfAborted();

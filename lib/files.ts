@@ -222,12 +222,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
       });
       continue;
     }
-    const real = await resolveReal(absolute);
-    if (roots && !isInside(real, roots)) {
-      skipped.push({ path, reason: "a link to outside the allowed folders" });
-      continue;
-    }
-    const read = await readText(real, roots, options.maxFileChars, options.signal);
+    const read = await readText(absolute, roots, options.maxFileChars, options.signal);
     if ("reason" in read) {
       skipped.push({ path, reason: read.reason, ...(read.size === undefined ? {} : { chars: read.size }) });
       continue;
@@ -256,13 +251,12 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
 }
 
 /**
- * Reads a text file that was checked against the roots as `path` (a real path), through one open handle:
- * it must be a regular file (checked before opening, so a FIFO is never waited on, and on the handle),
- * `path` must still resolve to itself and to the same file inside the roots (a folder above it swapped
- * for a link since the check would make it another file), and at most `maxChars * 4 + 1` bytes are read
- * whatever its reported size (procfs files say 0).
+ * Reads a text file through one open handle: it must be a regular file (checked before opening, so a FIFO
+ * is never waited on, and on the handle), and once it is open, its path must lead inside the roots (links
+ * resolved) and to the very file opened (a folder above it swapped for a link in between would make it
+ * another file); at most `maxChars * 4 + 1` bytes are read whatever its reported size (procfs files say 0).
  *
- * @param path The file's real path
+ * @param path The file's absolute path
  * @param roots The client's roots (real paths), if any
  * @param maxChars Most characters read
  * @param signal Cancels the read (and a blocked open)
@@ -287,13 +281,13 @@ export async function readText(
     if (!info.isFile || !sameFile(info, checked)) {
       return { reason: "changed while it was read; pass it again" };
     }
+    // Where the path leads now, after the open: inside the roots, and to the very file that was opened.
     const real = await Deno.realPath(path);
-    if (real !== path || (roots && !isInside(real, roots)) || !sameFile(await Deno.stat(real), info)) {
-      return { reason: "changed while it was read; pass it again" };
-    }
+    if (roots && !isInside(real, roots)) return { reason: "a link to outside the allowed folders" };
+    if (!sameFile(await Deno.stat(real), info)) return { reason: "changed while it was read; pass it again" };
     size = info.size;
     if (size > maxBytes) return { reason: tooLarge(size, "bytes", maxChars), size };
-    bytes = await readAtMost(file, maxBytes + 1, signal);
+    bytes = await readAtMost(file, maxBytes + 1, signal, size);
   } catch (error) {
     signal?.throwIfAborted();
     return { reason: `not readable (${describe(error)})` };

@@ -156,11 +156,13 @@ function shown(unit: number, syntax: PatternSyntax): string {
  */
 function parseClass(
   units: readonly number[],
+  nextClose: Int32Array,
   start: number,
   pattern: string,
   options: CompileOptions,
 ): { instruction: Instruction; end: number } | undefined {
   const length = units.length;
+  if (nextClose[start]! < 0) return undefined; // no `]` after it at all (and no quadratic rescans)
   let i = start + 1;
   let negate = false;
   if (units[i] === BANG || units[i] === CARET) {
@@ -192,9 +194,8 @@ function parseClass(
       }
       c = -1;
     } else if (c === OPEN && units[i + 1] === COLON) {
-      let close = i + 2;
-      while (close < length && units[close] !== CLOSE) close++;
-      if (close >= length) return undefined;
+      const close = nextClose[i + 2] ?? -1;
+      if (close < 0) return undefined;
       if (close - (i + 2) < 1 || units[close - 1] !== COLON) {
         ranges.push(OPEN, OPEN); // not a class: a plain `[`, and what follows is read as usual
       } else {
@@ -246,6 +247,9 @@ function compile(pattern: string, options: CompileOptions): Instruction[] {
     );
   }
   if (options.budget && (options.budget.steps -= units.length + 1) < 0) throw new BudgetExceededError();
+  // Per index, where the next `]` is (-1: none), so brackets are parsed in linear time.
+  const nextClose = new Int32Array(units.length + 1).fill(-1);
+  for (let i = units.length - 1; i >= 0; i--) nextClose[i] = units[i] === CLOSE ? i : nextClose[i + 1]!;
   const program: Instruction[] = [];
   // Open `{`: the SPLIT that starts it and the JUMPs that end each finished alternative.
   const groups: { split: Instruction; starts: number[]; ends: Instruction[] }[] = [];
@@ -276,7 +280,7 @@ function compile(pattern: string, options: CompileOptions): Instruction[] {
       i = last;
     } else if (c === QUESTION) program.push({ op: ANY });
     else if (c === OPEN) {
-      const parsed = parseClass(units, i, pattern, options);
+      const parsed = parseClass(units, nextClose, i, pattern, options);
       if (parsed) {
         program.push(parsed.instruction);
         i = parsed.end;

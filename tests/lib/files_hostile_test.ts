@@ -359,7 +359,7 @@ Deno.test("readText never opens a FIFO and skips a file whose folder was swapped
     await Deno.rename(join(root, "docs"), join(root, "docs-old"));
     await Deno.symlink(outside, join(root, "docs"));
     assert.deepEqual(await readText(checked, roots, 1_000), {
-      reason: "changed while it was read; pass it again",
+      reason: "a link to outside the allowed folders",
     });
   } finally {
     await Deno.remove(outside, { recursive: true });
@@ -483,7 +483,7 @@ Deno.test("a tree of 50,000 files is walked in bounded time, with the entry cap 
   };
   assert.equal(report.entries, 50_000);
   assert.equal(report.read.length, 10);
-  assert.ok(report.read.every((path) => path.startsWith("flat/")), "read in path order");
+  assert.ok(report.read.every((path) => path.startsWith("pkg0/src/")), "read in path order");
   assert.ok(report.read.every((path) => !path.includes("/cache/")), "a .gitignored folder was read");
   assert.ok(report.skipped.some((s) => s.path === "." && /stopped after 50000 entries/.test(s.reason)));
   assert.ok(report.worstGapMs < BYSTANDER_LIMIT_MS, `the event loop was held ${report.worstGapMs} ms`);

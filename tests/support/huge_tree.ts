@@ -1,7 +1,6 @@
 /**
- * Builds a tree of 50,000 files (40 packages of 500, one package in ten under a `.gitignore`d `cache/`,
- * and one flat folder of 30,000: many names and many matches are sorted and listed without holding the
- * event loop),
+ * Builds a tree of 50,000 files (60 packages of 500, one package in ten under a `.gitignore`d `cache/`,
+ * and one flat folder of 20,000 whose names are sorted without holding the event loop),
  * walks it with `gatherFiles` while a bystander timer runs, prints what was read as JSON, and removes the
  * tree. Run with `--allow-all` by `tests/lib/files_hostile_test.ts`, so the tree can live on tmpfs
  * (`/dev/shm`, which Deno grants only with all permissions): on disk, making 50,000 files takes half a
@@ -24,11 +23,11 @@ try {
   const made = await new Deno.Command("sh", {
     args: [
       "-c",
-      `for d in $(seq 0 39); do
+      `for d in $(seq 0 59); do
       if [ $((d % 10)) = 3 ]; then dir=pkg$d/cache; else dir=pkg$d/src; fi
       mkdir -p $dir && (cd $dir && for f in $(seq 0 499); do echo x > f$f.ts; done)
     done
-    mkdir flat && (cd flat && for f in $(seq 0 29999); do echo x > f$f.ts; done)`,
+    mkdir flat && (cd flat && seq -f "n%g.txt" 0 19999 | xargs touch)`,
     ],
     cwd: root,
     stdin: "null",
