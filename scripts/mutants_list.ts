@@ -198,7 +198,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "read-same-file-unchecked",
     file: "lib/files.ts",
-    from: `if (roots && !isInside(real, roots)) return { reason: "a link to outside the client's roots" };`,
+    from: `if (roots && !isInside(real, roots)) return { reason: "a link to outside the allowed folders" };`,
     to: "",
     tests: ["tests/lib/files_hostile_test.ts"],
     filter: "readText",
