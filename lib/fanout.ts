@@ -85,21 +85,3 @@ export async function mapBudgeted<T, R>(
   await all.promise;
   return { settled: out, peak };
 }
-
-/**
- * Maps `items` through `run`, at most `limit` at a time.
- *
- * @param items The inputs
- * @param limit Most runs in flight (at least 1)
- * @param run The work for one item
- * @param signal Stops starting new items once aborted (runs in flight get the signal from the caller)
- * @returns One outcome per item, in input order
- */
-export async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  run: (item: T, index: number) => Promise<R>,
-  signal?: AbortSignal,
-): Promise<Settled<R>[]> {
-  return (await mapBudgeted(items, { width: limit, total: Infinity, cost: () => 0 }, run, signal)).settled;
-}
