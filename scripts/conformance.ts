@@ -59,7 +59,7 @@ export function notApplicable(yaml: string, revision: string): string[] {
       inSection = line === `server-${revision}:`;
       continue;
     }
-    const item = /^\s+-\s+([\w./-]+)$/.exec(line);
+    const item = /^\s+-\s+([\w./:-]+)$/.exec(line);
     if (inSection && item) names.push(item[1]!);
   }
   return names;

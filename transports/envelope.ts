@@ -113,13 +113,18 @@ export function unsupportedRevision(request: Request): EnvelopeError | undefined
 /**
  * The -32602 error of a request that means the 2026-07-28 era but lacks its envelope, naming the keys it
  * needs; undefined when it does not look like one (no `_meta` lookalike keys, not a 2026-only method).
- * `modernConnection` makes every request without the claim such a request (the connection is 2026-07-28).
+ * `already` makes every request without the claim such a request: the stdio connection already speaks
+ * 2026-07-28 (`"connection"`), or the HTTP request's `MCP-Protocol-Version` header names it (`"header"`).
  *
  * @param request The request, without the claim key
- * @param modernConnection Whether the connection already speaks 2026-07-28
+ * @param already What already says the request is 2026-07-28, if anything
  * @returns The error, or undefined
  */
-export function missingEnvelope(request: Request, modernConnection: boolean): EnvelopeError | undefined {
+export function missingEnvelope(
+  request: Request,
+  already?: "connection" | "header",
+): EnvelopeError | undefined {
+  const modernConnection = already !== undefined;
   if (claimsEnvelope(request)) return undefined;
   const meta = request.meta ?? {};
   const lookalikes = LOOKALIKE_KEYS.filter((key) => key in meta);
@@ -130,10 +135,12 @@ export function missingEnvelope(request: Request, modernConnection: boolean): En
   ) {
     return undefined;
   }
-  const why = modernConnection
-    ? `this connection speaks ${MODERN_REVISION} (it began with a ${MODERN_REVISION} request), and ${
-      request.method.slice(0, 100)
-    } came without the envelope`
+  const method = request.method.slice(0, 100);
+  const why = already === "connection"
+    ? `this connection speaks ${MODERN_REVISION} (it began with a ${MODERN_REVISION} request), and ${method} ` +
+      "came without the envelope"
+    : already === "header"
+    ? `the MCP-Protocol-Version header names ${MODERN_REVISION}, and ${method} came without the envelope`
     : lookalikes.length > 0
     ? `params._meta has ${
       lookalikes.join(", ")

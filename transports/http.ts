@@ -218,7 +218,7 @@ export function serveHttp(
       }
       // A request that means 2026-07-28 but spells its envelope wrong is told the keys, not to initialize.
       const message = asRequest(body.parsed);
-      const mistake = message && missingEnvelope(message, false);
+      const mistake = message && missingEnvelope(message);
       if (mistake) return json(400, { jsonrpc: "2.0", id: validId(message.id), error: mistake });
       return await open(request, body);
     } catch (error) {

@@ -14,14 +14,16 @@
  */
 import type { Logger } from "../lib/logger.ts";
 import { createServer, type ServerInfo } from "../server/build_server.ts";
-import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from "../server/sdk.ts";
+import { createMcpHandler, isLegacyRequest, type McpHttpHandler, MODERN_REVISION } from "../server/sdk.ts";
 import type { Deps } from "../tools/tool.ts";
 import {
   asRequest,
+  CAPABILITIES_KEY,
   claimsEnvelope,
   type EnvelopeError,
-  hasValidEnvelope,
+  missingEnvelope,
   unsupportedRevision,
+  VERSION_KEY,
 } from "./envelope.ts";
 
 /**
@@ -40,6 +42,12 @@ export async function isModernRequest(
   parsed?: unknown,
 ): Promise<boolean> {
   if (request.method !== "POST") return false;
+  // With a session id, only an envelope claim makes it modern (a stray id on a 2026-07-28 request);
+  // anything else is the session's, whose leg answers for it (404 for a session that ended).
+  if (request.headers.has("mcp-session-id")) {
+    const meta = (parsed as { params?: { _meta?: unknown } } | null)?.params?._meta;
+    return typeof meta === "object" && meta !== null && VERSION_KEY in meta;
+  }
   return !(await isLegacyRequest(request, parsed, { maxRequestBodySize: maxBodyBytes }));
 }
 
@@ -69,11 +77,23 @@ export function modernHandler(
     ...handler,
     fetch: (request: Request, options?: { parsedBody?: unknown }) => {
       const message = asRequest(options?.parsedBody);
-      if (message && claimsEnvelope(message)) {
-        const error = unsupportedRevision(message) ??
-          (hasValidEnvelope(message)
-            ? headerMismatch(request, message.method, options?.parsedBody)
-            : undefined);
+      if (
+        message && !claimsEnvelope(message) &&
+        request.headers.get("mcp-protocol-version")?.trim() === MODERN_REVISION
+      ) {
+        const error = missingEnvelope(message, "header");
+        if (error) return Promise.resolve(rpcError(message.id, error));
+      }
+      if (message && claimsEnvelope(message) && wellFormed(message)) {
+        // The SDK's order: a version header that contradicts the envelope, then an unsupported revision,
+        // then the other headers.
+        const problems = headerProblems(request, message.method, options?.parsedBody);
+        const clash = problems.some((p) =>
+          p.header === "MCP-Protocol-Version" && !p.problem.startsWith("missing")
+        );
+        const error = clash
+          ? mismatch(problems)
+          : unsupportedRevision(message) ?? (problems.length > 0 ? mismatch(problems) : undefined);
         if (error) return Promise.resolve(rpcError(message.id, error));
       }
       return handler.fetch(withoutSessionId(request), options as never);
@@ -91,12 +111,22 @@ const NAME_SOURCE: Readonly<Record<string, string>> = {
   "tasks/cancel": "taskId",
 };
 
-/**
- * The -32020 error naming every standard header of a 2026-07-28 request that is missing or disagrees
- * with the body, or undefined when they all agree.
- */
-function headerMismatch(request: Request, method: string, body: unknown): EnvelopeError | undefined {
-  const problems: { header: string; problem: string }[] = [];
+/** Whether the envelope is whole enough for the header checks (else the SDK's -32602 says what is wrong). */
+function wellFormed(message: NonNullable<ReturnType<typeof asRequest>>): boolean {
+  const capabilities = message.meta?.[CAPABILITIES_KEY];
+  return typeof message.meta?.[VERSION_KEY] === "string" && typeof capabilities === "object" &&
+    capabilities !== null && !Array.isArray(capabilities);
+}
+
+/** One standard header that is missing or disagrees with the body. */
+interface HeaderProblem {
+  readonly header: string;
+  readonly problem: string;
+}
+
+/** Every standard header of a 2026-07-28 request that is missing or disagrees with the body. */
+function headerProblems(request: Request, method: string, body: unknown): HeaderProblem[] {
+  const problems: HeaderProblem[] = [];
   const header = (name: string) => {
     const value = request.headers.get(name);
     return value === null ? undefined : value.trim();
@@ -144,7 +174,11 @@ function headerMismatch(request: Request, method: string, body: unknown): Envelo
       });
     }
   }
-  if (problems.length === 0) return undefined;
+  return problems;
+}
+
+/** The one -32020 error naming every header problem. */
+function mismatch(problems: readonly HeaderProblem[]): EnvelopeError {
   return {
     code: -32020,
     message:

@@ -217,7 +217,7 @@ export class StdioTransport implements Transport {
     if (this.#era === undefined && (request.method === "initialize" || request.method === "ping")) {
       return undefined;
     }
-    const error = missingEnvelope(request, this.#era === "modern") ?? {
+    const error = missingEnvelope(request, this.#era === "modern" ? "connection" : undefined) ?? {
       code: ErrorCode.InvalidParams,
       message:
         `Invalid params: ${
