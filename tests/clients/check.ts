@@ -117,11 +117,16 @@ async function trustForGemini(home: string, folder: string): Promise<void> {
   );
 }
 
-/** A model the simulator's catalogue offers for download (2 GB: not worth a task to load, only to fetch). */
-const DOWNLOADABLE = "ibm/granite-4-micro";
+/** Models the simulator's catalogue offers for download, one per check (a second download is a no-op). */
+const DOWNLOADABLE = Array.from({ length: 8 }, (_, i) => `ibm/granite-4-micro-${i + 1}`);
+let downloads = 0;
+const nextDownload = () => DOWNLOADABLE[downloads++ % DOWNLOADABLE.length]!;
 
 if (import.meta.main) {
-  await using sim = LmStudioSim.start({ catalog: { [DOWNLOADABLE]: 2_000_000_000 }, downloadSteps: 3 });
+  await using sim = LmStudioSim.start({
+    catalog: Object.fromEntries(DOWNLOADABLE.map((model) => [model, 2_000_000_000])),
+    downloadSteps: 3,
+  });
   const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-clients-" });
   const env: Record<string, string> = {
     ...Deno.env.toObject(),
@@ -153,20 +158,26 @@ if (import.meta.main) {
       [
         `${tools.dir("@modelcontextprotocol/inspector")}/clients/launcher/build/index.js`,
         "--cli",
-        ...target,
         "--protocol-era",
         era,
         "--format",
         "json",
         "-q",
         ...extra,
+        ...target,
       ],
       env,
       undefined,
       tools.node,
     );
   };
-  const stdioTarget = [...serverEnv.flatMap((e) => ["-e", e]), ...serverCommand()];
+  // The Inspector passes the server only the variables given with -e (so DENO_DIR too), and 2.12 reads
+  // flags such as --quiet anywhere on its command line: the server command goes after `--`.
+  const stdioTarget = [
+    ...[...serverEnv, `DENO_DIR=${env.DENO_DIR}`].flatMap((e) => ["-e", e]),
+    "--",
+    ...serverCommand(),
+  ];
   const callArgs = (tool: string, args: Record<string, string>) => [
     "--method",
     "tools/call",
@@ -217,10 +228,10 @@ if (import.meta.main) {
           const { code, out } = await inspector(
             target,
             era,
-            callArgs("model_download", { model: DOWNLOADABLE }),
+            callArgs("model_download", { model: nextDownload() }),
           );
           if (code !== 0) return `exit ${code}: ${out}`;
-          if (!/Downloaded ibm\/granite-4-micro/.test(out)) return out;
+          if (!/Downloaded ibm\/granite-4-micro-\d/.test(out)) return out;
           return era === "legacy" && !out.includes('"structuredContent"')
             ? `no structured content: ${out}`
             : undefined;
@@ -309,7 +320,7 @@ if (import.meta.main) {
   ]);
   clearTimeout(timer);
   const log = serverLog.text();
-  if (url) await inspectorChecks([url, "--transport", "http"], "HTTP", "download");
+  if (url) await inspectorChecks(["--server-url", url, "--transport", "http"], "HTTP", "download");
   else {await step("Inspector 2.12 CLI over HTTP", () =>
       Promise.resolve(`the HTTP server did not start: ${log}`));}
   await step(
@@ -350,7 +361,7 @@ if (import.meta.main) {
     "2026-07-28 client (SDK v2 + ext-tasks 0.2.2) over HTTP: a download and a long ask run as tasks to their results",
     async () => {
       if (!url) return `the HTTP server did not start: ${log}`;
-      const download = await runWithExtTasks(url, "model_download", { model: DOWNLOADABLE });
+      const download = await runWithExtTasks(url, "model_download", { model: nextDownload() });
       const ask = await runWithExtTasks(url, "ask", {
         model: "qwen/qwen3-8b",
         prompt: "ping",
