@@ -38,9 +38,12 @@ export interface EnvelopeError {
 }
 
 /** A request as the checks read it. */
-interface Request {
+export interface RpcRequest {
+  /** The method. */
   readonly method: string;
+  /** The id, as sent. */
   readonly id: unknown;
+  /** `params._meta`, when it is an object. */
   readonly meta: Record<string, unknown> | undefined;
 }
 
@@ -50,7 +53,7 @@ interface Request {
  * @param message A parsed JSON-RPC message
  * @returns Its method, id and `_meta`
  */
-export function asRequest(message: unknown): Request | undefined {
+export function asRequest(message: unknown): RpcRequest | undefined {
   if (typeof message !== "object" || message === null || Array.isArray(message)) return undefined;
   const record = message as { method?: unknown; id?: unknown; params?: unknown };
   if (typeof record.method !== "string" || !("id" in record)) return undefined;
@@ -73,7 +76,7 @@ export function asRequest(message: unknown): Request | undefined {
  * @param request The request
  * @returns True when the claim key is there
  */
-export function claimsEnvelope(request: Request): boolean {
+export function claimsEnvelope(request: RpcRequest): boolean {
   return request.meta !== undefined && VERSION_KEY in request.meta;
 }
 
@@ -83,7 +86,7 @@ export function claimsEnvelope(request: Request): boolean {
  * @param request The request
  * @returns True for a request the 2026-07-28 era serves
  */
-export function hasValidEnvelope(request: Request): boolean {
+export function hasValidEnvelope(request: RpcRequest): boolean {
   const capabilities = request.meta?.[CAPABILITIES_KEY];
   return request.meta?.[VERSION_KEY] === MODERN_REVISION && typeof capabilities === "object" &&
     capabilities !== null && !Array.isArray(capabilities);
@@ -97,7 +100,7 @@ export function hasValidEnvelope(request: Request): boolean {
  * @param request The request
  * @returns The error, or undefined
  */
-export function unsupportedRevision(request: Request): EnvelopeError | undefined {
+export function unsupportedRevision(request: RpcRequest): EnvelopeError | undefined {
   const requested = request.meta?.[VERSION_KEY];
   if (typeof requested !== "string" || requested === MODERN_REVISION) return undefined;
   const legacy = SERVED_REVISIONS.includes(requested);
@@ -121,7 +124,7 @@ export function unsupportedRevision(request: Request): EnvelopeError | undefined
  * @returns The error, or undefined
  */
 export function missingEnvelope(
-  request: Request,
+  request: RpcRequest,
   already?: "connection" | "header",
 ): EnvelopeError | undefined {
   const modernConnection = already !== undefined;

@@ -22,6 +22,7 @@ import {
   claimsEnvelope,
   type EnvelopeError,
   missingEnvelope,
+  type RpcRequest,
   unsupportedRevision,
   VERSION_KEY,
 } from "./envelope.ts";
@@ -112,7 +113,7 @@ const NAME_SOURCE: Readonly<Record<string, string>> = {
 };
 
 /** Whether the envelope is whole enough for the header checks (else the SDK's -32602 says what is wrong). */
-function wellFormed(message: NonNullable<ReturnType<typeof asRequest>>): boolean {
+function wellFormed(message: RpcRequest): boolean {
   const capabilities = message.meta?.[CAPABILITIES_KEY];
   return typeof message.meta?.[VERSION_KEY] === "string" && typeof capabilities === "object" &&
     capabilities !== null && !Array.isArray(capabilities);
