@@ -112,6 +112,9 @@ Deno.test("tasks (2026-07-28): a download, a 16-item fan-out and a long ask run 
   const load = await call(server, "model_load", { model: QWEN });
   assert.equal(load.result?.resultType, "task");
   assert.equal((await settle(server, String(load.result?.taskId))).at(-1)!.status, "completed");
+  // Tools say nothing of task support on 2026-07-28 (the revision deleted `execution`; the extension decides).
+  const tools = (await server.request("tools/list")).result?.tools as Record<string, unknown>[];
+  assert.ok(tools.every((t) => !("execution" in t)), JSON.stringify(tools[0]));
   // A short call is not worth a task, even for a client that takes them.
   const short = await call(server, "ask", { model: QWEN, prompt: "hi" });
   assert.equal(short.result?.resultType === "task", false);
