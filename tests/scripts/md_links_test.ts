@@ -17,7 +17,7 @@ Deno.test("slug follows GitHub: lower case, code marks and punctuation dropped, 
 });
 
 Deno.test("anchors numbers repeated headings and skips headings inside code fences", () => {
-  const found = anchors("# Title\n## Setup\n```sh\n# not a heading\n```\n## Setup\n<a id=\"here\"></a>\n");
+  const found = anchors('# Title\n## Setup\n```sh\n# not a heading\n```\n## Setup\n<a id="here"></a>\n');
   assert.deepEqual([...found].sort(), ["here", "setup", "setup-1", "title"]);
 });
 
