@@ -178,6 +178,24 @@ Deno.test("tools against another program say it does not look like LM Studio, ne
   }
 });
 
+Deno.test("a web page served with 200 where a stream or JSON is expected is another program's", async () => {
+  // A proxy in front of LM Studio that answers one route with its own page: the list is LM Studio's, the chat
+  // is not, on the streamed path and the plain one.
+  await using sim = LmStudioSim.start();
+  const page = FOREIGN["a page served with 200"]!;
+  sim.fault("POST /api/v1/chat", { raw: page.body, contentType: page.type });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" } });
+  for (const stream of [true, false]) {
+    const result = await server.call("ask", { model: "qwen/qwen3-8b", prompt: "hi", stream });
+    assert.equal(result.isError, true);
+    assert.match(
+      textOf(result),
+      /does not look like LM Studio: POST \/api\/v1\/chat got HTTP 200 \(text\/html\): "<html><head><title>My dashboard/,
+      `stream: ${stream}`,
+    );
+  }
+});
+
 Deno.test("the simulator, as strict as LM Studio, is still LM Studio: --check passes", async () => {
   await using sim = LmStudioSim.start();
   const { config } = parseConfig({ LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" });
