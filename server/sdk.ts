@@ -17,6 +17,7 @@ import {
   ResourceTemplate,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
+import { ClientRequestSchema, JSONRPCMessageSchema } from "@modelcontextprotocol/core";
 import { serveStdio } from "@modelcontextprotocol/server/stdio";
 import type { StdioServerHandle } from "@modelcontextprotocol/server/stdio";
 import type {
@@ -32,9 +33,11 @@ import type {
 } from "@modelcontextprotocol/server";
 
 export {
+  ClientRequestSchema,
   completable,
   createMcpHandler,
   isLegacyRequest,
+  JSONRPCMessageSchema,
   McpServer,
   MissingRequiredClientCapabilityError,
   ProtocolError,

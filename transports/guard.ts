@@ -6,8 +6,13 @@
  *
  * @module
  */
-import { ClientRequestSchema, JSONRPCMessageSchema } from "@modelcontextprotocol/core";
-import { type JSONRPCMessage, ProtocolErrorCode as ErrorCode, type Transport } from "../server/sdk.ts";
+import {
+  ClientRequestSchema,
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+  ProtocolErrorCode as ErrorCode,
+  type Transport,
+} from "../server/sdk.ts";
 
 /** A JSON-RPC id, or null when a message has none we can read. */
 export type Id = string | number | null;
