@@ -155,7 +155,7 @@ export function createServer(
     // A client that takes tasks gets one for a long call: the answer comes at once, the work goes on.
     if (
       era === "modern" && clientTakesTasks(ctx) &&
-      await worthATask(name, parsed.data as Record<string, unknown>, deps)
+      await worthATask(tool, parsed.data, deps)
     ) {
       try {
         return startTask(tool, parsed.data, { ...deps, log: stderr }, roots, taskOwner) as never;

@@ -1,12 +1,12 @@
 /**
  * Long tool calls as MCP tasks (the `io.modelcontextprotocol/tasks` extension, SEP-2663, protocol
  * revision 2026-07-28): when a 2026-07-28 request declares the extension in its `_meta` client
- * capabilities, a call that may outlast its timeout (a download, a large load, a fan-out, a long `ask`)
- * answers at once with a task; the work goes on in the server, its state and result in the SQLite store.
- * `tasks/get` reports status and progress and, once done, the result the plain call would have given
- * (with `resultType: "complete"`, as a direct reply has); `tasks/cancel` stops it and its LM Studio
- * requests; `tasks/update` is acknowledged (these tasks never ask for input). A request for a task from a
- * client that did not declare the extension gets -32021.
+ * capabilities, a call that may outlast its timeout (each tool says which of its calls may: `long` in
+ * its definition) answers at once with a task; the work goes on in the server, its state and result in
+ * the SQLite store. `tasks/get` reports status and progress and, once done, the result the plain call
+ * would have given (with `resultType: "complete"`, as a direct reply has); `tasks/cancel` stops it and
+ * its LM Studio requests; `tasks/update` is acknowledged (these tasks never ask for input). A request for
+ * a task from a client that did not declare the extension gets -32021.
  *
  * The extension is not defined on the 2025 revisions (SEP-2663: servers MUST NOT take it as enabling
  * tasks there), and the 2025-11-25 core tasks are not implemented: a 2025 client always gets the plain
@@ -47,10 +47,6 @@ export const MAX_RESULT_BYTES = 16 * 1024 * 1024;
 export const MAX_STORED_RESULT_BYTES = 64 * 1024 * 1024;
 /** What clients are told about polling. */
 const POLL_INTERVAL_MS = 1_000;
-/** Models at least this large load slowly enough to be worth a task. */
-const LARGE_MODEL_BYTES = 1_000_000_000;
-/** `ask` asking for this many tokens or more may run past a minute. */
-const LONG_ANSWER_TOKENS = 4_096;
 
 interface Running {
   readonly controller: AbortController;
@@ -77,31 +73,20 @@ export function clientTakesTasks(ctx: ServerContext): boolean {
 }
 
 /**
- * Whether a call is long enough to be worth a task: every download, the load of a large model, `ask`
- * fanning out (`each`, `prompts`, `combine`), reading files, or asking for a long answer.
+ * Whether a call is worth a task: the tool says whether it may run for minutes (its definition's `long`),
+ * unless this process already runs as many tasks as it may.
  *
- * @param tool The tool's name
+ * @param tool The tool
  * @param args The validated arguments
- * @param deps LM Studio (for a model's size)
+ * @param deps What the tool may consult (LM Studio, for a model's size)
  * @returns True for a task
  */
-export async function worthATask(tool: string, args: Record<string, unknown>, deps: Deps): Promise<boolean> {
+export async function worthATask(tool: ToolSpec, args: unknown, deps: Deps): Promise<boolean> {
   if (running.size >= MAX_RUNNING) return false;
-  switch (tool) {
-    case "model_download":
-      return true;
-    case "ask":
-      return args.each === true || Array.isArray(args.prompts) || typeof args.combine === "string" ||
-        Array.isArray(args.files) || Number(args.max_tokens ?? 0) >= LONG_ANSWER_TOKENS;
-    case "model_load":
-      try {
-        const model = (await deps.client.catalog()).find((m) => m.key === args.model);
-        return (model?.size_bytes ?? 0) >= LARGE_MODEL_BYTES;
-      } catch {
-        return false; // LM Studio unreachable: the plain call says so.
-      }
-    default:
-      return false;
+  try {
+    return await tool.long(args, deps);
+  } catch {
+    return false; // LM Studio unreachable, say: the plain call says so.
   }
 }
 

@@ -33,6 +33,9 @@ const ItemSchema = () =>
     json: z.unknown().optional(),
   });
 
+/** Asking for this many tokens or more may run past a minute. */
+const LONG_ANSWER_TOKENS = 4_096;
+
 /** The `ask` tool. */
 export const ask: ToolSpec = defineTool("ask", () => ({
   title: "Ask a local model",
@@ -67,6 +70,10 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     idempotentHint: false,
     openWorldHint: false,
   },
+  // Fanning out, reading files or a long answer may run past a minute.
+  long: (args) =>
+    args.each === true || args.prompts !== undefined || args.combine !== undefined ||
+    args.files !== undefined || (args.max_tokens ?? 0) >= LONG_ANSWER_TOKENS,
 }), async (args, deps, context) => {
   const stream = args.stream ?? true;
   const maxTokens = args.max_tokens ?? DEFAULT_MAX_TOKENS;

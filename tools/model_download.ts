@@ -47,6 +47,7 @@ export const modelDownload: ToolSpec = defineTool("model_download", () => ({
     idempotentHint: true,
     openWorldHint: true,
   },
+  long: () => true, // Every download may run for minutes.
 }), async (args, deps, { signal, progress }) => {
   if (args.model === undefined && args.job_id === undefined) {
     throw new InputError("Pass `model` (what to download) or `job_id` (an earlier download)");

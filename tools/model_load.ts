@@ -12,6 +12,9 @@ import { textAndStructured } from "./result.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 import { ModelKey } from "./fields.ts";
 
+/** Models at least this large load slowly enough to be worth a task. */
+const LARGE_MODEL_BYTES = 1_000_000_000;
+
 /** The `model_load` tool. */
 export const modelLoad: ToolSpec = defineTool("model_load", () => ({
   title: "Load an LM Studio model",
@@ -45,6 +48,9 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
     idempotentHint: false,
     openWorldHint: false,
   },
+  // A large model loads for minutes; LM Studio unreachable throws, so the plain call says so.
+  long: async (args, deps) =>
+    ((await deps.client.catalog()).find((m) => m.key === args.model)?.size_bytes ?? 0) >= LARGE_MODEL_BYTES,
 }), async (args, deps, context) => {
   const { signal, progress } = context;
   const hasOptions = LOAD_OPTIONS.some((key) => args[key] !== undefined);

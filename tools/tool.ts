@@ -89,6 +89,12 @@ export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape
   readonly outputSchema: O;
   /** Behaviour hints. */
   readonly annotations: Annotations & { readonly title?: string };
+  /**
+   * Whether this call may run for minutes (a download, a large load, a fan-out): on 2026-07-28
+   * connections whose client takes tasks, such a call answers at once with a task (server/tasks.ts).
+   * Absent: never. A throw counts as no (the plain call then says what failed).
+   */
+  long?(args: z.infer<z.ZodObject<I>>, deps: Deps): boolean | Promise<boolean>;
 }
 
 /** A tool's handler: validated input in, result out; expected failures are thrown as LmStudioError. */
@@ -108,6 +114,8 @@ export interface ToolSpec {
   input(): z.ZodType;
   /** Runs the handler on input already validated against `input()`. */
   readonly run: (args: unknown, deps: Deps, context: ToolContext) => Promise<CallToolResult>;
+  /** Whether a call (input already validated) may run for minutes: the definition's `long`, else false. */
+  readonly long: (args: unknown, deps: Deps) => Promise<boolean>;
 }
 
 /**
@@ -132,6 +140,10 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(
     input: () => input ??= z.object(spec.definition().inputSchema),
     // server/build_server.ts parsed `args` with `input()` before calling us.
     run: (args, deps, context) => handler(args as z.infer<z.ZodObject<I>>, deps, context),
+    long: async (args, deps) => {
+      const d = definition ??= define();
+      return d.long ? await d.long(args as z.infer<z.ZodObject<I>>, deps) : false;
+    },
   };
   return spec;
 }
