@@ -16,7 +16,7 @@ import {
 import { NotLmStudioError } from "./http_errors.ts";
 import { LmStudioClient } from "./lmstudio.ts";
 import { loadedInstances } from "./models.ts";
-import { checkSessionDatabase } from "./sessions.ts";
+import { checkSessionDatabase } from "./database.ts";
 
 /** One line of the report. */
 export interface CheckResult {

@@ -27,6 +27,7 @@ export interface Mutant {
 const GLOB_TESTS = ["tests/lib/glob_test.ts", "tests/lib/pattern_test.ts", "tests/lib/ignore_rules_test.ts"];
 const FILES_TESTS = ["tests/lib/files_hostile_test.ts", "tests/tools/delegation_test.ts"];
 const SESSIONS_TESTS = ["tests/lib/sessions_test.ts"];
+const TASK_STORE_TESTS = ["tests/server/task_store_test.ts"];
 
 /** Every mutant, security- and durability-critical code first. */
 export const MUTANTS: readonly Mutant[] = [
@@ -270,10 +271,10 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/lib/redact_test.ts"],
     why: "a logged error's stack keeps the key",
   },
-  // Chat history durability (lib/sessions.ts)
+  // Chat history durability (lib/database.ts)
   {
     id: "sessions-synchronous-normal",
-    file: "lib/sessions.ts",
+    file: "lib/database.ts",
     from: "PRAGMA synchronous = FULL;",
     to: "PRAGMA synchronous = NORMAL;",
     tests: SESSIONS_TESTS,
@@ -281,36 +282,36 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "sessions-no-transaction",
-    file: "lib/sessions.ts",
-    from: "return transaction(this.#db, work);",
+    file: "lib/database.ts",
+    from: "return this.transaction(work);",
     to: "return work();",
     tests: SESSIONS_TESTS,
     why: "a chat turn is written without its transaction",
   },
   {
     id: "sessions-no-wal",
-    file: "lib/sessions.ts",
-    from: 'if (!memory) this.#db.exec("PRAGMA journal_mode = WAL");',
+    file: "lib/database.ts",
+    from: 'if (!memory) db.exec("PRAGMA journal_mode = WAL");',
     to: "",
     tests: SESSIONS_TESTS,
     why: "the store is not in WAL mode",
   },
-  // MCP tasks: owners, the result cap, the era, the result shape (lib/sessions.ts, server/)
+  // MCP tasks: owners, the result cap, the era, the result shape (server/)
   {
     id: "tasks-owner-ignored",
-    file: "lib/sessions.ts",
-    from: "this.#get(`SELECT ${TASK_STATE_COLUMNS} FROM mcp_tasks WHERE id = ? AND owner = ?`, id, owner)",
-    to: "this.#get(`SELECT ${TASK_STATE_COLUMNS} FROM mcp_tasks WHERE id = ?`, id)",
-    tests: SESSIONS_TESTS,
+    file: "server/task_store.ts",
+    from: "db.get(`SELECT ${TASK_STATE_COLUMNS} FROM mcp_tasks WHERE id = ? AND owner = ?`, id, owner)",
+    to: "db.get(`SELECT ${TASK_STATE_COLUMNS} FROM mcp_tasks WHERE id = ?`, id)",
+    tests: TASK_STORE_TESTS,
     filter: "only their owner",
     why: "another client sees (and can cancel) a task it did not start",
   },
   {
     id: "tasks-results-uncapped",
-    file: "lib/sessions.ts",
-    from: "if (budget) this.#makeRoom(id, bytes, budget);",
+    file: "server/task_store.ts",
+    from: "if (budget) makeRoom(id, bytes, budget);",
     to: "",
-    tests: SESSIONS_TESTS,
+    tests: TASK_STORE_TESTS,
     filter: "only their owner",
     why: "stored task results grow without a byte bound",
   },

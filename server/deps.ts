@@ -11,6 +11,7 @@ import { LmStudioClient } from "../lib/lmstudio.ts";
 import type { Logger } from "../lib/logger.ts";
 import { redactingLogger, redactor } from "../lib/redact.ts";
 import { lazySessionStore, type SessionStore } from "../lib/sessions.ts";
+import { openServerStore } from "./store.ts";
 import type { Deps } from "../tools/tool.ts";
 
 /** Options of {@linkcode buildDeps}. */
@@ -39,7 +40,7 @@ export interface BuiltDeps {
  */
 export function buildDeps(config: Config, log: Logger, options: BuildOptions = {}): BuiltDeps {
   const redact = redactor([config.apiKey, ...(options.secrets ?? [])]);
-  const open = lazySessionStore(config.sessionsDb);
+  const open = lazySessionStore(config.sessionsDb, openServerStore);
   let store: SessionStore | undefined;
   const sessions = () => store = open();
   return {

@@ -20,7 +20,8 @@
  * @module
  */
 import { z } from "zod";
-import type { ResultBudget, TaskRow, TaskState, TaskStore } from "../lib/sessions.ts";
+import type { ResultBudget, TaskRow, TaskState, TaskStore } from "./task_store.ts";
+import { tasksOf } from "./store.ts";
 import { ProgressReporter } from "./progress.ts";
 import { errorResult } from "./error_boundary.ts";
 import {
@@ -107,7 +108,7 @@ export function startTask(
   roots: ToolContext["roots"],
   owner: string,
 ): Record<string, unknown> {
-  const store = deps.sessions().tasks;
+  const store = tasksOf(deps.sessions());
   const lease = leaseMs(deps);
   const row = store.create({
     id: crypto.randomUUID(),
@@ -177,7 +178,7 @@ export function startTask(
  * @param owner Who asks: the token holder over HTTP, the local user on stdio
  */
 export function registerTaskMethods(server: McpServer, deps: Deps, owner: string): void {
-  const store = (): TaskStore => deps.sessions().tasks;
+  const store = (): TaskStore => tasksOf(deps.sessions());
   const byId = { params: z.looseObject({ taskId: z.string().min(1).max(200) }) };
   const find = (id: string, ctx: ServerContext): TaskState => {
     if (!clientTakesTasks(ctx)) {

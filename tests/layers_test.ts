@@ -110,6 +110,11 @@ Deno.test("layers: lib/ knows nothing of MCP, and the SDK's runtime is reached t
   const imports = await graph();
   const sdk = (i: Import) => i.specifier.startsWith("@modelcontextprotocol/");
   assert.deepEqual(imports.filter((i) => sdk(i) && i.from.startsWith("lib/")).map((i) => i.from), []);
+  const mcpTables: string[] = [];
+  for (const file of (await sourceFiles()).filter((f) => f.startsWith("lib/"))) {
+    if (/\bmcp_\w+/.test(withoutComments(await Deno.readTextFile(join(ROOT, file))))) mcpTables.push(file);
+  }
+  assert.deepEqual(mcpTables, [], "MCP's tables (tasks) are the server's");
   assert.deepEqual(
     imports.filter((i) => sdk(i) && !i.typeOnly && i.from !== "server/sdk.ts").map((i) =>
       `${i.from} → ${i.specifier}`
