@@ -22,6 +22,7 @@ import { registerPrompts } from "./prompts.ts";
 import { registerSessionResources } from "./resources.ts";
 import { clientTakesTasks, registerTaskMethods, startTask, TASKS_EXTENSION, worthATask } from "./tasks.ts";
 import { toolList } from "./tool_list.ts";
+import { onePage } from "./one_page.ts";
 import { errorResult } from "./error_boundary.ts";
 import type { Deps, ToolSpec } from "../tools/tool.ts";
 
@@ -130,8 +131,10 @@ export function createServer(
   // Tools are served here rather than through McpServer.registerTool: their definitions (zod schemas)
   // are built on the first tools/list or call, not before initialize is answered, and tools/list is one
   // cached, compact list (see tool_list.ts).
-  refuseCursors(server);
-  server.server.setRequestHandler("tools/list", () => ({ tools: [...toolList(TOOLS)] }));
+  server.server.setRequestHandler(
+    "tools/list",
+    onePage("tools/list", () => ({ tools: [...toolList(TOOLS)] })),
+  );
   server.server.setRequestHandler("tools/call", async (request, ctx) => {
     const name = request.params.name;
     const tool = BY_NAME.get(name);
@@ -193,38 +196,6 @@ function discoverEveryRevision(server: McpServer): void {
   const discover = inner._ondiscover?.bind(server.server);
   if (!discover) throw new Error("The MCP SDK no longer builds server/discover in _ondiscover");
   inner._ondiscover = () => ({ ...discover(), supportedVersions: [...SERVED_REVISIONS] });
-}
-
-/** The list methods: each returns everything in one page, so no cursor is ever valid. */
-const LIST_METHODS: ReadonlySet<string> = new Set([
-  "tools/list",
-  "prompts/list",
-  "resources/list",
-  "resources/templates/list",
-]);
-
-/**
- * Makes every list handler, ours and those McpServer installs, refuse a `cursor` with -32602: this
- * server returns each list in one page and issues no cursors, so a cursor is one it never gave (the
- * spec's pagination page: invalid cursors SHOULD be -32602, not the whole list again).
- */
-function refuseCursors(server: McpServer): void {
-  const inner = server.server;
-  const set = inner.setRequestHandler.bind(inner) as (...args: unknown[]) => void;
-  inner.setRequestHandler = ((method: string, ...rest: unknown[]) => {
-    const handler = rest.at(-1) as (request: { params?: { cursor?: unknown } }, ctx: unknown) => unknown;
-    if (!LIST_METHODS.has(method) || typeof handler !== "function") return set(method, ...rest);
-    return set(method, ...rest.slice(0, -1), (request: { params?: { cursor?: unknown } }, ctx: unknown) => {
-      if (request.params?.cursor !== undefined) {
-        throw new ProtocolError(
-          ProtocolErrorCode.InvalidParams,
-          `Invalid cursor for ${method}: this server returns the whole list in one page and gives no cursors. ` +
-            "List again without one",
-        );
-      }
-      return handler(request, ctx);
-    });
-  }) as typeof inner.setRequestHandler;
 }
 
 /**

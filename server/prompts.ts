@@ -6,7 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { completable, type McpServer } from "./sdk.ts";
+import { completable, type McpServer, type RegisteredPrompt } from "./sdk.ts";
+import { onePage } from "./one_page.ts";
 import type { Deps } from "../tools/tool.ts";
 
 /** At most this many completion values (the MCP spec's limit per reply). */
@@ -36,7 +37,7 @@ export function registerPrompts(server: McpServer, deps: Deps): void {
   };
   const model = completable(z.string().describe("Model key from model_list"), modelKeys);
 
-  server.registerPrompt("review", {
+  const review = server.registerPrompt("review", {
     title: "Review with a local model",
     description: "Have a local model review files or a diff; you get its findings, not the files",
     argsSchema: {
@@ -58,7 +59,7 @@ export function registerPrompts(server: McpServer, deps: Deps): void {
         "to me, checking any you doubt.",
     ));
 
-  server.registerPrompt("summarize-folder", {
+  const summarizeFolder = server.registerPrompt("summarize-folder", {
     title: "Summarise a folder with a local model",
     description: "A local model reads every text file of a folder and summarises it (map, then reduce)",
     argsSchema: {
@@ -79,7 +80,7 @@ export function registerPrompts(server: McpServer, deps: Deps): void {
         "\nShow me the overview, then the files it read and skipped.",
     ));
 
-  server.registerPrompt("second-opinion", {
+  const secondOpinion = server.registerPrompt("second-opinion", {
     title: "Second opinion from a local model",
     description: "Ask a local model to check an answer or a plan; pass session_id to keep a thread",
     argsSchema: {
@@ -106,6 +107,44 @@ export function registerPrompts(server: McpServer, deps: Deps): void {
           })) +
         "\nThen tell me where it agrees, where it differs, and what you make of the differences.",
     ));
+  // The SDK installed its prompts/list with the first prompt; ours answers the same list in one page.
+  const prompts = { review, "summarize-folder": summarizeFolder, "second-opinion": secondOpinion };
+  server.server.setRequestHandler(
+    "prompts/list",
+    onePage("prompts/list", () => ({ prompts: listed(prompts) })),
+  );
+}
+
+/** The prompts as `prompts/list` shows them: fixed for the process, so built once. */
+let cachedList: ListedPrompt[] | undefined;
+
+/** One entry of `prompts/list`. */
+interface ListedPrompt {
+  readonly name: string;
+  readonly title?: string | undefined;
+  readonly description?: string | undefined;
+  readonly arguments: { name: string; description?: string | undefined; required: boolean }[];
+}
+
+function listed(prompts: Record<string, RegisteredPrompt>): ListedPrompt[] {
+  return cachedList ??= Object.entries(prompts).map(([name, prompt]) => {
+    const schema = prompt.argsSchema
+      ? z.toJSONSchema(prompt.argsSchema as unknown as z.ZodType, { io: "input" }) as {
+        properties?: Record<string, { description?: string }>;
+        required?: string[];
+      }
+      : {};
+    return {
+      name,
+      title: prompt.title,
+      description: prompt.description,
+      arguments: Object.entries(schema.properties ?? {}).map(([arg, property]) => ({
+        name: arg,
+        description: property.description,
+        required: schema.required?.includes(arg) ?? false,
+      })),
+    };
+  });
 }
 
 function matching(values: readonly string[], prefix: string): string[] {

@@ -11,8 +11,12 @@ import {
   ResourceTemplate,
 } from "./sdk.ts";
 import { sessionResourceText, sessionUri } from "../tools/chat.ts";
+import { onePage } from "./one_page.ts";
 import { plural } from "../tools/result.ts";
 import type { Deps } from "../tools/tool.ts";
+
+/** The template of every session's URI. */
+const SESSIONS_TEMPLATE = "lmstudio-mcp://sessions/{id}";
 
 /**
  * Registers the `lmstudio-mcp://sessions/{id}` template: `resources/list` shows every stored chat
@@ -22,36 +26,36 @@ import type { Deps } from "../tools/tool.ts";
  * @param deps The chat store, the log
  */
 export function registerSessionResources(server: McpServer, deps: Deps): void {
-  const template = new ResourceTemplate("lmstudio-mcp://sessions/{id}", {
-    list: () => {
-      let sessions;
-      try {
-        sessions = deps.sessions().list(500, 0);
-      } catch (error) {
-        // A bad MCP_SESSIONS_DB must not break clients that list resources at start-up; chat says why.
-        deps.log.warn(error instanceof Error ? error.message : String(error));
-        return { resources: [] };
-      }
-      return {
-        resources: sessions.map((s) => ({
-          uri: sessionUri(s.id),
-          name: s.id,
-          title: `Chat session ${s.id}`,
-          description: `${plural(s.turns, "turn")} with ${s.model ?? "an unknown model"}, last active ` +
-            new Date(s.updated_at).toISOString(),
-          mimeType: "text/markdown",
-        })),
-      };
-    },
-  });
+  const list = () => {
+    let sessions;
+    try {
+      sessions = deps.sessions().list(500, 0);
+    } catch (error) {
+      // A bad MCP_SESSIONS_DB must not break clients that list resources at start-up; chat says why.
+      deps.log.warn(error instanceof Error ? error.message : String(error));
+      return { resources: [] };
+    }
+    return {
+      resources: sessions.map((s) => ({
+        uri: sessionUri(s.id),
+        name: s.id,
+        title: `Chat session ${s.id}`,
+        description: `${plural(s.turns, "turn")} with ${s.model ?? "an unknown model"}, last active ` +
+          new Date(s.updated_at).toISOString(),
+        mimeType: "text/markdown",
+      })),
+    };
+  };
+  const metadata = {
+    title: "Chat session",
+    description: "A stored chat session (system prompt and every turn) as Markdown",
+    mimeType: "text/markdown",
+  };
+  const template = new ResourceTemplate(SESSIONS_TEMPLATE, { list });
   server.registerResource(
     "chat-session",
     template,
-    {
-      title: "Chat session",
-      description: "A stored chat session (system prompt and every turn) as Markdown",
-      mimeType: "text/markdown",
-    },
+    metadata,
     (uri: URL, variables: Record<string, string | string[]>) => {
       const raw = variables.id;
       let id: string;
@@ -74,5 +78,13 @@ export function registerSessionResources(server: McpServer, deps: Deps): void {
       }
       return { contents: [{ uri: uri.href, mimeType: "text/markdown", text }] };
     },
+  );
+  // The SDK installed its list handlers with the template; ours answer the same lists in one page.
+  server.server.setRequestHandler("resources/list", onePage("resources/list", list));
+  server.server.setRequestHandler(
+    "resources/templates/list",
+    onePage("resources/templates/list", () => ({
+      resourceTemplates: [{ name: "chat-session", uriTemplate: SESSIONS_TEMPLATE, ...metadata }],
+    })),
   );
 }
