@@ -16,9 +16,9 @@
  * @module
  */
 import { join } from "node:path";
-import { readServerLog } from "../tests/support/http_log.ts";
+import { spawnHttpServer } from "../tests/support/http_server.ts";
 import { LmStudioSim } from "../tests/support/lmstudio_sim.ts";
-import { childEnv, MAIN, ROOT, RUN_FLAGS } from "../tests/support/mcp.ts";
+import { ROOT } from "../tests/support/mcp.ts";
 import { nodeTools } from "../tests/support/node_tools.ts";
 import { tempDir } from "../tests/support/temp.ts";
 
@@ -71,22 +71,16 @@ if (import.meta.main) {
   const listed = await Deno.readTextFile(`${ROOT}.ci/conformance-not-applicable.yaml`);
   await using sim = LmStudioSim.start();
   await using home = await tempDir("conformance");
-  const server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, "--http", "127.0.0.1:0"],
-    env: await childEnv(home.path, { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" }),
-    clearEnv: true,
-    cwd: home.path,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(server.stderr);
-  const url = await log.url;
+  const env = { LM_STUDIO_URL: sim.url, MCP_SESSIONS_DB: ":memory:" };
+  const server = await spawnHttpServer({ env, home: home.path }).catch((error: Error) => {
+    console.error(error.message);
+    return undefined;
+  });
   const failed: string[] = [];
-  if (!url) {
-    console.error(`The HTTP server did not start:\n${log.text()}`);
+  if (!server) {
     failed.push("start");
   } else {
+    const url = server.url;
     const runs = [
       ...REVISIONS.map((revision) => ({ revision, args: ["--suite", "all", "--spec-version", revision] })),
       ...TASK_SCENARIOS.map((scenario) => ({
@@ -116,9 +110,7 @@ if (import.meta.main) {
       if (code !== 0) failed.push(`${revision} ${what} (exit ${code})`);
     }
   }
-  server.kill("SIGTERM");
-  await server.status;
-  await log.ended;
+  await server?.stop();
   console.log(
     failed.length === 0
       ? `conformance: every scenario that applies passes (${REVISIONS.join(" and ")})`

@@ -8,7 +8,7 @@
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
-import { readServerLog } from "./http_log.ts";
+import { spawnHttpServer } from "./http_server.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS } from "./mcp.ts";
 import { tempDir } from "./temp.ts";
 
@@ -55,39 +55,20 @@ const serverArgs = (extra: readonly string[]) => [
  * @returns The server; dispose it to close every client and stop it
  */
 export async function spawnHttp(env: Record<string, string>, args: readonly string[] = []): Promise<Spawned> {
-  const home = await tempDir("eras-http");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: serverArgs(["--http", "127.0.0.1:0", ...args]),
-    env: await childEnv(home.path, env),
-    clearEnv: true,
-    cwd: home.path,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(child.stderr);
-  const url = await log.url;
-  if (!url) {
-    await child.status;
-    await home[Symbol.asyncDispose]();
-    throw new Error(`The HTTP server did not start: ${log.text()}`);
-  }
+  const server = await spawnHttpServer({ env, args });
   const clients: Client[] = [];
   return {
-    url,
-    stderr: () => log.text(),
+    url: server.url,
+    stderr: () => server.stderr(),
     connect: async (era, extensions) => {
       const client = eraClient(era, extensions);
-      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
       clients.push(client);
       return client;
     },
     [Symbol.asyncDispose]: async () => {
       await Promise.all(clients.map((c) => c.close().catch(() => {})));
-      child.kill("SIGTERM");
-      await child.status;
-      await log.ended;
-      await home[Symbol.asyncDispose]();
+      await server.stop();
     },
   };
 }
