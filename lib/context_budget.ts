@@ -112,7 +112,8 @@ export function sizingInstance(
     }];
   });
   if (!all.length) return undefined;
-  const named = all.find((i) => i.id === model);
+  // The first instance's id is the model key itself: only another instance's id names one.
+  const named = model === found?.key ? undefined : all.find((i) => i.id === model);
   const instance = named ??
     all.reduce((smallest, i) => i.context < smallest.context ? i : smallest);
   return { instance, others: named ? [] : all.filter((i) => i !== instance) };

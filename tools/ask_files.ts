@@ -54,6 +54,7 @@ export async function runPacked(
     catalog,
     onePassTokens(fixedTokens, filesTokens, args.max_tokens),
     context,
+    true,
   );
   const { window, maxTokens } = sizing;
   const room = window - maxTokens - MARGIN_TOKENS - fixedTokens;

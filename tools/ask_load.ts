@@ -170,6 +170,7 @@ export interface JobSizing {
  * @param catalog The models as checked
  * @param jobTokens Tokens of the whole job in one request
  * @param context Progress and cancellation
+ * @param perRequest Whether the requests carry the call's `context_length` (native `ask`; not `each`)
  * @returns The sizing
  */
 export async function sizeJob(
@@ -177,6 +178,7 @@ export async function sizeJob(
   catalog: readonly NativeModel[],
   jobTokens: number,
   context: ToolContext,
+  perRequest: boolean,
 ): Promise<JobSizing> {
   const { args } = request;
   const job = await loadForJob(request, catalog, jobTokens, context);
@@ -198,7 +200,8 @@ export async function sizeJob(
       `loaded ${args.model} for this job: asked context_length ${job.load.asked}, applied ${job.load.applied}${refused}`,
     );
   }
-  const window = (request.openAi ? undefined : args.context_length) ?? loaded ?? DEFAULT_CONTEXT;
+  const window = (perRequest && !request.openAi ? args.context_length : undefined) ?? loaded ??
+    args.context_length ?? DEFAULT_CONTEXT;
   const maxTokens = args.max_tokens ?? delegatedMaxTokens(window);
   return {
     window,

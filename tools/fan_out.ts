@@ -101,6 +101,7 @@ export async function runEach(
     catalog,
     onePassTokens(fixedTokens, largest, args.max_tokens),
     context,
+    false,
   );
   const notes = [...sizing.notes];
   if (args.ttl !== undefined && !request.loaded) {
