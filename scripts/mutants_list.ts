@@ -425,7 +425,7 @@ export const MUTANTS: readonly Mutant[] = [
     from: "if (isDense(c)) dense++;",
     to: "if (isDense(c)) other++;",
     tests: ["tests/lib/tokens_test.ts", "tests/tools/packing_test.ts"],
-    filter: "tokens|Chinese",
+    filter: "/tokens|Chinese/",
     why: "Chinese, Japanese and Korean sized at 3 characters per token",
   },
   {
@@ -434,7 +434,7 @@ export const MUTANTS: readonly Mutant[] = [
     from: "Math.min(DEFAULT_MAX_TOKENS, Math.floor(context / 4))",
     to: "DEFAULT_MAX_TOKENS",
     tests: ["tests/lib/context_budget_test.ts", "tests/tools/packing_test.ts"],
-    filter: "delegatedMaxTokens|quarter",
+    filter: "/delegatedMaxTokens|quarter/",
     why: "delegated work keeps 2,048 tokens per answer at any context",
   },
   {
@@ -443,7 +443,7 @@ export const MUTANTS: readonly Mutant[] = [
     from: "all.reduce((smallest, i) => i.context < smallest.context ? i : smallest);",
     to: "all[0]!;",
     tests: ["tests/lib/context_budget_test.ts", "tests/tools/packing_test.ts"],
-    filter: "sizingInstance|smallest",
+    filter: "/sizingInstance|smallest/",
     why: "requests sized to the first loaded instance, not the smallest",
   },
   {

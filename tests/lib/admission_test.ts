@@ -8,6 +8,7 @@ import { ContextOverflowError, LmStudioError } from "../../lib/errors.ts";
 import { existingLedger } from "../../lib/kv_ledger.ts";
 import { LmStudioClient } from "../../lib/lmstudio.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { until } from "../support/wait.ts";
 
 const QWEN = "qwen/qwen3-8b"; // loaded at 8,192
 const TIMEOUTS = { defaultMs: 5000, inferenceMs: 5000, loadMs: 5000, sseIdleMs: 5000 };
@@ -17,13 +18,21 @@ Deno.test("admission: the shared-cache overflow is retried alone, after a pause,
   await using sim = LmStudioSim.start();
   const client = new LmStudioClient({ baseUrl: sim.url, timeouts: TIMEOUTS });
   const ledger = () => existingLedger({ baseUrl: sim.url, instanceId: QWEN })!;
-  const other = runAdmitted(client, QWEN, 1000, () => new Promise((resolve) => setTimeout(resolve, 50)));
   let calls = 0;
+  let otherDone = false;
+  // Another request of this process that runs until the retry waits for it (or, wrongly, starts beside it).
+  const started = Promise.withResolvers<void>();
+  const other = runAdmitted(client, QWEN, 1000, async () => {
+    started.resolve();
+    await until(() => ledger().waiting > 0 || calls >= 2, "the retry to wait or start");
+    otherDone = true;
+  });
+  await started.promise;
   const retries: number[] = [];
   const { value, retries: count } = await runAdmitted(client, QWEN, 1000, () => {
     calls++;
     if (calls === 1) assert.equal(ledger().inFlight, 2, "the first attempt runs beside the other");
-    else assert.equal(ledger().inFlight, 1, "a retry runs alone");
+    else assert.equal(otherDone, true, "a retry waits until nothing else is in flight");
     return calls < 3 ? Promise.reject(exceeded()) : Promise.resolve("done");
   }, { onRetry: (attempt, pause) => retries.push(attempt, pause) });
   await other;
