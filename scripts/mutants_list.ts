@@ -398,7 +398,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "overflow-never-retried",
     file: "lib/admission.ts",
-    from: "if (!isSharedOverflow(error) || tooLarge || attempt >= OVERFLOW_RETRIES || options.signal?.aborted) {",
+    from:
+      "if (!isSharedOverflow(error) || tooLarge || attempt >= OVERFLOW_RETRIES || options.signal?.aborted) {",
     to: "if (true) {",
     tests: ["tests/lib/admission_test.ts", "tests/tools/overflow_test.ts"],
     why: "a shared-cache overflow caused by others fails the request",
