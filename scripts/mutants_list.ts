@@ -407,15 +407,15 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "overflow-retry-not-alone",
     file: "lib/admission.ts",
-    from: "{ alone: attempt > 0, signal: options.signal }",
-    to: "{ alone: false, signal: options.signal }",
+    from: "alone: attempt > 0,",
+    to: "alone: false,",
     tests: ["tests/lib/admission_test.ts"],
     why: "the retry after a shared overflow runs beside others again",
   },
   {
     id: "overflow-retry-too-large",
     file: "lib/admission.ts",
-    from: "const tooLarge = ledger !== undefined && tokens > ledger.capacity;",
+    from: "const tooLarge = instance !== undefined && tokens > instance.context;",
     to: "const tooLarge = false;",
     tests: ["tests/lib/admission_test.ts"],
     why: "a request too large on its own is retried in vain",
