@@ -7,21 +7,14 @@
  */
 import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
-import { frameFiles } from "../lib/files.ts";
 import { loadImage } from "../lib/images.ts";
 import { findModel, unsuitableReason } from "../lib/models.ts";
 import { requireAnswer } from "../lib/inference.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { type AskArgs, askInput, DEFAULT_MAX_TOKENS } from "./ask_input.ts";
+import { runPacked } from "./ask_files.ts";
 import { runEach } from "./fan_out.ts";
-import {
-  contextOf,
-  filesLine,
-  filesReport,
-  FilesReportSchema,
-  type ReadFiles,
-  readFilesFor,
-} from "./file_input.ts";
+import { FilesReportSchema } from "./file_input.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 
@@ -31,6 +24,22 @@ const ItemSchema = () =>
     answer: z.string().nullable(),
     error: z.string().nullable(),
     json: z.unknown().optional(),
+    cut: z.boolean().optional(),
+  });
+
+const PackingSchema = () =>
+  z.object({
+    requests: z.number(),
+    rounds: z.number(),
+    at_once: z.number(),
+    failed: z.number(),
+    retried: z.number(),
+    context_length: z.number(),
+    max_tokens: z.number(),
+    max_tokens_source: z.enum(["max_tokens", "a quarter of the context"]),
+    one_pass_context_length: z.number().nullable(),
+    load: z.object({ asked: z.number(), applied: z.number() }).optional(),
+    notes: z.array(z.string()).optional(),
   });
 
 /** The `ask` tool. */
@@ -51,6 +60,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     json: z.unknown().optional(),
     files: FilesReportSchema().optional(),
     items: z.array(ItemSchema()).optional(),
+    packing: PackingSchema().optional(),
     fanout: z.object({
       width: z.number(),
       width_source: z.enum(["parallel", "LMSTUDIO_MCP_PARALLEL", "LM Studio", "default"]),
@@ -58,6 +68,10 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       context_length: z.number(),
       combine_rounds: z.number().optional(),
       combine_error: z.string().optional(),
+      max_tokens: z.number().optional(),
+      max_tokens_source: z.enum(["max_tokens", "a quarter of the context"]).optional(),
+      retried: z.number().optional(),
+      load: z.object({ asked: z.number(), applied: z.number() }).optional(),
       notes: z.array(z.string()).optional(),
     }).optional(),
   },
@@ -114,25 +128,8 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   };
   const fanOut = args.each === true || args.prompts !== undefined;
   if (fanOut) return await runEach(request, catalog, context);
-  let prompt = args.prompt;
-  let files: ReadFiles | undefined;
-  if (args.files) {
-    files = await readFilesFor(args.files, deps, context, {
-      window: contextOf(catalog, args.model, args.context_length),
-      maxTokens,
-      fixedChars: prompt.length + (args.system?.length ?? 0),
-      advice: {
-        max: known?.max_context_length,
-        together: true,
-        // The native chat takes context_length per request; json_schema and ttl go where it cannot.
-        how: (n) =>
-          openAi
-            ? `model_unload ${args.model}, then model_load it with context_length ${n}`
-            : `pass context_length: ${n}`,
-      },
-    });
-    prompt = `${prompt}\n\n${frameFiles(files.files)}`;
-  }
+  if (args.files) return await runPacked(request, catalog, context);
+  const prompt = args.prompt;
   context.progress.update(`Sending the prompt to ${args.model}`);
   const { result, json } = await generate(request, prompt, {
     signal: context.signal,
@@ -141,7 +138,12 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   });
   requireAnswer(result, { reasoningParameter: true });
   return {
-    content: inferenceBlocks(result, files ? [filesLine(files)] : []),
+    content: inferenceBlocks(
+      result,
+      result.stop_reason === "length"
+        ? [`The answer was cut at max_tokens ${maxTokens}: pass a larger max_tokens for all of it.`]
+        : [],
+    ),
     structuredContent: {
       answer: result.answer,
       reasoning: result.reasoning,
@@ -151,7 +153,6 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       stats: { ...result.stats },
       tool_calls: [...result.tool_calls],
       ...(json === undefined ? {} : { json }),
-      ...(files ? { files: filesReport(files) } : {}),
     },
   };
 });
