@@ -178,7 +178,12 @@ export function serveHttp(
       return json(404, { error: "Not found: MCP is served at /mcp" });
     }
     const refused = await checkAccess(request, settings, accepted);
-    if (refused) return refused;
+    if (refused) {
+      guard?.closeAfterReply(connection.remoteAddr);
+      return refused;
+    }
+    // Past the checks with the token (when one is set): this connection is among the last to make room.
+    if (settings.token === undefined || url.pathname === "/mcp") guard?.vouch(connection.remoteAddr);
     if (url.pathname === "/health") {
       if (request.method !== "GET") return json(405, { error: "Use GET /health" });
       return json(200, {
@@ -194,7 +199,7 @@ export function serveHttp(
       if (body instanceof Response) return body;
       if (await isModernRequest(request, maxBodyBytes, body.parsed)) {
         return await modern.fetch(
-          request,
+          leaving(request, body.parsed, guard?.departure(connection.remoteAddr)),
           body.parsed === undefined ? undefined : { parsedBody: body.parsed },
         );
       }
@@ -392,20 +397,16 @@ interface ParsedBody {
 
 /**
  * Reads a POST's JSON body within the size and time bounds; other methods, and bodies the transport
- * refuses on sight (wrong `Accept` or `Content-Type`), are left to the transport.
+ * refuses on sight (a `Content-Type` other than JSON), are left to the transport.
  */
 async function readJsonBody(
   request: Request,
   maxBytes: number,
   timeoutMs: number,
 ): Promise<ParsedBody | Response> {
-  const accept = request.headers.get("accept") ?? "";
+  // Every JSON POST is read here, within the time bound, whatever its Accept (the legs answer a wrong one).
   const type = request.headers.get("content-type") ?? "";
-  if (
-    request.method !== "POST" || !accept.includes("application/json") ||
-    !accept.includes("text/event-stream") ||
-    !/^application\/json\s*(;|$)/i.test(type)
-  ) {
+  if (request.method !== "POST" || !/^application\/json\s*(;|$)/i.test(type)) {
     return { parsed: undefined };
   }
   const declared = Number(request.headers.get("content-length") ?? "0");
@@ -453,6 +454,16 @@ async function readJsonBody(
   } catch {
     return rpcError(400, -32700, "Parse error: Invalid JSON");
   }
+}
+
+/**
+ * The request as the 2026-07-28 leg sees it: its signal also aborts when the guard sees the client go
+ * (`Deno.serve` misses a close after a body that came in a packet of its own), so the call is cancelled.
+ */
+function leaving(request: Request, parsed: unknown, departed: AbortSignal | undefined): Request {
+  if (!departed || parsed === undefined) return request;
+  const signal = AbortSignal.any([request.signal, departed]);
+  return new Request(request.url, { method: request.method, headers: request.headers, signal });
 }
 
 /** Waits for `work`, at most `ms`. */
