@@ -1,7 +1,8 @@
 /**
  * HTTP mode as a process: `LMSTUDIO_MCP_HTTP` / `--http` start it, an SDK client works over it, SIGTERM
- * ends it cleanly (the LM Studio call in flight is aborted, exit code 0), and binding beyond loopback
- * without a token refuses to start.
+ * ends it cleanly (the LM Studio call in flight is aborted, exit code 0), binding beyond loopback
+ * without a token refuses to start, a port in use ends it at once with what to do, and serving loopback
+ * without a token says what that exposes.
  */
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/client";
@@ -107,4 +108,43 @@ Deno.test("HTTP process: --http on another interface without a token refuses to 
   assert.equal(code, 1);
   assert.match(stderr, /Refusing to serve MCP on 0\.0\.0\.0:0 without a token/);
   assert.doesNotMatch(stderr, / {4}at /);
+});
+
+Deno.test("HTTP process: --http on a port in use exits 1 at once, naming the port and what to do", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = taken.addr.port;
+  await using server = await spawnHttp({ LM_STUDIO_URL: "http://127.0.0.1:9" }, [
+    "--http",
+    `127.0.0.1:${port}`,
+  ]);
+  // exitOf bounds the wait: a server that hangs instead of exiting fails here.
+  const { code, stderr } = await server.finish();
+  assert.equal(code, 1, stderr);
+  assert.match(
+    stderr,
+    new RegExp(
+      `Cannot serve MCP on 127\\.0\\.0\\.1:${port}: port ${port} is already in use[\\s\\S]*--http ${
+        port + 1
+      }`,
+    ),
+  );
+  assert.doesNotMatch(stderr, / {4}at |nobody waiting/);
+});
+
+Deno.test("HTTP process: on loopback without a token or --allow-dir, it says what that exposes", async () => {
+  await using sim = LmStudioSim.start();
+  await using open = await spawnHttp({ LM_STUDIO_URL: sim.url, LMSTUDIO_MCP_HTTP: "127.0.0.1:0" });
+  await within(open.url, "the server to say where it serves MCP", 30_000);
+  open.child.kill("SIGTERM");
+  const { stderr } = await open.finish();
+  assert.match(stderr, /No token: anyone who can connect[\s\S]*files parameter[\s\S]*LMSTUDIO_MCP_TOKEN/);
+  // With a token (or folders allowed), nothing to warn about.
+  await using closed = await spawnHttp({
+    LM_STUDIO_URL: sim.url,
+    LMSTUDIO_MCP_HTTP: "127.0.0.1:0",
+    LMSTUDIO_MCP_TOKEN: TOKEN,
+  });
+  await within(closed.url, "the server to say where it serves MCP", 30_000);
+  closed.child.kill("SIGTERM");
+  assert.doesNotMatch((await closed.finish()).stderr, /No token/);
 });
