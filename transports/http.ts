@@ -32,6 +32,7 @@ import { acceptedHosts, checkAccess } from "./http_access.ts";
 import { type Call, SessionCalls } from "./http_calls.ts";
 import { ReplayBudget, ReplayStore } from "./http_replay.ts";
 import { UnreadBudget } from "./http_unread.ts";
+import { servedUntilGone } from "./http_long.ts";
 import { guarded } from "./guard.ts";
 import { isModernRequest, modernHandler } from "./http_modern.ts";
 import { createServer, type ServerInfo } from "../server/build_server.ts";
@@ -198,9 +199,12 @@ export function serveHttp(
       const body = await readJsonBody(request, maxBodyBytes, bounds.bodyTimeoutMs);
       if (body instanceof Response) return body;
       if (await isModernRequest(request, maxBodyBytes, body.parsed)) {
-        return await modern.fetch(
-          leaving(request, body.parsed, guard?.departure(connection.remoteAddr)),
-          body.parsed === undefined ? undefined : { parsedBody: body.parsed },
+        // Its call ends when its client goes (see http_long.ts).
+        return await servedUntilGone(
+          request,
+          body.parsed,
+          guard?.departure(connection.remoteAddr),
+          (leg) => modern.fetch(leg, body.parsed === undefined ? undefined : { parsedBody: body.parsed }),
         );
       }
       const id = request.headers.get("mcp-session-id");
@@ -454,16 +458,6 @@ async function readJsonBody(
   } catch {
     return rpcError(400, -32700, "Parse error: Invalid JSON");
   }
-}
-
-/**
- * The request as the 2026-07-28 leg sees it: its signal also aborts when the guard sees the client go
- * (`Deno.serve` misses a close after a body that came in a packet of its own), so the call is cancelled.
- */
-function leaving(request: Request, parsed: unknown, departed: AbortSignal | undefined): Request {
-  if (!departed || parsed === undefined) return request;
-  const signal = AbortSignal.any([request.signal, departed]);
-  return new Request(request.url, { method: request.method, headers: request.headers, signal });
 }
 
 /** Waits for `work`, at most `ms`. */

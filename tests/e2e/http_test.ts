@@ -148,3 +148,73 @@ Deno.test("HTTP process: on loopback without a token or --allow-dir, it says wha
   closed.child.kill("SIGTERM");
   assert.doesNotMatch((await closed.finish()).stderr, /No token/);
 });
+
+Deno.test("HTTP process without the guard: a client leaving a 2026-07-28 call cancels it", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  await using sim = LmStudioSim.start();
+  sim.chatScript = { reasoning: null, tokenDelayMs: 50, answer: "word ".repeat(600) };
+  await using home = await tempDir("http-e2e-unguarded");
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  // --allow-net narrowed to the served port and LM Studio's: the guard cannot listen, the server serves
+  // without it.
+  const simPort = new URL(sim.url).port;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      `--config=${ROOT}deno.json`,
+      ...RUN_FLAGS.map((flag) =>
+        flag.startsWith("--allow-net") ? `--allow-net=127.0.0.1:${port},127.0.0.1:${simPort}` : flag
+      ),
+      MAIN,
+    ],
+    env: await childEnv(home.path, { LMSTUDIO_MCP_HTTP: `127.0.0.1:${port}`, LM_STUDIO_URL: sim.url }),
+    cwd: home.path,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = readServerLog(child.stderr);
+  try {
+    assert.equal(await within(log.url, "the server to listen", 30_000), `http://127.0.0.1:${port}/mcp`);
+    assert.match(log.text(), /Serving without the connection guard/);
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: {
+        name: "ask",
+        arguments: { model: "qwen/qwen3-8b", prompt: "long" },
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientInfo": { name: "raw", version: "0" },
+          "io.modelcontextprotocol/clientCapabilities": {},
+        },
+      },
+    });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    // Head and body apart, as clients send them: Deno.serve then misses the close by itself.
+    await conn.write(new TextEncoder().encode(
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n` +
+        "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n" +
+        `MCP-Method: tools/call\r\nMCP-Name: ask\r\nContent-Length: ${body.length}\r\n\r\n`,
+    ));
+    await conn.write(new TextEncoder().encode(body));
+    await until(() => (sim.requestsTo("POST /api/v1/chat")[0]?.deltas ?? 0) >= 2, "the answer to stream");
+    conn.close(); // The client goes away without a word.
+    await until(
+      () => sim.requestsTo("POST /api/v1/chat")[0]!.abortedAt !== undefined,
+      "LM Studio's request to be aborted",
+      20_000,
+    );
+    assert.equal(sim.requestsTo("POST /api/v1/chat")[0]!.endedAt, undefined, "it did not run to the end");
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await log.ended;
+  }
+});
