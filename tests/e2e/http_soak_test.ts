@@ -107,7 +107,9 @@ Deno.test({
       phases[name] = Math.round(performance.now() - mark);
       mark = performance.now();
     };
-    // The bystander: a tool call and /health, over and over, each timed.
+    // The bystander: a tool call and /health, over and over, each timed. Its session must outlive the
+    // 3 s idle time however slow the machine (a test process starved for 3 s between two of its calls
+    // once let it expire): an SDK client listens on its GET stream, and a listening client is in use.
     const bystander = await connect(url);
     let slowest = 0;
     let served = 0;
