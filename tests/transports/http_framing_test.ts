@@ -69,6 +69,8 @@ Deno.test("RequestFraming refuses what it cannot follow, with the status to answ
       http2: true,
     });
   }
+  const whole = refusal("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  assert.ok(typeof whole === "object" && whole.http2, "refused when the preface comes in one piece");
   const early = refusal("PRI * HTTP/2.0\r\n");
   assert.ok(typeof early === "object" && early.http2, "refused before the head ends");
   const status = (text: string) => {
