@@ -62,7 +62,7 @@ export interface HttpLimits extends ConnectionLimits {
 
 const MIB = 1024 * 1024;
 
-/** The defaults; the README's Robustness section states them. */
+/** The defaults; docs/robustness.md and docs/http.md state them. */
 export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
   ...DEFAULT_CONNECTION_LIMITS,
   maxSessions: 256,
