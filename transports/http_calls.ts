@@ -3,7 +3,9 @@
  *
  * - A call is in flight from its POST until its reply is sent (or the client cancels it), and its
  *   response stream is open until the client has taken the last byte (or left): the session counts as
- *   active until both are over.
+ *   active until both are over. So does a session whose client holds a stream open to listen (the `GET`
+ *   stream every SDK client opens after `initialize`): a connected client is in use, however long it
+ *   says nothing and however slow the machine, and idle expiry is for clients that have gone.
  * - Two calls in flight may not share a JSON-RPC id: the SDK transport maps replies to streams by id
  *   (and the server its cancellations), so a second request with a live id would take over the first's
  *   stream and leave the first waiting forever. The second is refused up front.
@@ -51,6 +53,8 @@ export class SessionCalls {
   readonly #calls = new Map<string, Call>();
   readonly #byStream = new Map<string, Set<Call>>();
   readonly #streams = new Set<Promise<void>>();
+  /** Open streams that carry no call of their own (a client listening). */
+  #listening = 0;
   #transport: Transport | undefined;
   #closed = false;
 
@@ -68,9 +72,9 @@ export class SessionCalls {
     return this.#calls.size;
   }
 
-  /** Whether a call is in flight or a response stream that carried one is still sending. */
+  /** Whether a call is in flight, a response stream that carried one is still sending, or a client listens. */
   busy(): boolean {
-    return this.#calls.size > 0 || this.#streams.size > 0;
+    return this.#calls.size > 0 || this.#streams.size > 0 || this.#listening > 0;
   }
 
   /**
@@ -225,11 +229,14 @@ export class SessionCalls {
       void ended.then(() => this.#streams.delete(ended));
     }
     let learned = !learn;
+    const listening = !learn;
+    if (listening) this.#listening++;
     const body = boundedStream(response.body, this.#options.unread, {
       onChunk: (chunk) => {
         if (!learned) learned = this.#learn(chunk, calls);
       },
       onEnd: (gone) => {
+        if (listening) this.#listening--;
         for (const call of calls) {
           call.attached--;
           if (gone && call.attached === 0 && this.#calls.get(keyOf(call.id)) === call) this.#graceFor(call);
