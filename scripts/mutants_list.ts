@@ -27,6 +27,7 @@ export interface Mutant {
 const GLOB_TESTS = ["tests/lib/glob_test.ts", "tests/lib/pattern_test.ts", "tests/lib/ignore_rules_test.ts"];
 const FILES_TESTS = ["tests/lib/files_hostile_test.ts", "tests/tools/delegation_test.ts"];
 const SESSIONS_TESTS = ["tests/lib/sessions_test.ts"];
+const RACE_TESTS = "tests/lib/files_race_test.ts";
 
 /** Every mutant, security- and durability-critical code first. */
 export const MUTANTS: readonly Mutant[] = [
@@ -219,6 +220,116 @@ export const MUTANTS: readonly Mutant[] = [
     to: "if (files.length >= maxFiles * 100) {",
     tests: ["tests/lib/files_hostile_test.ts"],
     why: "the files-per-call cap no longer holds",
+  },
+  // Issue 30: behaviour that new code could get wrong (each found by a test that failed with it)
+  {
+    id: "start-link-not-checked",
+    file: "lib/files.ts",
+    from: "if (roots && !isInside(await resolveReal(start), roots)) {",
+    to: "if (false) {",
+    tests: [RACE_TESTS],
+    filter: "start folder",
+    why: "a start folder linking out of the roots is walked (its names show up as skipped)",
+  },
+  {
+    id: "start-link-not-resolved",
+    file: "lib/files.ts",
+    from: "if (roots && !isInside(await resolveReal(start), roots)) {",
+    to: "if (roots && !isInside(start, roots)) {",
+    tests: [RACE_TESTS],
+    filter: "start folder",
+    why: "the start folder is checked before its links are resolved",
+  },
+  {
+    id: "read-handle-not-compared",
+    file: "lib/files.ts",
+    from:
+      'if (!sameFile(await Deno.stat(real), info)) return { reason: "changed while it was read; pass it again" };',
+    to: "",
+    tests: [RACE_TESTS],
+    filter: "swapped back inside",
+    why: "a file opened outside the roots and swapped back before its path is resolved is read",
+  },
+  {
+    id: "gitignore-swap-applied",
+    file: "lib/walk.ts",
+    from: 'if (!sameFile(await handle.stat(), info)) return { file, unusable: "changed while it was read" };',
+    to: "",
+    tests: [RACE_TESTS],
+    filter: "swapped between its size check",
+    why: "a .gitignore swapped between its size check and its open is applied",
+  },
+  {
+    id: "total-per-file-only",
+    file: "lib/files.ts",
+    from: "if (chars + read.text.length > options.maxTotalChars) {",
+    to: "if (read.text.length > options.maxTotalChars) {",
+    tests: [RACE_TESTS],
+    filter: "total per call",
+    why: "the total per call ignores what was already read",
+  },
+  {
+    id: "examined-cap-off-by-one",
+    file: "lib/files.ts",
+    from: "if (examined++ >= maxExamined) {",
+    to: "if (examined++ > maxExamined) {",
+    tests: [RACE_TESTS],
+    filter: "stop at the cap",
+    why: "the files-per-call cap opens one file more than it says",
+  },
+  {
+    id: "gitignore-deeper-outranked",
+    file: "lib/walk.ts",
+    from: "const active = own.rules ? [...inherited, { dir, rules: own.rules }] : inherited;",
+    to: "const active = own.rules ? [{ dir, rules: own.rules }, ...inherited] : inherited;",
+    tests: [RACE_TESTS],
+    filter: "precedence",
+    why: "a deeper .gitignore ranks below its parents: its !keep no longer re-includes",
+  },
+  {
+    id: "exclude-outranks-gitignore",
+    file: "lib/walk.ts",
+    from: "return exclude.rules ? [{ dir: top, rules: exclude.rules }, ...rules] : rules;",
+    to: "return exclude.rules ? [...rules, { dir: top, rules: exclude.rules }] : rules;",
+    tests: [RACE_TESTS],
+    filter: "precedence",
+    why: ".git/info/exclude ranks above .gitignore",
+  },
+  {
+    id: "range-merge-shrinks",
+    file: "lib/pattern.ts",
+    from: "out[out.length - 1] = Math.max(out[out.length - 1]!, high);",
+    to: "out[out.length - 1] = high;",
+    tests: [RACE_TESTS],
+    filter: "ranges",
+    why: "a range nested in another (`[a-zb-c]`) shrinks the class",
+  },
+  {
+    id: "range-one-char-reversed",
+    file: "lib/pattern.ts",
+    from: "if (high >= previous) ranges.push(previous, high);",
+    to: "if (high > previous) ranges.push(previous, high);",
+    tests: [RACE_TESTS],
+    filter: "ranges",
+    why: "a one-character range (`[a-a]`) is taken as reversed",
+  },
+  {
+    id: "text-surrogates-split",
+    file: "lib/pattern.ts",
+    from: "if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {",
+    to: "if (false) {",
+    tests: [RACE_TESTS],
+    filter: "globs:",
+    why: "a character outside the basic plane is matched as two halves",
+  },
+  {
+    id: "glob-pattern-utf16",
+    file: "lib/pattern.ts",
+    from: "if (glob) { for (const c of pattern) units.push(c.codePointAt(0)!); }",
+    to: "if (false) { /* code points */ }",
+    tests: [RACE_TESTS],
+    filter: "globs:",
+    why: "a glob is compiled in UTF-16 halves: an emoji in a class or a literal never matches",
   },
   // Containment (lib/is_inside.ts)
   {
