@@ -28,6 +28,8 @@ const GLOB_TESTS = ["tests/lib/glob_test.ts", "tests/lib/pattern_test.ts", "test
 const FILES_TESTS = ["tests/lib/files_hostile_test.ts", "tests/tools/delegation_test.ts"];
 const SESSIONS_TESTS = ["tests/lib/sessions_test.ts"];
 const RACE_TESTS = "tests/lib/files_race_test.ts";
+const GUARD_TESTS = "tests/transports/guard_behaviour_test.ts";
+const TASK_TESTS = "tests/server/tasks_behaviour_test.ts";
 
 /** Every mutant, security- and durability-critical code first. */
 export const MUTANTS: readonly Mutant[] = [
@@ -330,6 +332,107 @@ export const MUTANTS: readonly Mutant[] = [
     tests: [RACE_TESTS],
     filter: "globs:",
     why: "a glob is compiled in UTF-16 halves: an emoji in a class or a literal never matches",
+  },
+  {
+    id: "guard-bypass-accepted",
+    file: "transports/http.ts",
+    from: "if (guard && !guard.owns(connection.remoteAddr)) {",
+    to: "if (false) {",
+    tests: [GUARD_TESTS],
+    filter: "around the guard",
+    why: "a connection straight to the inner server skips the guard's limits",
+  },
+  {
+    id: "session-registered-late",
+    file: "transports/http.ts",
+    from: "sessions.set(id, session);",
+    to: "const made = session;\n            setTimeout(() => sessions.set(id, made), 0);",
+    tests: [GUARD_TESTS],
+    filter: "session cap",
+    why: "a session counts only a moment after its initialize: concurrent ones pass the session cap",
+  },
+  {
+    id: "guard-idle-from-client-only",
+    file: "transports/http_guard.ts",
+    from:
+      "if (n === null) return this.close();\n      this.#lastActivity = performance.now();\n      this.#replied = true;\n" +
+      "      if (!(await writeAll(this.#client, buffer.subarray(0, n)))) return this.close();\n" +
+      "      this.#lastActivity = performance.now();",
+    to: "if (n === null) return this.close();\n      this.#replied = true;\n" +
+      "      if (!(await writeAll(this.#client, buffer.subarray(0, n)))) return this.close();",
+    tests: [GUARD_TESTS],
+    filter: "last byte",
+    why: "idle time counts only the client's bytes: a long SSE reply with keep-alives is cut",
+  },
+  {
+    id: "guard-cuts-late-body-first",
+    file: "transports/http_guard.ts",
+    from: "now - this.#framing.since > this.#limits.bodyTimeoutMs + 1000",
+    to: "now - this.#framing.since > this.#limits.bodyTimeoutMs / 2",
+    tests: [GUARD_TESTS],
+    filter: "late body",
+    why: "the guard closes a late body's connection before the server's 408 goes out",
+  },
+  {
+    id: "shutdown-answers-before-cancel",
+    file: "transports/http_calls.ts",
+    from: "this.#cancel(call.id, message);\n      try {",
+    to: "queueMicrotask(() => this.#cancel(call.id, message));\n      try {",
+    tests: [GUARD_TESTS],
+    filter: "shutdown",
+    why: "at shutdown a call is answered before its work is cancelled",
+  },
+  {
+    id: "task-error-not-redacted",
+    file: "server/tasks.ts",
+    from: "result = errorResult(error, tool.name, deps.log, deps.redact);",
+    to: "result = errorResult(error, tool.name, deps.log);",
+    tests: [TASK_TESTS],
+    filter: "redacted",
+    why: "an API key inside an error reaches tasks/get and SQLite",
+  },
+  {
+    id: "task-lease-reaps-local",
+    file: "server/tasks.ts",
+    from: "running.has(id) || ",
+    to: "",
+    tests: [TASK_TESTS],
+    filter: "lease",
+    why: "a task this process still runs is failed once its lease runs late, and its result lost",
+  },
+  {
+    id: "task-cancel-waits-for-beat",
+    file: "server/tasks.ts",
+    from: "running.get(taskId)?.controller.abort(new TaskCancelled());",
+    to: "",
+    tests: [TASK_TESTS],
+    filter: "tasks/cancel",
+    why: "tasks/cancel stops the work only at its next heartbeat",
+  },
+  {
+    id: "task-shutdown-not-recorded",
+    file: "server/tasks.ts",
+    from: "if (deps.shutdown?.aborted) {",
+    to: "if (false) {",
+    tests: [TASK_TESTS],
+    filter: "shutdown",
+    why: "a task stopped by shutdown reads as completed (with a cancellation error), not as stopped",
+  },
+  {
+    id: "combine-round-failure-swallowed",
+    file: "tools/combine.ts",
+    from: "if (failed && !failed.ok) throw failed.error;",
+    to: "",
+    tests: ["tests/tools/combine_rounds_test.ts"],
+    why: "a merge that fails in a later round is dropped silently and the rest passed off as the result",
+  },
+  {
+    id: "combine-failure-drops-answers",
+    file: "tools/fan_out.ts",
+    from: "? `${combineFailed}\\n\\n${itemsText}`",
+    to: "? combineFailed",
+    tests: ["tests/tools/combine_rounds_test.ts"],
+    why: "when combine fails, the items' answers are not returned",
   },
   // Containment (lib/is_inside.ts)
   {
