@@ -10,7 +10,7 @@ import type { JSONRPCMessage, Transport } from "../../server/sdk.ts";
 import { SessionCalls } from "../../transports/http_calls.ts";
 import { UnreadBudget } from "../../transports/http_unread.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { openSession, post, rawConnection, replyOf, serveForTest, toolCall } from "../support/http_served.ts";
+import { openSession, post, rawConnection, replyOf, serveForTest } from "../support/http_served.ts";
 import { serveConfigured } from "../support/serve_config.ts";
 import { until } from "../support/wait.ts";
 
