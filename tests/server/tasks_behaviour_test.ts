@@ -16,6 +16,8 @@ import { until } from "../support/wait.ts";
 
 const QWEN = "qwen/qwen3-8b";
 const KEY = "sk-lm-TASKSECRET0123456789abcdef";
+/** A delay the simulator holds until the test lets it go. */
+const HELD_MS = 987_654;
 /** `ask` asking for this many tokens is worth a task. */
 const LONG = { model: QWEN, prompt: "essay", max_tokens: 8192 };
 
@@ -76,8 +78,11 @@ Deno.test("tasks: an API key inside an error is redacted in tasks/get and in eve
 Deno.test("tasks: a lease that runs late while this process still runs the task does not fail it", async () => {
   await using sim = LmStudioSim.start();
   sim.chatScript = { reasoning: null, answer: "kept answer" };
-  // The answer is held back a moment, while the test looks at the task with the clock moved on.
-  sim.fault("POST /api/v1/chat", { delayMs: 300 });
+  // The answer is held back (a delay that ends when the test lets it) while the test looks at the task.
+  const held = Promise.withResolvers<void>();
+  const wait = sim.wait.bind(sim);
+  sim.wait = (ms, signal) => ms === HELD_MS ? held.promise : wait(ms, signal);
+  sim.fault("POST /api/v1/chat", { delayMs: HELD_MS, times: 1 });
   await using served = serveConfigured({ LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "60000" });
   const url = served.handle.url;
   const taskId = await startTask(url, LONG);
@@ -92,6 +97,7 @@ Deno.test("tasks: a lease that runs late while this process still runs the task 
     Date.now = realNow;
   }
   assert.equal(late.status, "working", JSON.stringify(late));
+  held.resolve();
   const done = await settle(url, taskId);
   assert.equal(done.status, "completed", JSON.stringify(done));
   assert.match(JSON.stringify(done.result), /kept answer/, "the result is kept");

@@ -97,11 +97,12 @@ Deno.test("HTTP: the session cap holds under concurrent initialize requests", as
 Deno.test("HTTP: idle time counts from the last byte either way: a long reply with keep-alives outlives it", async () => {
   await using sim = LmStudioSim.start();
   sim.chatScript = { reasoning: null, answer: "late but whole" };
-  // Nothing from LM Studio for a while: only the server's heartbeats keep the connection busy.
-  sim.fault("POST /api/v1/chat", { delayMs: 900, times: 1 });
+  // Nothing from LM Studio for twice the idle time: only the server's heartbeats (every 50 ms, a dozen
+  // per idle period) keep the connection busy.
+  sim.fault("POST /api/v1/chat", { delayMs: 1_300, times: 1 });
   await using served = serveConfigured(
-    { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "100" },
-    { idleTimeoutMs: 300, headerTimeoutMs: 5_000 },
+    { LM_STUDIO_URL: sim.url, LM_STUDIO_HEARTBEAT_MS: "50" },
+    { idleTimeoutMs: 600, headerTimeoutMs: 5_000 },
   );
   const url = served.handle.url;
   const session = await openSession(url);
@@ -124,7 +125,7 @@ Deno.test("HTTP: idle time counts from the last byte either way: a long reply wi
 Deno.test("HTTP: a late body gets its 408 before the connection closes", async () => {
   await using sim = LmStudioSim.start();
   await using served = serveForTest(sim, {
-    limits: { bodyTimeoutMs: 200, headerTimeoutMs: 400, idleTimeoutMs: 600 },
+    limits: { bodyTimeoutMs: 150, headerTimeoutMs: 300, idleTimeoutMs: 800 },
   });
   const port = served.handle.port;
   await using conn = await rawConnection(port);
@@ -135,7 +136,7 @@ Deno.test("HTTP: a late body gets its 408 before the connection closes", async (
   await until(() => conn.closed(), "the late body's connection to close");
   assert.match(
     conn.received(),
-    /^HTTP\/1\.1 408[\s\S]*"message":"The request body did not arrive within 200 ms"/,
+    /^HTTP\/1\.1 408[\s\S]*"message":"The request body did not arrive within 150 ms"/,
   );
 });
 
