@@ -112,6 +112,12 @@ Deno.test("tasks: tasks/cancel stops the local work at once, not at the next hea
   const taskId = await startTask(url, LONG);
   await until(() => sim.requestsTo("POST /api/v1/chat").length === 1, "the request to reach LM Studio");
   const request = sim.requestsTo("POST /api/v1/chat")[0]!;
+  // Its progress settled (the tool's own message recorded, nothing more until LM Studio answers): from
+  // here only a heartbeat would make the task look at the store again.
+  await until(
+    async () => !/^Running ask$/.test((await getTask(url, taskId)).statusMessage ?? "Running ask"),
+    "the tool's own progress to be recorded",
+  );
   const ack = await modernRequest(url, "tasks/cancel", { taskId });
   assert.equal(ack.error, undefined, JSON.stringify(ack));
   await until(() => request.abortedAt !== undefined, "LM Studio's request to be aborted", 5_000);
