@@ -9,7 +9,8 @@
  * pause), and a chat send on sessions of 10, 1,000 and 5,000 turns. For ours also: the SDK's own cold-start
  * floor and a bare Deno responder's, a 1,000-token streamed `ask` against reading the stream directly,
  * `each` on 4 parallel slots against 1, `each` over large files on a 4,096-token model whose 4 slots share
- * one KV cache (wall time, files read, at once, overflows), and HTTP against stdio.
+ * one KV cache (wall time, files read, at once, overflows), the longest the event loop is held while a
+ * folder with a hostile `.gitignore` is read (what tests assert only as counts), and HTTP against stdio.
  *
  * A second table, "defaults", runs delegation as a user who changed nothing meets it: a model loaded at
  * 4,096 tokens with 4 parallel slots sharing one KV cache, `max_tokens` not set, over this repository's
@@ -34,6 +35,9 @@ import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { cacheDir, childEnv, MAIN, ROOT, RUN_FLAGS } from "./support/mcp.ts";
 import { writeReferenceDb } from "./support/reference_db.ts";
 import { tokens } from "./support/sim/inference.ts";
+import { withBystander } from "./support/bystander.ts";
+import { random } from "./support/random.ts";
+import { gatherFiles } from "../lib/files.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -436,6 +440,7 @@ async function main(): Promise<void> {
   await streamed(sim, ours, env);
   await parallelEach(sim);
   await fanOutFits();
+  await eventLoopHolds();
   await httpVsStdio(env);
 
   if (flags.json) {
@@ -736,6 +741,40 @@ async function fanOutFits(): Promise<void> {
     }
   } finally {
     sim.chatScript = {};
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * How long reading a folder whose `.gitignore` holds 2,000 lines built to backtrack holds the event loop
+ * (the longest gap a 5 ms bystander timer sees, median and worst of a few runs), and how many turns the
+ * bystander got: the tests assert only that it got many (a count), these are the milliseconds.
+ */
+async function eventLoopHolds(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
+  try {
+    await Deno.mkdir(`${dir}/.git`);
+    await Deno.mkdir(`${dir}/src`);
+    const rng = random(20261128);
+    const lines = Array.from({ length: 2_000 }, () => `${"*a".repeat(5 + Math.floor(rng() * 20))}*b`);
+    await Deno.writeTextFile(`${dir}/.gitignore`, `${lines.join("\n")}\nsecret.txt\n`);
+    for (let i = 0; i < 200; i++) {
+      await Deno.writeTextFile(`${dir}/src/${"a".repeat(60 + (i % 50))}${i}`, "x\n");
+    }
+    const gaps: number[] = [];
+    const turns: number[] = [];
+    for (let run = 0; run < (QUICK ? 2 : 5); run++) {
+      const measured = await withBystander(() =>
+        gatherFiles(["."], { base: dir, roots: [dir], maxFileChars: 100_000, maxTotalChars: 10_000_000 })
+          .catch((error: unknown) => error)
+      );
+      gaps.push(measured.worstGapMs);
+      turns.push(measured.turns);
+    }
+    record("event loop held by a hostile .gitignore walk, median", "ms", median(gaps), null);
+    record("  worst", "ms", Math.max(...gaps), null);
+    record("  bystander turns during the walk, median", "turns", median(turns), null, false);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -12,7 +12,7 @@
  * - When every stream carrying a call is gone (the client disconnected) and none resumes it with
  *   `Last-Event-ID` within the grace period, the call is cancelled as if the client had sent
  *   `notifications/cancelled`, which aborts its LM Studio requests.
- * - At shutdown every call in flight is answered with an error.
+ * - At shutdown every call in flight has its work cancelled, then is answered with an error.
  * - What a response stream's client leaves unread is bounded (see `http_unread.ts`).
  *
  * @module
@@ -176,7 +176,7 @@ export class SessionCalls {
   }
 
   /**
-   * Answers every call in flight with an error and cancels its work.
+   * Cancels the work of every call in flight, then answers it with an error.
    *
    * @param code The JSON-RPC error code
    * @param message The error message
@@ -184,14 +184,15 @@ export class SessionCalls {
   async answerAll(code: number, message: string): Promise<void> {
     const calls = [...this.#calls.values()];
     await Promise.all(calls.map(async (call) => {
+      // The work stops first, so a caller told of the shutdown knows nothing of it runs on.
+      this.#cancel(call.id, message);
       try {
         await this.#transport?.send(
           { jsonrpc: "2.0", id: call.id, error: { code, message } } as JSONRPCMessage,
         );
       } catch {
-        // No stream and nothing to resume: the cancellation below still stops the work.
+        // No stream and nothing to resume: the work is stopped all the same.
       }
-      this.#cancel(call.id, message);
     }));
   }
 

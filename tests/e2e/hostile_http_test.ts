@@ -1,10 +1,10 @@
 /**
  * Hostile patterns against the shared server, as a process over HTTP: while one client sends globs built
  * to backtrack and reads a folder whose `.gitignore` is full of them, a bystander polls `/health` and
- * lists the tools. Every one of its requests must be answered promptly (the server never holds its event
- * loop), and the hostile calls end with a result, not a hang. Then hostile connections: h2c, impossible
- * `Content-Length` values, and a client without the token holding every connection while a token holder
- * is served. Seeded; bounded.
+ * lists the tools. It must get many rounds answered while the hostile calls run (the server never holds
+ * its event loop: a count, not a latency, so a busy machine only adds rounds), and the hostile calls end
+ * with a result, not a hang. Then hostile connections: h2c, impossible `Content-Length` values, and a
+ * client without the token holding every connection while a token holder is served. Seeded; bounded.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -21,6 +21,13 @@ import { until } from "../support/wait.ts";
 
 /** A safety bound on one bystander request; a frozen server (the defect) answered after 20+ s. */
 const BYSTANDER_LIMIT_MS = 2_000;
+/**
+ * The fewest bystander rounds answered while the hostile calls run: they take about a second of the
+ * server's CPU in slices of 10 ms, and the bystander got 14–28 rounds in during them on a busy 2-core
+ * machine; a server that holds its loop through them answers one (measured with the
+ * `walk-never-yields` mutant).
+ */
+const MIN_ROUNDS = 5;
 
 Deno.test("hostile globs and .gitignore lines never make another HTTP client wait", {
   ignore: Deno.build.os === "windows",
@@ -72,6 +79,7 @@ Deno.test("hostile globs and .gitignore lines never make another HTTP client wai
     const health = new URL("/health", url);
     let worst = 0;
     let rounds = 0;
+    let during = 0;
     // Until the hostile calls end (at least 5 rounds), bounded at 2,000 rounds.
     while ((!done || rounds < 5) && rounds < 2_000) {
       rounds++;
@@ -81,9 +89,15 @@ Deno.test("hostile globs and .gitignore lines never make another HTTP client wai
       await response.body?.cancel();
       await bystander.listTools();
       worst = Math.max(worst, performance.now() - started);
+      if (!done) during++;
     }
     const [redos, folder, invalid] = (await calls) as [CallToolResult, CallToolResult, CallToolResult];
-    assert.ok(worst < BYSTANDER_LIMIT_MS, `a bystander waited ${worst.toFixed(0)} ms`);
+    assert.ok(
+      during >= MIN_ROUNDS,
+      `a bystander got ${during} rounds answered while the hostile calls ran (its longest took ${
+        worst.toFixed(0)
+      } ms)`,
+    );
     assert.equal(redos.isError, true);
     // Its one file is left out: the .gitignore's 1,000 hostile lines cost more than an entry's slice.
     assert.match(textOf(redos), /redos\/a+ \(left out: matching the glob and \.gitignore rules took over/);
