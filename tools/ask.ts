@@ -23,6 +23,7 @@ import {
   readFilesFor,
 } from "./file_input.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
+import { hostReport, routeCall } from "./route.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 
 const ItemSchema = () =>
@@ -49,6 +50,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     stats: StatsSchema(),
     tool_calls: z.array(z.string()),
     json: z.unknown().optional(),
+    host: z.string().optional(),
     files: FilesReportSchema().optional(),
     items: z.array(ItemSchema()).optional(),
     fanout: z.object({
@@ -67,7 +69,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     idempotentHint: false,
     openWorldHint: false,
   },
-}), async (args, deps, context) => {
+}), async (args, given, context) => {
   const stream = args.stream ?? true;
   const maxTokens = args.max_tokens ?? DEFAULT_MAX_TOKENS;
   // The model is checked before any image is read: a wrong model costs no file reads.
@@ -80,6 +82,9 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     );
   }
   if (args.each || args.prompts) checkEach(args);
+  // With several LM Studio servers: the one where the model is loaded and has room (see lib/pool.ts).
+  const { deps, route } = await routeCall(given, args.model, { signal: context.signal });
+  using _counted = route; // Counted on its server until the call ends.
   const catalog = await deps.client.catalog({ signal: context.signal });
   const unsuitable = unsuitableReason(catalog, args.model, {
     tool: "ask",
@@ -113,7 +118,10 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     loaded: Boolean(known?.loaded_instances?.length),
   };
   const fanOut = args.each === true || args.prompts !== undefined;
-  if (fanOut) return await runEach(request, catalog, context);
+  if (fanOut) {
+    route.release(); // A fan-out counts its own requests.
+    return await runEach(request, catalog, context);
+  }
   let prompt = args.prompt;
   let files: ReadFiles | undefined;
   if (args.files) {
@@ -140,8 +148,12 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     onWarning: (message) => deps.log.warn(message),
   });
   requireAnswer(result, { reasoningParameter: true });
+  const where = hostReport(deps, route);
   return {
-    content: inferenceBlocks(result, files ? [filesLine(files)] : []),
+    content: inferenceBlocks(result, [
+      ...(files ? [filesLine(files)] : []),
+      ...(where.line ? [where.line] : []),
+    ]),
     structuredContent: {
       answer: result.answer,
       reasoning: result.reasoning,
@@ -151,6 +163,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       stats: { ...result.stats },
       tool_calls: [...result.tool_calls],
       ...(json === undefined ? {} : { json }),
+      ...where.field,
       ...(files ? { files: filesReport(files) } : {}),
     },
   };

@@ -10,6 +10,7 @@ import { InputError } from "../lib/errors.ts";
 import { findModel, unsuitableReason } from "../lib/models.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
+import { hostReport, routeCall } from "./route.ts";
 import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 
 const MAX_ITEMS = 1024;
@@ -36,10 +37,14 @@ export const embed: ToolSpec = defineTool("embed", () => ({
     count: z.number().int(),
     embeddings: z.array(z.array(z.number())),
     prompt_tokens: z.number().nullable(),
+    host: z.string().optional(),
   },
   annotations: READ_ONLY,
-}), async (args, deps, context) => {
+}), async (args, given, context) => {
   const inputs = typeof args.input === "string" ? [args.input] : args.input;
+  // With several LM Studio servers: the one where the model is loaded and has room (see lib/pool.ts).
+  const { deps, route } = await routeCall(given, args.model, { signal: context.signal });
+  using _counted = route; // Counted on its server until the call ends.
   const catalog = await deps.client.catalog({ signal: context.signal });
   const unsuitable = unsuitableReason(catalog, args.model, {
     tool: "embed",
@@ -76,11 +81,14 @@ export const embed: ToolSpec = defineTool("embed", () => ({
   if (!args.full && result.vectors.length > 3) {
     lines.push(`… and ${result.vectors.length - 3} more (pass full: true to print them all)`);
   }
+  const where = hostReport(deps, route);
+  if (where.line) lines.push(where.line);
   return textAndStructured(lines.join("\n"), {
     model: result.model,
     dimension: result.dimension,
     count: result.vectors.length,
     embeddings: result.vectors,
     prompt_tokens: result.promptTokens,
+    ...where.field,
   });
 });
