@@ -11,6 +11,12 @@
  * `each` on 4 parallel slots against 1, `each` over large files on a 4,096-token model whose 4 slots share
  * one KV cache (wall time, files read, at once, overflows), and HTTP against stdio.
  *
+ * A second table, "defaults", runs delegation as a user who changed nothing meets it: a model loaded at
+ * 4,096 tokens with 4 parallel slots sharing one KV cache, `max_tokens` not set, over this repository's
+ * `lib/` and over a folder of Chinese, Japanese and Korean text (built from tests/fixtures/tokens), alone
+ * and two calls at once: files read, requests sent, the most in flight, overflows, wall time.
+ * `--defaults` runs only that table.
+ *
  * The reference is installed on demand into a cache folder (`npm install`, then `npm rebuild
  * better-sqlite3`, since current npm skips install scripts); without Node and npm its column is skipped.
  *
@@ -35,6 +41,7 @@ const flags = parseArgs({
     "compare-reference": { type: "boolean" },
     json: { type: "boolean" },
     quick: { type: "boolean" },
+    defaults: { type: "boolean" },
   },
 }).values;
 const QUICK = flags.quick === true;
@@ -213,6 +220,7 @@ async function referenceTarget(): Promise<Target | undefined> {
 }
 
 async function main(): Promise<void> {
+  if (flags.defaults) return await defaultsTable();
   await using sim = LmStudioSim.start();
   // A long loaded context, so that the 500 KB prompts of the memory run are answered, not refused.
   const qwen = sim.model(QWEN)!;
@@ -466,6 +474,126 @@ async function main(): Promise<void> {
   console.log(`| ${widths.map((w, i) => (i ? "-".repeat(w - 1) + ":" : "-".repeat(w))).join(" | ")} |`);
   for (const l of lines) console.log(line(l));
   for (const note of notes) console.log(`- ${note}`);
+  console.log("");
+  await defaultsTable();
+}
+
+/** One row of the defaults table. */
+interface DefaultsRow {
+  readonly call: string;
+  readonly found: number;
+  readonly read: number;
+  readonly requests: number;
+  readonly atOnce: number;
+  readonly overflows: number;
+  readonly failed: number;
+  readonly ms: number;
+}
+
+/** A folder of Chinese, Japanese and Korean text: 12 files of 600 to 7,000 characters, lines of ~80. */
+async function cjkFolder(dir: string): Promise<void> {
+  const samples = await Promise.all(
+    ["chinese", "japanese", "korean"].map((name) =>
+      Deno.readTextFile(new URL(`./fixtures/tokens/${name}.md`, import.meta.url))
+    ),
+  );
+  const sizes = [600, 1200, 2500, 7000];
+  for (const [i, sample] of samples.entries()) {
+    for (const [j, size] of sizes.entries()) {
+      let text = "";
+      for (let n = 0; text.length < size; n++) text += `${n + 1}. ${sample}\n`;
+      await Deno.writeTextFile(`${dir}/${["zh", "ja", "ko"][i]}-${j}.md`, text.slice(0, size));
+    }
+  }
+}
+
+/**
+ * Delegation at LM Studio's defaults (see the module's comment): each call on a fresh in-process server
+ * against one simulator whose model is loaded at 4,096 tokens with 4 slots sharing one cache.
+ */
+async function defaultsTable(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-cjk-" });
+  const lib = new URL("../lib", import.meta.url).pathname;
+  const out: DefaultsRow[] = [];
+  try {
+    await cjkFolder(dir);
+    const count = async (path: string) => {
+      let n = 0;
+      for await (const entry of Deno.readDir(path)) if (entry.isFile) n++;
+      return n;
+    };
+    const found = { lib: await count(lib), cjk: await count(dir) };
+    const runs: { call: string; args: Record<string, unknown>[] }[] = [
+      { call: "ask files: lib/", args: [{ files: [lib] }] },
+      { call: "ask files: lib/, each", args: [{ files: [lib], each: true }] },
+      { call: "ask files: CJK folder", args: [{ files: [dir] }] },
+      { call: "ask files: CJK folder, each", args: [{ files: [dir], each: true }] },
+      {
+        call: "two at once: lib/ and CJK each",
+        args: [{ files: [lib] }, { files: [dir], each: true }],
+      },
+    ];
+    for (const run of runs) {
+      await using sim = LmStudioSim.start();
+      const config = sim.model(QWEN)!.loaded_instances[0]!.config as Record<string, unknown>;
+      config.context_length = 4096;
+      config.parallel = 4;
+      sim.chatScript = { reasoning: null, tokenDelayMs: 2, answer: "word ".repeat(60).trim() };
+      await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+      const t = performance.now();
+      const results = await Promise.all(
+        run.args.map((args) =>
+          server.call("ask", { model: QWEN, prompt: "Summarise what this is about", ...args })
+        ),
+      );
+      const ms = performance.now() - t;
+      let read = 0;
+      let overflows = 0;
+      let failed = 0;
+      for (const result of results) {
+        const data = result.structuredContent as {
+          items?: { error: string | null }[];
+          files?: { read: { path: string }[] };
+        } | undefined;
+        read += new Set((data?.files?.read ?? []).map((f) => f.path.replace(/ \(lines .*$/, ""))).size;
+        const errors = [
+          ...(data?.items ?? []).map((i) => i.error ?? ""),
+          ...(result.isError ? [JSON.stringify(result.content)] : []),
+        ];
+        overflows += errors.filter((e) => /does not fit|exceeded|greater than the context/i.test(e)).length;
+        failed += errors.filter(Boolean).length;
+      }
+      out.push({
+        call: run.call,
+        found: run.args.reduce((n, a) => n + ((a.files as string[])[0] === lib ? found.lib : found.cjk), 0),
+        read,
+        requests: sim.requestsTo("POST /api/v1/chat").length +
+          sim.requestsTo("POST /v1/chat/completions").length,
+        atOnce: sim.peakInFlight.get(QWEN) ?? 0,
+        overflows: Math.max(overflows, sim.contextExceeded),
+        failed,
+        ms,
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  if (flags.json) {
+    console.log(JSON.stringify({ defaults: out }, null, 2));
+    return;
+  }
+  console.log(
+    "Defaults: model loaded at 4,096 tokens, parallel 4, one shared KV cache, max_tokens not set",
+  );
+  console.log("| call | files read | requests | at once | overflows | failed | wall ms |");
+  console.log("|---|--:|--:|--:|--:|--:|--:|");
+  for (const r of out) {
+    console.log(
+      `| ${r.call} | ${r.read} of ${r.found} | ${r.requests} | ${r.atOnce} | ${r.overflows} | ${r.failed} | ${
+        r.ms.toFixed(0)
+      } |`,
+    );
+  }
 }
 
 async function streamed(sim: LmStudioSim, ours: Target, env: Record<string, string>): Promise<void> {
