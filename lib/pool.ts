@@ -10,6 +10,7 @@
 import type { Timeouts } from "./config.ts";
 import { HttpStatusError, InputError, LmStudioError, StreamError, UnreachableError } from "./errors.ts";
 import { type HostConfig, hostNames } from "./hosts.ts";
+import { existingLedger } from "./kv_ledger.ts";
 import { LmStudioClient } from "./lmstudio.ts";
 import { findModel } from "./models.ts";
 import type { NativeModel } from "./schemas.ts";
@@ -101,6 +102,31 @@ export function slotsOf(model: NativeModel | undefined): number {
   return slots;
 }
 
+/**
+ * What the process's ledgers (lib/kv_ledger.ts, one per loaded instance) hold on a server for a model:
+ * requests in flight and waiting, from every call of this process.
+ */
+function ledgerLoad(host: Host, model: NativeModel): number {
+  let load = 0;
+  for (const instance of model.loaded_instances ?? []) {
+    const ledger = existingLedger({ baseUrl: host.baseUrl, instanceId: instance.id });
+    if (ledger) load += ledger.inFlight + ledger.waiting;
+  }
+  return load;
+}
+
+/**
+ * An error's first sentence, at most 200 characters: enough to say why a server was skipped.
+ *
+ * @param error The error
+ * @returns The short reason
+ */
+export function brief(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const first = message.split(/(?<=[.)])\s/)[0] ?? message;
+  return first.length > 200 ? `${first.slice(0, 199)}…` : first.replace(/\.$/, "");
+}
+
 /** Every LM Studio server this process talks to. */
 export class Pool {
   /** The servers, in the order of LM_STUDIO_URL. */
@@ -176,7 +202,7 @@ export class Pool {
   markDown(host: Host, error: unknown): void {
     const before = this.#down.get(host);
     const backoff = before ? Math.min(MAX_BACKOFF_MS, before.backoff * 2) : this.#backoffMs;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = brief(error);
     this.#down.set(host, { until: performance.now() + backoff, backoff, reason });
   }
 
@@ -204,19 +230,20 @@ export class Pool {
   }
 
   /**
-   * Every server's catalogue, read at once; a server that cannot be read is marked down.
+   * Every server's catalogue (or those of `hosts`), read at once; a server that cannot be read is marked
+   * down.
    *
    * @param options Cancellation; `fresh` to bypass the two-second catalogue cache
    * @returns One entry per server, in order
    */
   async catalogs(
-    options: { signal?: AbortSignal | undefined; fresh?: boolean } = {},
+    options: { signal?: AbortSignal | undefined; fresh?: boolean; hosts?: readonly Host[] } = {},
   ): Promise<HostCatalog[]> {
-    return await Promise.all(this.hosts.map(async (host): Promise<HostCatalog> => {
+    return await Promise.all((options.hosts ?? this.hosts).map(async (host): Promise<HostCatalog> => {
       try {
         const call = { signal: options.signal };
+        // A listing does not end a back-off: a server may list its models and still fail every request.
         const models = options.fresh ? await host.client.listModels(call) : await host.client.catalog(call);
-        this.markUp(host);
         return { host, models };
       } catch (error) {
         if (!(error instanceof LmStudioError) || options.signal?.aborted) throw error;
@@ -278,11 +305,15 @@ export class Pool {
     };
     if (options.host !== undefined) return to(this.host(options.host), "asked", []);
     if (!this.several) return to(this.hosts[0]!, "only", []);
-    const catalogs = await this.catalogs({ signal: options.signal });
+    // Servers in their back-off are not asked (one that hangs would cost a timeout), unless all are.
     const notes: string[] = [];
+    let candidates = this.hosts.filter((h) => !this.isDown(h));
+    if (candidates.length === 0) candidates = [...this.hosts];
+    else for (const h of this.hosts) if (this.isDown(h)) notes.push(this.downNote(h));
+    const catalogs = await this.catalogs({ signal: options.signal, hosts: candidates });
     const up = catalogs.filter((c) => {
       if (c.models) return true;
-      notes.push(`${c.host.name} was skipped: ${c.error.message}`);
+      notes.push(`${c.host.name} was skipped: ${brief(c.error)}`);
       return false;
     });
     if (up.length === 0) throw catalogs[0]!.error!;
@@ -299,7 +330,7 @@ export class Pool {
     const key = withModel[0]!.model.key;
     const loaded = withModel.filter((c) => slotsOf(c.model) > 0).map((c) => {
       const slots = slotsOf(c.model);
-      const busy = this.inFlight(c.host, key);
+      const busy = Math.max(this.inFlight(c.host, key), ledgerLoad(c.host, c.model));
       return { host: c.host, free: slots - busy, load: busy / slots };
     });
     const free = loaded.filter((c) => c.free > 0).sort((a, b) =>

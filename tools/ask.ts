@@ -61,6 +61,14 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       combine_rounds: z.number().optional(),
       combine_error: z.string().optional(),
       notes: z.array(z.string()).optional(),
+      hosts: z.array(z.object({
+        host: z.string(),
+        requests: z.number(),
+        answers: z.number(),
+        at_once: z.number(),
+        failed: z.string().optional(),
+        moved: z.number().optional(),
+      })).optional(),
     }).optional(),
   },
   annotations: {

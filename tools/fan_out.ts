@@ -16,13 +16,13 @@
  * @module
  */
 import { CancelledError } from "../lib/errors.ts";
-import { mapBudgeted } from "../lib/fanout.ts";
 import { frameFiles } from "../lib/files.ts";
 import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
 import { findModel } from "../lib/models.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
+import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
 import { DEFAULT_CONTEXT, filesLine, filesReport, type ReadFiles, readFilesFor } from "./file_input.ts";
 import { errorText } from "./result.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
@@ -153,11 +153,12 @@ export async function runEach(
     );
   report();
   const started = performance.now();
-  const { settled, peak } = await mapBudgeted(items, {
+  // With several LM Studio servers: every one where the model is loaded (tools/fan_out_pool.ts).
+  const spread = await spreadOverPool(itemRequest, items, {
     width,
     total: contextSize,
     cost: (i) => cost(items[i]!.prompt),
-  }, async (item, index) => {
+  }, async (item, index, itemRequest) => {
     try {
       const { result, json } = await generate(itemRequest, item.prompt, {
         signal: context.signal,
@@ -176,7 +177,8 @@ export async function runEach(
       done++;
       report();
     }
-  }, context.signal);
+  }, context);
+  const { settled, peak } = spread;
   if (context.signal.aborted) throw new CancelledError();
   context.progress.flush(); // The final count, before the combine step or the result.
   const redact = deps.redact ?? ((text: string) => text);
@@ -198,7 +200,7 @@ export async function runEach(
   if (args.combine && failed < outcomes.length) {
     context.progress.update(`Combining ${outcomes.length - failed} answers`, done, total);
     const reduce: AskRequest = {
-      ...itemRequest,
+      ...spread.best,
       openAi: args.ttl !== undefined,
       args: { ...args, json_schema: undefined },
     };
@@ -245,7 +247,8 @@ export async function runEach(
       ? ` combine merged in ${combined.rounds} rounds to fit the context.`
       : "") +
     (files ? ` ${filesLine(files)}` : "") +
-    notes.map((n) => ` ${n}.`).join("");
+    (spread.hosts ? ` ${hostsLine(spread.hosts)}` : "") +
+    [...notes, ...spread.notes].map((n) => ` ${n}.`).join("");
   const combineFailed = combineError === undefined
     ? ""
     : `combine failed: ${combineError}. Every answer follows.`;
@@ -282,7 +285,8 @@ export async function runEach(
         context_length: contextSize,
         ...(combined ? { combine_rounds: combined.rounds } : {}),
         ...(combineError === undefined ? {} : { combine_error: combineError }),
-        ...(notes.length ? { notes } : {}),
+        ...(notes.length + spread.notes.length ? { notes: [...notes, ...spread.notes] } : {}),
+        ...(spread.hosts ? { hosts: spread.hosts } : {}),
       },
     },
     ...(failed === outcomes.length ? { isError: true } : {}),

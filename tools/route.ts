@@ -57,7 +57,7 @@ export function hostReport(
   route: Route,
 ): { readonly line: string; readonly field: { host?: string } } {
   if (!deps.pool.several) return { line: "", field: {} };
-  const notes = route.notes.map((n) => ` ${n}.`).join("");
+  const notes = route.notes.map((n) => ` ${deps.redact(n)}.`).join("");
   return { line: `Served by ${route.host.name}.${notes}`, field: { host: route.host.name } };
 }
 
