@@ -23,7 +23,7 @@ import {
   readFilesFor,
 } from "./file_input.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
-import { hostReport, routeCall } from "./route.ts";
+import { hostReport, routeCall, withFailover } from "./route.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 
 const ItemSchema = () =>
@@ -91,8 +91,9 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   }
   if (args.each || args.prompts) checkEach(args);
   // With several LM Studio servers: the one where the model is loaded and has room (see lib/pool.ts).
-  const { deps, route } = await routeCall(given, args.model, { signal: context.signal });
-  using _counted = route; // Counted on its server until the call ends.
+  const routed = await routeCall(given, args.model, { signal: context.signal });
+  const { deps } = routed;
+  using _counted = routed.route; // Counted on its server until the call ends.
   const catalog = await deps.client.catalog({ signal: context.signal });
   const unsuitable = unsuitableReason(catalog, args.model, {
     tool: "ask",
@@ -127,7 +128,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   };
   const fanOut = args.each === true || args.prompts !== undefined;
   if (fanOut) {
-    route.release(); // A fan-out counts its own requests.
+    routed.route.release(); // A fan-out counts its own requests.
     return await runEach(request, catalog, context);
   }
   let prompt = args.prompt;
@@ -150,11 +151,17 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     prompt = `${prompt}\n\n${frameFiles(files.files)}`;
   }
   context.progress.update(`Sending the prompt to ${args.model}`);
-  const { result, json } = await generate(request, prompt, {
-    signal: context.signal,
-    onProgress: progressHook(context.progress, args.model, maxTokens),
-    onWarning: (message) => deps.log.warn(message),
-  });
+  const { value: { result, json }, route } = await withFailover(
+    routed,
+    args.model,
+    (on) =>
+      generate({ ...request, deps: on }, prompt, {
+        signal: context.signal,
+        onProgress: progressHook(context.progress, args.model, maxTokens),
+        onWarning: (message) => deps.log.warn(message),
+      }),
+    context.signal,
+  );
   requireAnswer(result, { reasoningParameter: true });
   const where = hostReport(deps, route);
   return {

@@ -10,7 +10,7 @@ import { InputError } from "../lib/errors.ts";
 import { findModel, unsuitableReason } from "../lib/models.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
-import { hostReport, routeCall } from "./route.ts";
+import { hostReport, routeCall, withFailover } from "./route.ts";
 import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 
 const MAX_ITEMS = 1024;
@@ -43,8 +43,9 @@ export const embed: ToolSpec = defineTool("embed", () => ({
 }), async (args, given, context) => {
   const inputs = typeof args.input === "string" ? [args.input] : args.input;
   // With several LM Studio servers: the one where the model is loaded and has room (see lib/pool.ts).
-  const { deps, route } = await routeCall(given, args.model, { signal: context.signal });
-  using _counted = route; // Counted on its server until the call ends.
+  const routed = await routeCall(given, args.model, { signal: context.signal });
+  const { deps } = routed;
+  using _counted = routed.route; // Counted on its server until the call ends.
   const catalog = await deps.client.catalog({ signal: context.signal });
   const unsuitable = unsuitableReason(catalog, args.model, {
     tool: "embed",
@@ -61,12 +62,13 @@ export const embed: ToolSpec = defineTool("embed", () => ({
   context.progress.update(`Embedding ${inputs.length} text${inputs.length === 1 ? "" : "s"}`);
   // Through the load gate: embeds of an unloaded model made at once start one load between them.
   const known = findModel(catalog, args.model);
-  const result = await deps.client.loads.run(
-    known?.key ?? args.model,
-    Boolean(known?.loaded_instances?.length),
-    () => embedTexts(deps.client, args.model, inputs, context.signal),
-    context.signal,
-  );
+  const { value: result, route } = await withFailover(routed, args.model, (on) =>
+    on.client.loads.run(
+      known?.key ?? args.model,
+      Boolean(known?.loaded_instances?.length),
+      () => embedTexts(on.client, args.model, inputs, context.signal),
+      context.signal,
+    ), context.signal);
   const preview = (v: number[]) =>
     `[${v.slice(0, PREVIEW).map((x) => x.toFixed(4)).join(", ")}${v.length > PREVIEW ? ", …" : ""}]`;
   const lines = [

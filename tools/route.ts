@@ -5,7 +5,7 @@
  * @module
  */
 import { findModel } from "../lib/models.ts";
-import type { Host, Route } from "../lib/pool.ts";
+import { brief, type Host, isHostFailure, type Route } from "../lib/pool.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import type { Deps } from "./tool.ts";
 
@@ -87,4 +87,60 @@ export async function hostWithModel(
   const pick = usable.find((c) => findModel(c.models!, model)) ?? usable[0];
   if (!pick) throw catalogs[0]!.error!;
   return { host: pick.host, models: pick.models! };
+}
+
+/**
+ * Runs a call's one request on its routed server and, with several servers, when that server fails
+ * (refused, reset, 5xx) before answering: marks it down and sends the request once to the next server
+ * the pool routes to, until one answers or none is left. Nothing was answered by the failed attempt, so
+ * the request is answered once.
+ *
+ * @param routed The call's dependencies and route
+ * @param model The model the caller named
+ * @param work The request, on the dependencies of a server
+ * @param signal Cancellation
+ * @returns What `work` returned, and the route of the server that answered (with a note per failure)
+ * @throws What `work` threw, when it is not a server failure or no other server is left
+ */
+export async function withFailover<T>(
+  routed: Routed,
+  model: string,
+  work: (deps: Deps) => Promise<T>,
+  signal: AbortSignal,
+): Promise<{ value: T; route: Route }> {
+  const pool = routed.deps.pool;
+  let { deps, route } = routed;
+  const notes: string[] = [];
+  const taken: Route[] = [];
+  try {
+    for (let attempt = 0;; attempt++) {
+      try {
+        const value = await work(deps);
+        return { value, route: { ...route, notes: [...route.notes, ...notes] } };
+      } catch (error) {
+        if (!pool.several || signal.aborted || !isHostFailure(error) || attempt >= pool.hosts.length - 1) {
+          throw error;
+        }
+        pool.markDown(route.host, error);
+        let next: Route;
+        try {
+          next = await pool.route(model, { signal });
+        } catch {
+          throw error;
+        }
+        taken.push(next);
+        if (pool.isDown(next.host)) throw error; // Every server is down.
+        notes.push(`${route.host.name} failed (${brief(error)}); the request went to ${next.host.name}`);
+        const failed = route.host.name;
+        // The new route's note that the failed server is down says less than ours.
+        route = {
+          ...next,
+          notes: [...route.notes, ...next.notes.filter((n) => !n.startsWith(`${failed} `))],
+        };
+        deps = onHost(deps, next.host);
+      }
+    }
+  } finally {
+    for (const t of taken) t.release();
+  }
 }

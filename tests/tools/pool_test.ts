@@ -267,3 +267,44 @@ Deno.test("pool: one server is today's server: no host in results, no extra requ
     "one listing each for model_list, ask, embed and model_load",
   );
 });
+
+Deno.test("pool: an ask or embed whose server fails before answering goes once to another; the failed one is skipped", async () => {
+  await using a = LmStudioSim.start({ models: [llm("m/one"), embedding("e/one", true)] });
+  await using b = LmStudioSim.start({ models: [llm("m/one"), embedding("e/one", true)] });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: `${a.url},${b.url}` } });
+  const crash = { status: 500, body: { error: { type: "internal_error", message: "engine crashed" } } };
+  a.fault("POST /api/v1/chat", crash);
+  a.fault("POST /v1/embeddings", crash);
+  const asked = await server.call("ask", { model: "m/one", prompt: "hello", stream: false });
+  assert.equal(asked.isError, undefined, allText(asked));
+  assert.equal((asked.structuredContent as { host: string }).host, name(b));
+  assert.match(
+    allText(asked),
+    new RegExp(
+      `Served by ${name(b)}\\. ${
+        name(a)
+      } failed \\(LM Studio answered HTTP 500: engine crashed\\); the request went to ${name(b)}\\.`,
+    ),
+  );
+  assert.equal(inference(a).length, 1);
+  assert.equal(b.requestsTo("POST /api/v1/chat").length, 1, "answered once");
+  // a is down for its back-off: the next calls go to b without trying it.
+  const embedded = await server.call("embed", { model: "e/one", input: "hi" });
+  assert.equal(embedded.isError, undefined, allText(embedded));
+  assert.equal((embedded.structuredContent as { host: string }).host, name(b));
+  assert.match(
+    allText(embedded),
+    new RegExp(`${name(a)} was skipped: it failed \\(LM Studio answered HTTP 500`),
+  );
+  assert.equal(inference(a).length, 1);
+  // A model's own refusal is not the server's failure: it is not sent elsewhere.
+  await using fresh = await startInProcess({ env: { LM_STUDIO_URL: `${a.url},${b.url}` } });
+  a.clearFaults();
+  a.fault("POST /api/v1/chat", {
+    status: 400,
+    body: { error: { type: "invalid_request", message: "bad input" } },
+  });
+  const refused = await fresh.call("ask", { model: "m/one", prompt: "hello", stream: false });
+  assert.equal(refused.isError, true);
+  assert.equal(b.requestsTo("POST /api/v1/chat").length, 1, "not retried on b");
+});
