@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { encodeBase64 } from "./base64.ts";
 import { InputError } from "./errors.ts";
 
 /** Largest image we send, in bytes. */
@@ -111,7 +110,7 @@ export async function loadImage(
     const bytes = new Uint8Array(await new Response(file.readable).arrayBuffer());
     file = undefined; // The readable closed it.
     if (bytes.byteLength > MAX_IMAGE_BYTES) throw tooLarge(path, bytes.byteLength);
-    return `data:${mime};base64,${encodeBase64(bytes)}`;
+    return `data:${mime};base64,${bytes.toBase64()}`;
   } catch (error) {
     if (error instanceof InputError) throw error;
     if (error instanceof Deno.errors.NotCapable) {

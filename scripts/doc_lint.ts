@@ -9,12 +9,19 @@
  * not follow npm packages, so it calls those types private. A referenced type declared in our own code
  * is always an error.
  *
+ * Then the Markdown: every relative link of the README, the other top-level pages and `docs/` must name a file
+ * that exists and an anchor its target has (`scripts/md_links.ts`), and the README must link every page of
+ * `docs/`, so that none is out of reach.
+ *
  * Run: `deno run --allow-read --allow-run scripts/doc_lint.ts`
  *
  * @module
  */
 
+import { checkMarkdownLinks, relativeLinks } from "./md_links.ts";
+
 const ROOT = new URL("../", import.meta.url);
+const TOP_PAGES = ["README.md", "CONTRIBUTING.md", "SECURITY.md", "CHANGELOG.md"];
 
 async function sources(): Promise<string[]> {
   const files = ["main.ts"];
@@ -57,7 +64,26 @@ console.log(
   `doc lint: ${files.length} files, ${errors.length} errors` +
     (allowed ? ` (${allowed} references to types of npm dependencies allowed)` : ""),
 );
-if (errors.length || (!run.success && blocks.length === 0)) {
-  if (!blocks.length) console.error(text);
+
+const docs: string[] = [];
+for await (const entry of Deno.readDir(new URL("docs/", ROOT))) {
+  if (entry.isFile && entry.name.endsWith(".md")) docs.push(`docs/${entry.name}`);
+}
+docs.sort();
+const dead = await checkMarkdownLinks(ROOT, [...TOP_PAGES, ...docs]);
+for (const d of dead) console.error(`dead link: ${d.file}:${d.line}: (${d.target}) ${d.reason}`);
+const readmeLinks = new Set(
+  relativeLinks(await Deno.readTextFile(new URL("README.md", ROOT))).map(({ target }) =>
+    target.split("#")[0]
+  ),
+);
+const unlinked = docs.filter((page) => !readmeLinks.has(page));
+for (const page of unlinked) console.error(`${page} is not linked from the README`);
+console.log(
+  `markdown links: ${TOP_PAGES.length + docs.length} files, ${dead.length} dead, ` +
+    `${unlinked.length} docs pages the README does not link`,
+);
+if (errors.length || (!run.success && blocks.length === 0) || dead.length || unlinked.length) {
+  if (!blocks.length && !run.success) console.error(text);
   Deno.exit(1);
 }

@@ -133,7 +133,7 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(
     name,
     definition: () => definition ??= define(),
     input: () => input ??= z.object(spec.definition().inputSchema),
-    // mod.ts parsed `args` with `input()` before calling us.
+    // server/build_server.ts parsed `args` with `input()` before calling us.
     run: (args, deps, context) => handler(args as z.infer<z.ZodObject<I>>, deps, context),
   };
   return spec;

@@ -13,6 +13,7 @@ import { type Era, spawn, spawnHttp, type Wire } from "../support/eras.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";
 import { until } from "../support/wait.ts";
+import { TOOL_NAMES } from "../support/tool_calls.ts";
 
 const QWEN = "qwen/qwen3-8b";
 const GEMMA = "google/gemma-3-4b";
@@ -26,15 +27,7 @@ const call = async (client: Client, name: string, args: Record<string, unknown>)
 async function everything(client: Client, sim: LmStudioSim, era: Era): Promise<void> {
   assert.equal(client.getProtocolEra(), era);
   const { tools } = await client.listTools();
-  assert.deepEqual(tools.map((t) => t.name), [
-    "model_list",
-    "model_load",
-    "model_unload",
-    "model_download",
-    "ask",
-    "chat",
-    "embed",
-  ]);
+  assert.deepEqual(tools.map((t) => t.name), TOOL_NAMES);
   assert.match(textOf(await call(client, "model_list", {})), /qwen\/qwen3-8b/);
   const loaded = await call(client, "model_load", { model: GEMMA });
   assert.equal(loaded.isError, undefined, textOf(loaded));

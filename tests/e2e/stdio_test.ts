@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { spawnRawServer } from "../support/raw_stdio.ts";
 import { until } from "../support/wait.ts";
+import { TOOL_NAMES } from "../support/tool_calls.ts";
 
 const listTools = (id: number | string) => ({ jsonrpc: "2.0", id, method: "tools/list" });
 
@@ -23,7 +24,7 @@ Deno.test("an oversized request gets a JSON-RPC error with its id and the server
   assert.equal(refused.error?.code, -32600);
   assert.match(refused.error?.message ?? "", /over this server's limit of 64\.0 MiB/);
   await server.send(listTools(42));
-  assert.equal(((await server.reply(42)).result?.tools as unknown[]).length, 7);
+  assert.equal(((await server.reply(42)).result?.tools as unknown[]).length, TOOL_NAMES.length);
   const { code, stderr } = await server.close();
   assert.equal(code, 0);
   assert.match(stderr, /Refused a 70\.0 MiB message/);
@@ -58,7 +59,7 @@ Deno.test("malformed JSON-RPC gets the spec's error codes, and nothing hangs", a
   await server.write("{not json\n");
   assert.equal((await server.reply(null)).error?.code, -32700);
   await server.write('{"jsonrpc":"2.0","id":3,"method":"tools/list","__proto__":{"polluted":true}}\n');
-  assert.equal(((await server.reply(3)).result?.tools as unknown[]).length, 7);
+  assert.equal(((await server.reply(3)).result?.tools as unknown[]).length, TOOL_NAMES.length);
   await server.send({
     jsonrpc: "2.0",
     id: 4,
@@ -106,7 +107,7 @@ Deno.test("JSON-RPC batches on a 2025-03-26 connection: one array of replies, no
   await until(() => server.batches.length === 1, "the batch's replies");
   const replies = server.batches[0]!;
   assert.equal(replies.length, 4, JSON.stringify(replies));
-  assert.equal((replies.find((r) => r.id === 1)?.result?.tools as unknown[]).length, 7);
+  assert.equal((replies.find((r) => r.id === 1)?.result?.tools as unknown[]).length, TOOL_NAMES.length);
   assert.match(JSON.stringify(replies.find((r) => r.id === 2)?.result), /qwen\/qwen3-8b/);
   assert.equal(replies.find((r) => r.id === null)?.error?.code, -32600);
   assert.match(

@@ -6,25 +6,18 @@ import assert from "node:assert/strict";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
+import { TOOL_NAMES } from "../support/tool_calls.ts";
 
 const FAST = { LM_STUDIO_HEARTBEAT_MS: "100", LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS: "150" };
 
 type Progress = { progress: number; total?: number | undefined; message?: string | undefined };
 
-Deno.test("tools/list shows the seven tools with schemas and annotations", async () => {
+Deno.test("tools/list shows every tool of the list, with schemas and annotations", async () => {
   await using sim = LmStudioSim.start();
   await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
   const { tools } = await server.client.listTools();
   const names = tools.map((t) => t.name);
-  assert.deepEqual(names, [
-    "model_list",
-    "model_load",
-    "model_unload",
-    "model_download",
-    "ask",
-    "chat",
-    "embed",
-  ]);
+  assert.deepEqual(names, TOOL_NAMES);
   for (const tool of tools) {
     assert.ok(tool.description && tool.description.length > 40, `${tool.name} has a description`);
     assert.ok(tool.outputSchema, `${tool.name} has an output schema`);

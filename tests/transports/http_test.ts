@@ -15,6 +15,7 @@ import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";
 import { fetchText, fetchWithin, readUntil, until, within } from "../support/wait.ts";
 import { buildDeps } from "../../server/deps.ts";
+import { TOOL_NAMES } from "../support/tool_calls.ts";
 
 const QWEN = "qwen/qwen3-8b";
 const TOKEN = "test-token-0123456789abcdef";
@@ -64,7 +65,7 @@ Deno.test("HTTP: two SDK clients at once, each with its own session, tools, prog
   sim.chatScript = { reasoning: null, tokenDelayMs: 60, answer: "one two three four five" };
   await using served = serve(sim);
   const [a, b] = await Promise.all([served.connect(), served.connect()]);
-  assert.equal((await a.listTools()).tools.length, 7);
+  assert.equal((await a.listTools()).tools.length, TOOL_NAMES.length);
   assert.equal(served.handle.sessions(), 2);
   const progress: string[] = [];
   const [ra, rb] = await Promise.all([
