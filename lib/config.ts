@@ -63,6 +63,11 @@ export interface Config {
    * `parallel`; undefined to follow LM Studio.
    */
   readonly parallel: number | undefined;
+  /**
+   * The largest `context_length` a call asks for when it loads a model sized to its job
+   * (LMSTUDIO_MCP_MAX_CONTEXT); undefined for the model's own maximum.
+   */
+  readonly maxContext: number | undefined;
 }
 
 /** The most requests one fan-out may send at once, however it is asked. */
@@ -123,6 +128,7 @@ export const CONFIG_VARIABLES: readonly string[] = Object.freeze([
   "LM_STUDIO_HEARTBEAT_MS",
   ALLOW_DIRS_VARIABLE,
   "LMSTUDIO_MCP_PARALLEL",
+  "LMSTUDIO_MCP_MAX_CONTEXT",
   ...HTTP_VARIABLES,
 ]);
 
@@ -228,6 +234,7 @@ export function parseConfig(
       os: options.os ?? Deno.build.os,
     }),
     parallel: parallelOf(env.LMSTUDIO_MCP_PARALLEL, warnings),
+    maxContext: maxContextOf(env.LMSTUDIO_MCP_MAX_CONTEXT, warnings),
   });
   return Object.freeze({ config, warnings: Object.freeze(warnings) });
 }
@@ -240,6 +247,18 @@ function parallelOf(raw: string | undefined, warnings: string[]): number | undef
   warnings.push(
     `LMSTUDIO_MCP_PARALLEL="${value}" is not a whole number from 1 to ${MAX_PARALLEL}; ` +
       "following the loaded model's parallel slots instead",
+  );
+  return undefined;
+}
+
+function maxContextOf(raw: string | undefined, warnings: string[]): number | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  const n = Number(value);
+  if (/^\d+$/.test(value) && n >= 512 && n <= 16_777_216) return n;
+  warnings.push(
+    `LMSTUDIO_MCP_MAX_CONTEXT="${value}" is not a whole number from 512 to 16777216; ` +
+      "loads sized to a job go up to the model's maximum context instead",
   );
   return undefined;
 }

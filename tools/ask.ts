@@ -7,21 +7,14 @@
  */
 import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
-import { frameFiles } from "../lib/files.ts";
 import { loadImage } from "../lib/images.ts";
 import { findModel, unsuitableReason } from "../lib/models.ts";
 import { requireAnswer } from "../lib/inference.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { type AskArgs, askInput, DEFAULT_MAX_TOKENS } from "./ask_input.ts";
+import { runPacked } from "./ask_files.ts";
 import { runEach } from "./fan_out.ts";
-import {
-  contextOf,
-  filesLine,
-  filesReport,
-  FilesReportSchema,
-  type ReadFiles,
-  readFilesFor,
-} from "./file_input.ts";
+import { FilesReportSchema } from "./file_input.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import { hostReport, routeCall, withFailover } from "./route.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
@@ -32,6 +25,22 @@ const ItemSchema = () =>
     answer: z.string().nullable(),
     error: z.string().nullable(),
     json: z.unknown().optional(),
+    cut: z.boolean().optional(),
+  });
+
+const PackingSchema = () =>
+  z.object({
+    requests: z.number(),
+    rounds: z.number(),
+    at_once: z.number(),
+    failed: z.number(),
+    retried: z.number(),
+    context_length: z.number(),
+    max_tokens: z.number(),
+    max_tokens_source: z.enum(["max_tokens", "a quarter of the context"]),
+    one_pass_context_length: z.number().nullable(),
+    load: z.object({ asked: z.number(), applied: z.number() }).optional(),
+    notes: z.array(z.string()).optional(),
   });
 
 /** The `ask` tool. */
@@ -53,6 +62,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     host: z.string().optional(),
     files: FilesReportSchema().optional(),
     items: z.array(ItemSchema()).optional(),
+    packing: PackingSchema().optional(),
     fanout: z.object({
       width: z.number(),
       width_source: z.enum(["parallel", "LMSTUDIO_MCP_PARALLEL", "LM Studio", "default"]),
@@ -60,6 +70,10 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       context_length: z.number(),
       combine_rounds: z.number().optional(),
       combine_error: z.string().optional(),
+      max_tokens: z.number().optional(),
+      max_tokens_source: z.enum(["max_tokens", "a quarter of the context"]).optional(),
+      retried: z.number().optional(),
+      load: z.object({ asked: z.number(), applied: z.number() }).optional(),
       notes: z.array(z.string()).optional(),
       hosts: z.array(z.object({
         host: z.string(),
@@ -127,29 +141,11 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     loaded: Boolean(known?.loaded_instances?.length),
   };
   const fanOut = args.each === true || args.prompts !== undefined;
-  if (fanOut) {
-    routed.route.release(); // A fan-out counts its own requests.
-    return await runEach(request, catalog, context);
+  if (fanOut || args.files) {
+    routed.route.release(); // A fan-out or packed folder counts its own requests.
+    return fanOut ? await runEach(request, catalog, context) : await runPacked(request, catalog, context);
   }
-  let prompt = args.prompt;
-  let files: ReadFiles | undefined;
-  if (args.files) {
-    files = await readFilesFor(args.files, deps, context, {
-      window: contextOf(catalog, args.model, args.context_length),
-      maxTokens,
-      fixedChars: prompt.length + (args.system?.length ?? 0),
-      advice: {
-        max: known?.max_context_length,
-        together: true,
-        // The native chat takes context_length per request; json_schema and ttl go where it cannot.
-        how: (n) =>
-          openAi
-            ? `model_unload ${args.model}, then model_load it with context_length ${n}`
-            : `pass context_length: ${n}`,
-      },
-    });
-    prompt = `${prompt}\n\n${frameFiles(files.files)}`;
-  }
+  const prompt = args.prompt;
   context.progress.update(`Sending the prompt to ${args.model}`);
   const { value: { result, json }, route } = await withFailover(
     routed,
@@ -166,7 +162,9 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   const where = hostReport(deps, route);
   return {
     content: inferenceBlocks(result, [
-      ...(files ? [filesLine(files)] : []),
+      ...(result.stop_reason === "length"
+        ? [`The answer was cut at max_tokens ${maxTokens}: pass a larger max_tokens for all of it.`]
+        : []),
       ...(where.line ? [where.line] : []),
     ]),
     structuredContent: {
@@ -179,7 +177,6 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       tool_calls: [...result.tool_calls],
       ...(json === undefined ? {} : { json }),
       ...where.field,
-      ...(files ? { files: filesReport(files) } : {}),
     },
   };
 });

@@ -15,24 +15,24 @@
  *
  * @module
  */
-import { CancelledError } from "../lib/errors.ts";
-import { frameFiles } from "../lib/files.ts";
+import { CancelledError, InputError } from "../lib/errors.ts";
 import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
-import { findModel } from "../lib/models.ts";
+import { framePiece, pieceLabel, pieceTokens, splitFile } from "../lib/packing.ts";
 import type { NativeModel } from "../lib/schemas.ts";
+import { estimateTokens } from "../lib/tokens.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
+import { onePassTokens, sizeJob } from "./ask_load.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
 import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
-import { DEFAULT_CONTEXT, filesLine, filesReport, type ReadFiles, readFilesFor } from "./file_input.ts";
+import { filesLine, filesReport, readAllFiles, type ReadFiles } from "./file_input.ts";
 import { errorText } from "./result.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { ToolContext } from "./tool.ts";
-import { tokensNeeded } from "../lib/context_budget.ts";
+import { DEFAULT_PARALLEL, MARGIN_TOKENS, requestTokens, sizingInstance } from "../lib/context_budget.ts";
 
-/** Parallel slots LM Studio gives a loaded model when its config does not say (lmstudio-js `numParallelSessions`). */
-export const DEFAULT_PARALLEL = 4;
-/** With `each`, each file is its own request; this bounds what one call reads in all. */
-const MAX_EACH_TOTAL_CHARS = 32 * 1024 * 1024;
+export { DEFAULT_PARALLEL };
+/** Most requests one `each` call makes (files split into parts count each part). */
+const MAX_EACH_ITEMS = 400;
 
 /** Where the number of requests sent at once came from. */
 export type WidthSource = "parallel" | "LMSTUDIO_MCP_PARALLEL" | "LM Studio" | "default";
@@ -79,34 +79,43 @@ export async function runEach(
   catalog: readonly NativeModel[],
   context: ToolContext,
 ): Promise<CallToolResult> {
-  const { args, deps, maxTokens } = request;
-  const notes: string[] = [];
-  let models = catalog;
-  let loaded = Boolean(findModel(models, args.model)?.loaded_instances?.length);
-  if (!loaded && args.ttl === undefined) {
-    await deps.client.loads.run(request.modelKey, false, async () => {
-      // Another call may have loaded it meanwhile; several loads would make several instances.
-      const fresh = await deps.client.listModels({ signal: context.signal });
-      if (findModel(fresh, args.model)?.loaded_instances?.length) return;
-      context.progress.update(`Loading ${args.model} before sending the requests`);
-      await deps.client.loadModel({ model: args.model, context_length: args.context_length }, {
-        signal: context.signal,
-      });
-    }, context.signal);
-    models = await deps.client.listModels({ signal: context.signal });
-    loaded = true;
-  } else if (!loaded) {
+  const { args, deps } = request;
+  const fixedTokens = estimateTokens(args.prompt + (args.system ?? "")) + 16;
+  let files: ReadFiles | undefined;
+  let texts: { label: string; text: string; path?: string }[];
+  if (args.files) {
+    files = await readAllFiles(args.files, deps, context);
+    texts = files.files.map((file) => ({ label: file.path, text: file.text, path: file.path }));
+  } else {
+    texts = args.prompts!.map((item, i) => ({ label: `#${i + 1}`, text: item }));
+  }
+  // Loaded for the job: the largest item in one request.
+  const largest = Math.max(
+    0,
+    ...texts.map((t) =>
+      t.path === undefined ? estimateTokens(t.text) : pieceTokens({ path: t.path, text: t.text })
+    ),
+  );
+  const sizing = await sizeJob(
+    request,
+    catalog,
+    onePassTokens(fixedTokens, largest, args.max_tokens),
+    context,
+    false,
+  );
+  const notes = [...sizing.notes];
+  if (args.ttl !== undefined && !request.loaded) {
     notes.push(
       `ttl: the first request loaded ${args.model} (LM Studio's on-demand load, the one that honours ttl) ` +
         "and the others waited for it",
     );
   }
-  const model = findModel(models, args.model);
-  const instance = model?.loaded_instances?.[0];
-  const loadedContext = instance?.config?.context_length ?? undefined;
-  const contextSize = loadedContext ?? DEFAULT_CONTEXT;
+  const contextSize = sizing.window;
+  const maxTokens = sizing.maxTokens;
+  const loadedContext = sizingInstance(sizing.catalog, args.model)?.instance.context;
   if (
-    args.context_length !== undefined && loadedContext !== undefined && args.context_length > loadedContext
+    args.context_length !== undefined && loadedContext !== undefined && args.context_length > loadedContext &&
+    !sizing.load
   ) {
     notes.push(
       `context_length ${args.context_length} was not applied: ${args.model} is already loaded at ` +
@@ -115,32 +124,48 @@ export async function runEach(
         `${args.context_length}`,
     );
   }
-  const { width, source } = fanOutWidth(args.parallel, deps.config.parallel, instance?.config?.parallel);
-  const fixedChars = args.prompt.length + (args.system?.length ?? 0);
-  let items: { label: string; prompt: string }[];
-  let files: ReadFiles | undefined;
-  if (args.files) {
-    files = await readFilesFor(args.files, deps, context, {
-      window: contextSize,
-      maxTokens,
-      fixedChars,
-      total: MAX_EACH_TOTAL_CHARS,
-      advice: {
-        max: model?.max_context_length,
-        together: false,
-        how: (n) => `model_unload ${args.model}, then model_load it with context_length ${n}`,
-      },
-    });
-    items = files.files.map((file) => ({
-      label: file.path,
-      prompt: `${args.prompt}\n\n${frameFiles([file])}`,
-    }));
-  } else {
-    items = args.prompts!.map((item, i) => ({ label: `#${i + 1}`, prompt: `${args.prompt}\n\n${item}` }));
+  const { width, source } = fanOutWidth(args.parallel, deps.config.parallel, sizing.parallel);
+  const room = contextSize - maxTokens - MARGIN_TOKENS - fixedTokens;
+  if (room < 128) {
+    throw new InputError(
+      `no room for the items in a request of ${contextSize} tokens with max_tokens ${maxTokens} kept for the ` +
+        "answer. Lower max_tokens, shorten the prompt, or load the model with a larger context_length (model_load)",
+    );
   }
-  const cost = (prompt: string) => tokensNeeded(prompt.length + (args.system?.length ?? 0), maxTokens);
+  // A file larger than one request is split at line boundaries; each part is an item of its own.
+  let split = 0;
+  const items: { label: string; prompt: string }[] = texts.flatMap((t) => {
+    if (t.path === undefined) return [{ label: t.label, prompt: `${args.prompt}\n\n${t.text}` }];
+    const pieces = splitFile({ path: t.path, text: t.text }, room);
+    if (pieces.length > 1) split++;
+    return pieces.map((piece) => ({
+      label: pieceLabel(piece),
+      prompt: `${args.prompt}\n\n${framePiece(piece)}`,
+    }));
+  });
+  if (items.length > MAX_EACH_ITEMS) {
+    throw new InputError(
+      `each: the files make ${items.length} requests at ${contextSize} tokens of context (${split} split at line ` +
+        `boundaries); one call makes at most ${MAX_EACH_ITEMS}. Pass a narrower folder or glob, or load the model ` +
+        "with a larger context_length (model_unload, then model_load)",
+    );
+  }
+  if (split) {
+    notes.push(
+      `${split} file${split === 1 ? " was" : "s were"} larger than one request and ${
+        split === 1 ? "was" : "were"
+      } read in parts at line boundaries, one answer per part`,
+    );
+  }
+  const maxTokensNote = `max_tokens ${maxTokens} kept per answer` +
+    (sizing.maxTokensSource === "max_tokens"
+      ? ""
+      : ` (a quarter of the ${contextSize}-token context, at most 2048)`);
+  const loaded = request.loaded || Boolean(loadedContext);
+  const cost = (prompt: string) => requestTokens(prompt + (args.system ?? ""), maxTokens);
   const queueMs = deps.config.timeouts.inferenceMs * width;
-  const itemRequest: AskRequest = { ...request, loaded };
+  const itemRequest: AskRequest = { ...request, loaded, maxTokens };
+  let retried = 0;
   const total = items.length + (args.combine ? 1 : 0);
   let done = 0;
   const tokens = new Array<number>(items.length).fill(0);
@@ -160,7 +185,7 @@ export async function runEach(
     cost: (i) => cost(items[i]!.prompt),
   }, async (item, index, itemRequest) => {
     try {
-      const { result, json } = await generate(itemRequest, item.prompt, {
+      const { result, json, retries } = await generate(itemRequest, item.prompt, {
         signal: context.signal,
         onProgress: (event) => {
           if (event.phase === "answer" || event.phase === "reasoning") {
@@ -171,6 +196,7 @@ export async function runEach(
         onWarning: (message) => deps.log.warn(message),
         queueMs,
       }, false);
+      retried += retries;
       requireAnswer(result, { reasoningParameter: true });
       return { result, json };
     } finally {
@@ -186,14 +212,19 @@ export async function runEach(
     const item = items[i]!.label;
     if (outcome.ok) {
       const { result, json } = outcome.value;
-      return { item, answer: result.answer, error: null, json, result };
+      return { item, answer: result.answer, error: null, json, result, cut: result.stop_reason === "length" };
     }
     const error = redact(errorText(outcome.error, "ask", deps.log));
-    return { item, answer: null, error, json: undefined, result: undefined };
+    return { item, answer: null, error, json: undefined, result: undefined, cut: false };
   });
+  const cutCount = outcomes.filter((o) => o.cut).length;
   const failed = outcomes.filter((o) => o.error !== null).length;
   const itemsText = outcomes.map((o, i) =>
-    `[${i + 1}/${outcomes.length}] ${o.item}\n${o.error === null ? o.answer : `Error: ${o.error}`}`
+    `[${i + 1}/${outcomes.length}] ${o.item}\n${
+      o.error === null
+        ? `${o.answer}${o.cut ? `\n[cut at max_tokens ${maxTokens}]` : ""}`
+        : `Error: ${o.error}`
+    }`
   ).join("\n\n");
   let combined: Combined | undefined;
   let combineError: string | undefined;
@@ -247,8 +278,15 @@ export async function runEach(
       ? ` combine merged in ${combined.rounds} rounds to fit the context.`
       : "") +
     (files ? ` ${filesLine(files)}` : "") +
+    ` ${maxTokensNote}.` +
+    (retried ? ` ${retried} retried after LM Studio's shared cache overflowed.` : "") +
+    (cutCount
+      ? ` ${cutCount} answer${
+        cutCount === 1 ? " was" : "s were"
+      } cut at max_tokens ${maxTokens}: pass a larger max_tokens to keep them whole.`
+      : "") +
     (spread.hosts ? ` ${hostsLine(spread.hosts)}` : "") +
-    [...notes, ...spread.notes].map((n) => ` ${n}.`).join("");
+    [...notes, ...spread.notes].map((n) => ` ${n[0]!.toUpperCase()}${n.slice(1)}.`).join("");
   const combineFailed = combineError === undefined
     ? ""
     : `combine failed: ${combineError}. Every answer follows.`;
@@ -276,6 +314,7 @@ export async function runEach(
         answer: o.answer,
         error: o.error,
         ...(o.json === undefined ? {} : { json: o.json }),
+        ...(o.cut ? { cut: true } : {}),
       })),
       ...(files ? { files: filesReport(files) } : {}),
       fanout: {
@@ -285,6 +324,10 @@ export async function runEach(
         context_length: contextSize,
         ...(combined ? { combine_rounds: combined.rounds } : {}),
         ...(combineError === undefined ? {} : { combine_error: combineError }),
+        max_tokens: maxTokens,
+        max_tokens_source: sizing.maxTokensSource,
+        ...(retried ? { retried } : {}),
+        ...(sizing.load ? { load: { asked: sizing.load.asked, applied: sizing.load.applied } } : {}),
         ...(notes.length + spread.notes.length ? { notes: [...notes, ...spread.notes] } : {}),
         ...(spread.hosts ? { hosts: spread.hosts } : {}),
       },

@@ -140,6 +140,42 @@ export async function readFilesFor(
   return size.advice ? withAdvice(set, size, size.advice, perFile) : set;
 }
 
+/** Most characters of one file read for delegated work (a larger one is skipped, named with its size). */
+export const MAX_FILE_CHARS = 2 * 1024 * 1024;
+/** Most characters one delegated call reads in all (the per-call cap). */
+export const MAX_CALL_CHARS = 4 * 1024 * 1024;
+
+/**
+ * Reads `files` for delegated work that packs them into as many requests as needed: nothing is skipped
+ * for the model's context, only what cannot be read at all (binary, not UTF-8, over the per-file or
+ * per-call cap, ignored, outside the allowed folders), each with its reason.
+ *
+ * @param patterns Paths, folders, globs
+ * @param deps Home folder, allow-list
+ * @param context Roots and cancellation
+ * @returns The files
+ * @throws {InputError} When a path is outside the roots, or nothing is readable
+ */
+export async function readAllFiles(
+  patterns: readonly string[],
+  deps: Deps,
+  context: ToolContext,
+): Promise<ReadFiles> {
+  context.progress.update(`Reading ${patterns.length === 1 ? patterns[0] : `${patterns.length} paths`}`);
+  const scope = await fileScope(deps, context);
+  const set = await gatherFiles(patterns, {
+    base: scope.base,
+    roots: scope.roots,
+    hint: scope.hint,
+    home: deps.config.home,
+    maxFileChars: MAX_FILE_CHARS,
+    maxTotalChars: MAX_CALL_CHARS,
+    signal: context.signal,
+  });
+  for (const warning of set.warnings) deps.log.warn(`files: ${warning.path}: ${warning.message}`);
+  return set;
+}
+
 /**
  * Names, for the files skipped for their size, the context length that would read them (a power of two,
  * bounded by the model's maximum): each one's, and one for all (all files in one prompt when they go

@@ -101,7 +101,10 @@ export function overflowText(sim: LmStudioSim, input?: number, context?: number)
   const custom = (sim.options as InferenceSimOptions).overflowMessage;
   if (custom !== undefined) return custom;
   if (input === undefined || context === undefined) return OVERFLOW_MESSAGE;
-  return OVERFLOW_MESSAGE.replace("context length.", `context length (n_keep: ${input} >= n_ctx: ${context}).`);
+  return OVERFLOW_MESSAGE.replace(
+    "context length.",
+    `context length (n_keep: ${input} >= n_ctx: ${context}).`,
+  );
 }
 
 export const OVERFLOW_MESSAGE =
