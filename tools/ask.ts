@@ -28,6 +28,16 @@ const ItemSchema = () =>
     cut: z.boolean().optional(),
   });
 
+const HostsSchema = () =>
+  z.array(z.object({
+    host: z.string(),
+    requests: z.number(),
+    answers: z.number(),
+    at_once: z.number(),
+    failed: z.string().optional(),
+    moved: z.number().optional(),
+  }));
+
 const PackingSchema = () =>
   z.object({
     requests: z.number(),
@@ -41,6 +51,7 @@ const PackingSchema = () =>
     one_pass_context_length: z.number().nullable(),
     load: z.object({ asked: z.number(), applied: z.number() }).optional(),
     notes: z.array(z.string()).optional(),
+    hosts: HostsSchema().optional(),
   });
 
 /** The `ask` tool. */
@@ -75,14 +86,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       retried: z.number().optional(),
       load: z.object({ asked: z.number(), applied: z.number() }).optional(),
       notes: z.array(z.string()).optional(),
-      hosts: z.array(z.object({
-        host: z.string(),
-        requests: z.number(),
-        answers: z.number(),
-        at_once: z.number(),
-        failed: z.string().optional(),
-        moved: z.number().optional(),
-      })).optional(),
+      hosts: HostsSchema().optional(),
     }).optional(),
   },
   annotations: {

@@ -10,6 +10,8 @@ import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";
 import { until } from "../support/wait.ts";
 import type { CallToolResult } from "../../server/sdk.ts";
+import { pathToFileURL } from "node:url";
+import { tempDir } from "../support/temp.ts";
 
 const KEY = "m/pool";
 
@@ -201,4 +203,35 @@ Deno.test("pool fan-out: cancelling stops the requests on every server and start
     );
     assert.equal(chats(sim).length, 2, "no request started after the cancel");
   }
+});
+
+Deno.test("pool fan-out: a folder packed into several requests is read on every server, then combined", async () => {
+  await using tmp = await tempDir("pool-folder");
+  for (let i = 0; i < 8; i++) {
+    const lines = Array.from({ length: 120 }, (_, n) => `item-0${i} line ${n}: some words of text here`);
+    await Deno.writeTextFile(`${tmp.path}/f${i}.txt`, lines.join("\n"));
+  }
+  await using a = LmStudioSim.start({ models: [llm({ parallel: 4, context: 4096 })] });
+  await using b = LmStudioSim.start({ models: [llm({ parallel: 4, context: 4096 })] });
+  for (const sim of [a, b]) sim.chatScript = { reasoning: null, tokenDelayMs: 5, answer: "a short summary" };
+  await using server = await startInProcess({
+    env: { LM_STUDIO_URL: `${a.url},${b.url}` },
+    roots: () => [{ uri: pathToFileURL(tmp.path).href, name: "folder" }],
+  });
+  const result = await server.call("ask", { model: KEY, prompt: "Summarise", files: ["."] });
+  assert.equal(result.isError, undefined, allText(result));
+  const packing = (result.structuredContent as {
+    packing: {
+      requests: number;
+      failed: number;
+      hosts?: { host: string; requests: number; answers: number }[];
+    };
+  }).packing;
+  assert.ok(packing.requests > 2, `several requests: ${packing.requests}`);
+  assert.equal(packing.failed, 0);
+  assert.deepEqual(packing.hosts!.map((h) => h.host), [name(a.url), name(b.url)]);
+  assert.ok(packing.hosts!.every((h) => h.answers > 0), JSON.stringify(packing.hosts));
+  assert.equal(packing.hosts!.reduce((n, h) => n + h.answers, 0), packing.requests);
+  assert.match(allText(result), /Servers: /);
+  assert.equal(a.contextExceeded + b.contextExceeded, 0);
 });
