@@ -13,6 +13,7 @@ import { ContextOverflowError } from "./errors.ts";
 import { DEFAULT_PARALLEL, sizingInstance } from "./context_budget.ts";
 import { type KvLedger, ledgerFor } from "./kv_ledger.ts";
 import type { LmStudioClient } from "./lmstudio.ts";
+import { findModel } from "./models.ts";
 import { sleep } from "./sleep.ts";
 
 /** Retries of a request failed by the shared-cache overflow. */
@@ -60,18 +61,27 @@ export async function ledgerOf(
   model: string,
   signal?: AbortSignal,
 ): Promise<KvLedger | undefined> {
-  let sized;
-  try {
-    sized = sizingInstance(await client.catalog({ signal }), model);
-  } catch (error) {
-    signal?.throwIfAborted();
-    throw error;
-  }
+  return (await instanceLedger(client, model, signal))?.ledger;
+}
+
+/** The ledger, and the most one request may hold (the loaded context). */
+async function instanceLedger(
+  client: LmStudioClient,
+  model: string,
+  signal: AbortSignal | undefined,
+): Promise<{ ledger: KvLedger; context: number } | undefined> {
+  const catalog = await client.catalog({ signal });
+  const sized = sizingInstance(catalog, model);
   if (!sized) return undefined;
-  return ledgerFor(
+  const slots = sized.instance.parallel ?? DEFAULT_PARALLEL;
+  // An MLX instance gives each request its own cache capped by the context (mlx-engine batches up to 4),
+  // so only the slots bound it; llama.cpp's one cache holds every request in flight.
+  const perRequest = findModel(catalog, model)?.format === "mlx";
+  const ledger = ledgerFor(
     { baseUrl: client.http.baseUrl, instanceId: sized.instance.id },
-    { capacity: sized.instance.context, slots: sized.instance.parallel ?? DEFAULT_PARALLEL },
+    { capacity: sized.instance.context * (perRequest ? slots : 1), slots },
   );
+  return { ledger, context: sized.instance.context };
 }
 
 /**
@@ -94,12 +104,15 @@ export async function runAdmitted<T>(
   options: AdmissionOptions = {},
 ): Promise<Admitted<T>> {
   for (let attempt = 0;; attempt++) {
-    const ledger = await ledgerOf(client, model, options.signal);
-    const reservation = await ledger?.acquire(tokens, { alone: attempt > 0, signal: options.signal });
+    const instance = await instanceLedger(client, model, options.signal);
+    const reservation = await instance?.ledger.acquire(tokens, {
+      alone: attempt > 0,
+      signal: options.signal,
+    });
     try {
       return { value: await work(), retries: attempt };
     } catch (error) {
-      const tooLarge = ledger !== undefined && tokens > ledger.capacity;
+      const tooLarge = instance !== undefined && tokens > instance.context;
       if (!isSharedOverflow(error) || tooLarge || attempt >= OVERFLOW_RETRIES || options.signal?.aborted) {
         throw error;
       }

@@ -398,7 +398,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "overflow-never-retried",
     file: "lib/admission.ts",
-    from: "if (!isSharedOverflow(error) || tooLarge || attempt >= OVERFLOW_RETRIES || options.signal?.aborted) {",
+    from:
+      "if (!isSharedOverflow(error) || tooLarge || attempt >= OVERFLOW_RETRIES || options.signal?.aborted) {",
     to: "if (true) {",
     tests: ["tests/lib/admission_test.ts", "tests/tools/overflow_test.ts"],
     why: "a shared-cache overflow caused by others fails the request",
@@ -406,15 +407,15 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "overflow-retry-not-alone",
     file: "lib/admission.ts",
-    from: "{ alone: attempt > 0, signal: options.signal }",
-    to: "{ alone: false, signal: options.signal }",
+    from: "alone: attempt > 0,",
+    to: "alone: false,",
     tests: ["tests/lib/admission_test.ts"],
     why: "the retry after a shared overflow runs beside others again",
   },
   {
     id: "overflow-retry-too-large",
     file: "lib/admission.ts",
-    from: "const tooLarge = ledger !== undefined && tokens > ledger.capacity;",
+    from: "const tooLarge = instance !== undefined && tokens > instance.context;",
     to: "const tooLarge = false;",
     tests: ["tests/lib/admission_test.ts"],
     why: "a request too large on its own is retried in vain",

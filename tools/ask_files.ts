@@ -223,20 +223,58 @@ async function runParts(
     throw first && !first.ok ? first.error : new InputError("no part was answered");
   }
   context.progress.update(`Combining ${answered.length} answers`, done, total);
-  const combined = await combineAnswers(
-    {
-      ...spread.best,
-      args: {
-        ...args,
-        combine:
-          "Each answer below answers the same prompt over a different part of the files. Combine them " +
-          `into one answer to the prompt, as if all the files had been read at once. The prompt: ${args.prompt}`,
+  let combined;
+  try {
+    combined = await combineAnswers(
+      {
+        ...spread.best,
+        args: {
+          ...args,
+          combine:
+            "Each answer below answers the same prompt over a different part of the files. Combine them " +
+            `into one answer to the prompt, as if all the files had been read at once. The prompt: ${args.prompt}`,
+        },
       },
-    },
-    answered.map((a) => ({ item: a.item, answer: a.result.answer })),
-    { context: sizing.window, width, queueMs },
-    context,
-  );
+      answered.map((a) => ({ item: a.item, answer: a.result.answer })),
+      { context: sizing.window, width, queueMs },
+      context,
+    );
+  } catch (error) {
+    if (context.signal.aborted) throw new CancelledError();
+    // The parts' answers are the work done: give them back with the reason the merge failed.
+    const reason = redact(errorText(error, "ask", deps.log));
+    const text =
+      `Combining the answers of the ${parts.length} parts failed: ${reason}. Every part's answer ` +
+      `follows.\n\n${
+        items.map((i) => `[${i.item}]\n${i.error === null ? i.answer : `Error: ${i.error}`}`).join("\n\n")
+      }`;
+    return {
+      content: [{ type: "text", text }, { type: "text", text: filesLine(read) }],
+      structuredContent: {
+        answer: text,
+        reasoning: null,
+        model: args.model,
+        stop_reason: "error",
+        streamed: run.stream,
+        stats: {
+          input_tokens: null,
+          output_tokens: null,
+          reasoning_tokens: null,
+          tokens_per_second: null,
+          time_to_first_token_seconds: null,
+          model_load_time_seconds: null,
+          total_seconds: Math.round(performance.now() - started) / 1000,
+        },
+        tool_calls: [],
+        files: filesReport(read),
+        items,
+        packing: {
+          ...packingReport(sizing, parts.length, 0, peak, failed, retried),
+          ...(spread.hosts ? { hosts: spread.hosts } : {}),
+        },
+      },
+    };
+  }
   const seconds = Math.round(performance.now() - started) / 1000;
   const generations: InferenceResult[] = [...answered.map((a) => a.result), ...combined.generations];
   const sum = (pick: (r: InferenceResult) => number | null) =>

@@ -5,13 +5,15 @@
  * - **Width**: as many at once as `parallel` (the call's), else `LMSTUDIO_MCP_PARALLEL`, else the loaded
  *   instance's `parallel`, else LM Studio's default 4; the result says which.
  * - **Budget**: the requests in flight share ONE KV cache (the loaded context); when they outgrow it LM
- *   Studio fails all of them. Each file is sized to fit the context alone, and an item starts only when
- *   its prompt and `max_tokens` fit what the items in flight leave, so large items run fewer at once.
+ *   Studio fails all of them. Every item goes through the instance's KV ledger (lib/kv_ledger.ts, shared
+ *   with every other call of the process): it starts only when its prompt and `max_tokens` fit what the
+ *   requests in flight leave, so large items run fewer at once. A file larger than one request is split
+ *   at line boundaries, one item per part. Unset, `max_tokens` is a quarter of the context.
  * - **Deadlines** start when LM Studio starts an item, not while it waits in LM Studio's queue (MLX may
  *   serve one at a time whatever the width).
- * - **Loading**: an unloaded model is loaded once before the fan-out (through the load gate, so other
- *   calls wait on the same load); with `ttl` the first item loads it (a JIT load, the only kind that
- *   honours a TTL) and the rest wait for it.
+ * - **Loading**: an unloaded model is loaded once before the fan-out, sized so the largest item fits one
+ *   request (tools/ask_load.ts; through the load gate, so other calls wait on the same load); with `ttl`
+ *   the first item loads it (a JIT load, the only kind that honours a TTL) and the rest wait for it.
  *
  * @module
  */

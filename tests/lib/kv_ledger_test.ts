@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { existingLedger, KvLedger, ledgerFor } from "../../lib/kv_ledger.ts";
 
 const key = { baseUrl: "http://127.0.0.1:1", instanceId: "m" };
+/** Lets every promise that can settle now settle (a macrotask runs after all pending microtasks). */
+const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 Deno.test("ledger: a request starts only when its tokens fit beside those in flight and a slot is free", async () => {
   const ledger = new KvLedger(key, { capacity: 4096, slots: 4 });
@@ -12,7 +14,7 @@ Deno.test("ledger: a request starts only when its tokens fit beside those in fli
   const b = await ledger.acquire(2000);
   let started = false;
   const c = ledger.acquire(200).then((r) => (started = true, r));
-  await Promise.resolve();
+  await settled();
   assert.deepEqual([ledger.inFlight, ledger.used, started], [2, 4000, false], "200 more would pass 4,096");
   a.release();
   const third = await c;
@@ -27,7 +29,7 @@ Deno.test("ledger: slots bound the requests in flight even when tokens fit", asy
   const held = [await ledger.acquire(10), await ledger.acquire(10)];
   let third = false;
   const pending = ledger.acquire(10).then((r) => (third = true, r));
-  await Promise.resolve();
+  await settled();
   assert.deepEqual(third, false);
   held[0]!.release();
   (await pending).release();
@@ -41,7 +43,7 @@ Deno.test("ledger: requests start in arrival order; a large one is not overtaken
   const first = await ledger.acquire(600);
   const big = ledger.acquire(900).then((r) => (order.push("big"), r));
   const small = ledger.acquire(100).then((r) => (order.push("small"), r));
-  await Promise.resolve();
+  await settled();
   assert.deepEqual(order, [], "the small one waits behind the big one although it would fit");
   first.release();
   (await big).release();
@@ -57,13 +59,13 @@ Deno.test("ledger: a request larger than the cache starts alone; alone keeps the
   const before = await ledger.acquire(10);
   let aloneStarted = false;
   const alone = ledger.acquire(10, { alone: true }).then((r) => (aloneStarted = true, r));
-  await Promise.resolve();
+  await settled();
   assert.deepEqual(aloneStarted, false, "alone waits for the one in flight");
   before.release();
   const lease = await alone;
   let other = false;
   const next = ledger.acquire(10).then((r) => (other = true, r));
-  await Promise.resolve();
+  await settled();
   assert.deepEqual(other, false, "nothing starts beside a request that runs alone");
   lease.release();
   (await next).release();

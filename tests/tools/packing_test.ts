@@ -254,3 +254,25 @@ Deno.test("ask files: cancelling stops every request in flight and starts no mor
   }, "a turn of the event loop");
   assert.equal(sim.requestsTo("POST /api/v1/chat").length, count, "no request started after the cancel");
 });
+
+Deno.test("ask files: when the merge fails, every part's answer comes back with the reason", async () => {
+  await using tmp = await tempDir("merge-fails");
+  await folder(tmp.path, 12, 60);
+  await using sim = simAt(4096);
+  sim.chatScript = { reasoning: null, answer: "part answer" };
+  sim.fault("POST /api/v1/chat", {
+    status: 500,
+    body: { error: { type: "internal_error", message: "Compute error." } },
+    bodyIncludes: "Each answer below",
+  });
+  await using server = await startInProcess({
+    env: { LM_STUDIO_URL: sim.url },
+    roots: () => [{ uri: fileUrl(tmp.path) }],
+  });
+  const result = await server.call("ask", { model: QWEN, prompt: "x", files: ["."] });
+  assert.equal(result.isError, undefined, allText(result));
+  const data = result.structuredContent as Data;
+  assert.match(data.answer, /^Combining the answers of the \d+ parts failed: .*Compute error/);
+  assert.ok(data.items!.length >= 3 && data.items!.every((i) => i.answer === "part answer"));
+  assert.match(data.items![0]!.item, /^part 1 of \d+: f00\.ts/);
+});
