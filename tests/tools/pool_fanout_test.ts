@@ -142,7 +142,8 @@ Deno.test("pool fan-out: a server that fails mid-job is marked down; its request
     assert.ok(onA!.failed, `${failure}: a's failure is reported`);
     assert.equal(onA!.answers + onB!.answers, 16);
     assert.match(allText(result), new RegExp(`${name(a.url)} failed mid-job .* went to the other servers`));
-    // a is down for its back-off: the next call does not send it anything.
+    // a is down for its back-off, even though it still lists its models: the next call sends it nothing.
+    assert.equal((await server.call("model_list")).isError, undefined);
     const before = chats(a).length;
     const next = await server.call("ask", {
       model: KEY,
