@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Timeouts } from "./config.ts";
+import { normalizeBaseUrl, type Timeouts } from "./config.ts";
 import { HttpStatusError, InputError, LmStudioError, StreamError, UnreachableError } from "./errors.ts";
 import { type HostConfig, hostNames } from "./hosts.ts";
 import { existingLedger } from "./kv_ledger.ts";
@@ -173,7 +173,13 @@ export class Pool {
    */
   host(name: string): Host {
     const wanted = name.trim().replace(/\/+$/, "");
-    const found = this.hosts.find((h) => h.name === wanted || h.baseUrl === wanted);
+    let url: string | undefined;
+    try {
+      url = normalizeBaseUrl(wanted);
+    } catch {
+      url = undefined; // Not a URL: a name.
+    }
+    const found = this.hosts.find((h) => h.name === wanted || h.baseUrl === wanted || h.baseUrl === url);
     if (found) return found;
     throw new InputError(
       `No LM Studio server is named "${name}". The servers (LM_STUDIO_URL): ${
@@ -316,7 +322,16 @@ export class Pool {
       notes.push(`${c.host.name} was skipped: ${brief(c.error)}`);
       return false;
     });
-    if (up.length === 0) throw catalogs[0]!.error!;
+    if (up.length === 0) {
+      if (catalogs.length === 1) throw catalogs[0]!.error!;
+      throw new LmStudioError(
+        `No LM Studio server answers: ${
+          catalogs.map((c) => `${c.host.name} (${brief(c.error)})`).join("; ")
+        }. ` +
+          "Start LM Studio's server on at least one of them, or fix LM_STUDIO_URL",
+        { cause: catalogs[0]!.error },
+      );
+    }
     const withModel = up.flatMap((c) => {
       const found = findModel(c.models!, model);
       return found ? [{ host: c.host, model: found }] : [];

@@ -151,7 +151,7 @@ Deno.test("pool: model_load, model_unload and model_download act on the server n
   // m/one is on both: the first, unless host says otherwise.
   await server.call("model_load", { model: "m/one" });
   assert.equal(a.model("m/one")!.loaded_instances.length, 1);
-  const onB = await server.call("model_load", { model: "m/one", host: b.url, context_length: 2048 });
+  const onB = await server.call("model_load", { model: "m/one", host: `${b.url}/v1/`, context_length: 2048 });
   assert.match(textOf(onB), new RegExp(`on ${name(b)}`));
   assert.equal(b.model("m/one")!.loaded_instances[0]!.config.context_length, 2048);
   const unknown = await server.call("model_load", { model: "m/one", host: "nowhere:1" });
