@@ -33,8 +33,12 @@ export interface JobLoad {
   readonly catalog: readonly NativeModel[];
   /** The context asked for and the one LM Studio applied, when this call loaded the model. */
   readonly load?: { readonly asked: number; readonly applied: number; readonly refused: readonly number[] };
-  /** The context that reads the whole job in one request, within the model's maximum (or undefined). */
+  /** The context that reads the whole job in one request, within the ceiling (or undefined). */
   readonly onePass: number | undefined;
+  /** The largest context a load may ask for: the model's maximum, capped by LMSTUDIO_MCP_MAX_CONTEXT. */
+  readonly ceiling: number | undefined;
+  /** The context that reads the job in one request within the model's own maximum, past the cap. */
+  readonly beyondCap: number | undefined;
 }
 
 /**
@@ -85,8 +89,12 @@ export async function loadForJob(
   const model = findModel(catalog, args.model);
   const ceiling = contextCeiling(model, deps.config.maxContext);
   const onePass = fittingContext(jobTokens, ceiling);
+  const beyondCap = onePass === undefined && deps.config.maxContext !== undefined
+    ? fittingContext(jobTokens, model?.max_context_length)
+    : undefined;
+  const sized = { onePass, ceiling, beyondCap };
   // With ttl the first request loads it (a JIT load, the only kind that honours a TTL).
-  if (sizingInstance(catalog, args.model) || args.ttl !== undefined) return { catalog, onePass };
+  if (sizingInstance(catalog, args.model) || args.ttl !== undefined) return { catalog, ...sized };
   let load: JobLoad["load"];
   await deps.client.loads.run(request.modelKey, false, async () => {
     // Another call may have loaded it meanwhile; several loads would make several instances.
@@ -121,7 +129,7 @@ export async function loadForJob(
   }, context.signal);
   return {
     catalog: await deps.client.listModels({ signal: context.signal }),
-    onePass,
+    ...sized,
     ...(load ? { load } : {}),
   };
 }
@@ -154,6 +162,10 @@ export interface JobSizing {
   readonly load: JobLoad["load"];
   /** The context that reads the whole job in one request. */
   readonly onePass: number | undefined;
+  /** The largest context a load may ask for. */
+  readonly ceiling: number | undefined;
+  /** The context that would read it in one request past LMSTUDIO_MCP_MAX_CONTEXT. */
+  readonly beyondCap: number | undefined;
   /** Notes for the result (extra instances, the load). */
   readonly notes: string[];
   /** The models after any load. */
@@ -209,6 +221,8 @@ export async function sizeJob(
     maxTokensSource: args.max_tokens === undefined ? "a quarter of the context" : "max_tokens",
     load: job.load,
     onePass: job.onePass,
+    ceiling: job.ceiling,
+    beyondCap: job.beyondCap,
     notes,
     catalog: job.catalog,
     parallel: sized?.instance.parallel,
@@ -228,14 +242,22 @@ export function onePassAdvice(request: AskRequest, sizing: JobSizing, requests: 
   if (requests <= 1) return "";
   const { args } = request;
   const onePass = sizing.onePass;
+  const reload = (n: number) => `model_unload ${args.model}, then model_load it with context_length ${n}`;
   if (onePass === undefined) {
-    return ` Even ${args.model}'s largest context does not hold everything in one request` +
-      "; pass each: true for one answer per file.";
+    if (sizing.beyondCap !== undefined) {
+      return ` LMSTUDIO_MCP_MAX_CONTEXT (${sizing.ceiling}) is below the context_length ${sizing.beyondCap} that ` +
+        "would read everything in one request; raise it, or pass each: true for one answer per file.";
+    }
+    const step = sizing.ceiling !== undefined && sizing.ceiling > sizing.window
+      ? ` The largest useful step: ${reload(sizing.ceiling)} (fewer requests).`
+      : "";
+    return ` Even ${args.model}'s largest context does not hold everything in one request.${step} ` +
+      "Or pass each: true for one answer per file.";
   }
   if (onePass <= sizing.window) return "";
   const how = sizing.load
     ? `LM Studio applied ${sizing.load.applied}; free memory, model_unload it and model_load it with ` +
       `context_length ${onePass}`
-    : `model_unload ${args.model}, then model_load it with context_length ${onePass}`;
+    : reload(onePass);
   return ` To read everything in one request: ${how}; or pass each: true for one answer per file.`;
 }

@@ -136,13 +136,14 @@ export async function runEach(
   }
   // A file larger than one request is split at line boundaries; each part is an item of its own.
   let split = 0;
-  const items: { label: string; prompt: string }[] = texts.flatMap((t) => {
-    if (t.path === undefined) return [{ label: t.label, prompt: `${args.prompt}\n\n${t.text}` }];
+  const items: { label: string; prompt: string; group: number }[] = texts.flatMap((t, group) => {
+    if (t.path === undefined) return [{ label: t.label, prompt: `${args.prompt}\n\n${t.text}`, group }];
     const pieces = splitFile({ path: t.path, text: t.text }, room);
     if (pieces.length > 1) split++;
     return pieces.map((piece) => ({
       label: pieceLabel(piece),
       prompt: `${args.prompt}\n\n${framePiece(piece)}`,
+      group,
     }));
   });
   if (items.length > MAX_EACH_ITEMS) {
@@ -156,7 +157,7 @@ export async function runEach(
     notes.push(
       `${split} file${split === 1 ? " was" : "s were"} larger than one request and ${
         split === 1 ? "was" : "were"
-      } read in parts at line boundaries, one answer per part`,
+      } read in parts at line boundaries, and the answers of its parts merged into one`,
     );
   }
   const maxTokensNote = `max_tokens ${maxTokens} kept per answer` +
@@ -210,7 +211,7 @@ export async function runEach(
   if (context.signal.aborted) throw new CancelledError();
   context.progress.flush(); // The final count, before the combine step or the result.
   const redact = deps.redact ?? ((text: string) => text);
-  const outcomes = settled.map((outcome, i) => {
+  const partOutcomes = settled.map((outcome, i) => {
     const item = items[i]!.label;
     if (outcome.ok) {
       const { result, json } = outcome.value;
@@ -219,6 +220,14 @@ export async function runEach(
     const error = redact(errorText(outcome.error, "ask", deps.log));
     return { item, answer: null, error, json: undefined, result: undefined, cut: false };
   });
+  const merged = await mergeParts(
+    texts,
+    items,
+    partOutcomes,
+    { itemRequest, contextSize, width, queueMs },
+    context,
+  );
+  const outcomes = merged.outcomes;
   const cutCount = outcomes.filter((o) => o.cut).length;
   const failed = outcomes.filter((o) => o.error !== null).length;
   const itemsText = outcomes.map((o, i) =>
@@ -251,7 +260,8 @@ export async function runEach(
   }
   const seconds = Math.round(performance.now() - started) / 1000;
   const generations = [
-    ...outcomes.flatMap((o) => o.result ? [o.result] : []),
+    ...partOutcomes.flatMap((o) => o.result ? [o.result] : []),
+    ...merged.generations,
     ...(combined?.generations ?? []),
   ];
   const sum = (pick: (r: InferenceResult) => number | null) =>
@@ -336,4 +346,96 @@ export async function runEach(
     },
     ...(failed === outcomes.length ? { isError: true } : {}),
   };
+}
+
+/** One answer per item (a file, or a prompt), before the combine step. */
+interface Outcome {
+  readonly item: string;
+  readonly answer: string | null;
+  readonly error: string | null;
+  readonly json: unknown;
+  readonly result: InferenceResult | undefined;
+  readonly cut: boolean;
+}
+
+/**
+ * The answers of a file read in parts, merged into one answer for the file (`each` answers once per
+ * file); a file whose part failed reports that part's error.
+ */
+async function mergeParts(
+  texts: readonly { label: string }[],
+  items: readonly { group: number }[],
+  parts: readonly Outcome[],
+  run: { itemRequest: AskRequest; contextSize: number; width: number; queueMs: number },
+  context: ToolContext,
+): Promise<{ outcomes: Outcome[]; generations: InferenceResult[] }> {
+  const byGroup = texts.map((): number[] => []);
+  items.forEach((item, i) => byGroup[item.group]!.push(i));
+  const generations: InferenceResult[] = [];
+  const { args, deps } = run.itemRequest;
+  const redact = deps.redact ?? ((text: string) => text);
+  const split = byGroup.flatMap((indices, group) =>
+    indices.length > 1 && indices.every((i) => parts[i]!.error === null) ? [group] : []
+  );
+  const merges = await mapBudgeted(
+    split,
+    { width: run.width, total: Infinity, cost: () => 0 },
+    (group) =>
+      combineAnswers(
+        {
+          ...run.itemRequest,
+          args: {
+            ...args,
+            combine: `Each answer below answers the same prompt over a different part of ${
+              texts[group]!.label
+            }. Combine them into one answer to the prompt for the whole file. The prompt: ${args.prompt}`,
+          },
+        },
+        byGroup[group]!.map((i) => ({ item: parts[i]!.item, answer: parts[i]!.answer! })),
+        { context: run.contextSize, width: run.width, queueMs: run.queueMs },
+        context,
+      ),
+    context.signal,
+  );
+  if (context.signal.aborted) throw new CancelledError();
+  const mergedOf = new Map(split.map((group, k) => [group, merges.settled[k]!]));
+  const outcomes = byGroup.map((indices, group): Outcome => {
+    const label = texts[group]!.label;
+    if (indices.length === 1) return { ...parts[indices[0]!]!, item: label };
+    const failedPart = indices.map((i) => parts[i]!).find((o) => o.error !== null);
+    if (failedPart) {
+      return {
+        item: label,
+        answer: null,
+        error:
+          `${failedPart.item} failed (the file was read in ${indices.length} parts): ${failedPart.error}`,
+        json: undefined,
+        result: undefined,
+        cut: false,
+      };
+    }
+    const merge = mergedOf.get(group)!;
+    if (!merge.ok) {
+      return {
+        item: label,
+        answer: null,
+        error: `merging the answers of its ${indices.length} parts failed: ${
+          redact(errorText(merge.error, "ask", deps.log))
+        }`,
+        json: undefined,
+        result: undefined,
+        cut: false,
+      };
+    }
+    generations.push(...merge.value.generations);
+    return {
+      item: label,
+      answer: merge.value.result.answer,
+      error: null,
+      json: merge.value.json,
+      result: merge.value.result,
+      cut: merge.value.result.stop_reason === "length" || indices.some((i) => parts[i]!.cut),
+    };
+  });
+  return { outcomes, generations };
 }

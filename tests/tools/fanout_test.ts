@@ -166,13 +166,16 @@ Deno.test("each: an item's deadline starts when LM Studio starts it, not while M
   assert.equal(sim.peakInFlight.get(GEMMA_1B), 1, "served one at a time");
 });
 
-Deno.test("each: a file larger than one request is read in parts at line boundaries, one answer per part", async () => {
+Deno.test("each: a file larger than one request is read in parts at line boundaries, its answers merged into one", async () => {
   await using tmp = await tempDir("advice");
   const lines = (n: number, tag: string) =>
     Array.from({ length: n }, (_, i) => `${tag} line ${i + 1} lorem ipsum dolor`).join("\n");
   await writeFiles(tmp.path, { "a.md": lines(20, "a"), "c.md": lines(400, "c") }); // c: ~12,000 characters
   await using sim = simAt(4096);
-  sim.chatScript = { reasoning: null, answer: "ok" };
+  sim.chatScript = {
+    reasoning: null,
+    answer: (body) => String(body.input).startsWith("Each answer below") ? "c as a whole" : "part",
+  };
   await using server = await startInProcess({
     env: { LM_STUDIO_URL: sim.url },
     roots: () => [{ uri: fileUrl(tmp.path) }],
@@ -181,16 +184,18 @@ Deno.test("each: a file larger than one request is read in parts at line boundar
   assert.equal(each.isError, undefined, allText(each));
   const data = each.structuredContent as Data;
   assert.deepEqual(data.files!.read.map((f) => f.path), ["a.md", "c.md"]);
-  assert.equal(data.items[0]!.item, "a.md");
-  const parts = data.items.slice(1).map((i) => /^c\.md \(lines (\d+)-(\d+) of 400\)$/.exec(i.item));
-  assert.ok(parts.length >= 2 && parts.every(Boolean), JSON.stringify(data.items.map((i) => i.item)));
-  // The parts cover every line once, in order.
+  assert.deepEqual(data.items.map((i) => [i.item, i.answer]), [["a.md", "part"], ["c.md", "c as a whole"]]);
+  // The parts went to LM Studio framed with their line ranges, covering every line once, in order.
+  const inputs = sim.requestsTo("POST /api/v1/chat").map((r) => String((r.body as { input: string }).input));
+  const ranges = inputs.flatMap((i) => [...i.matchAll(/<file path="c\.md" lines="(\d+)-(\d+)" of="400">/g)]);
+  assert.ok(ranges.length >= 2, inputs.map((i) => i.slice(0, 80)).join("\n"));
   let next = 1;
-  for (const part of parts) {
-    assert.equal(Number(part![1]), next);
-    next = Number(part![2]) + 1;
+  for (const range of ranges) {
+    assert.equal(Number(range[1]), next);
+    next = Number(range[2]) + 1;
   }
   assert.equal(next, 401);
+  assert.match(inputs.at(-1)!, /^Each answer below answers the same prompt over a different part of c\.md/);
   assert.match(allText(each), /1 file was larger than one request and was read in parts at line boundaries/);
   assert.equal(sim.contextExceeded, 0);
 });
@@ -214,8 +219,11 @@ Deno.test("each with context_length on a model loaded smaller: sized to what is 
   assert.equal(result.isError, undefined, allText(result));
   const data = result.structuredContent as Data;
   assert.ok(data.items.every((i) => i.error === null), "no item overflowed the 4,096 loaded");
-  assert.equal(data.items.at(-1)!.item, "small.md");
-  assert.match(data.items[0]!.item, /^big\.md \(lines 1-1 of 1\)$/, "one long line, cut within itself");
+  assert.deepEqual(
+    data.items.map((i) => i.item),
+    ["big.md", "small.md"],
+    "big.md: one long line, cut within itself",
+  );
   assert.equal(data.fanout.context_length, 4096);
   assert.match(
     data.fanout.notes?.[0] ?? "",

@@ -131,7 +131,31 @@ Deno.test("ask files: the call that loads the model sizes the load to the job, w
     assert.deepEqual(packing.load, { asked, applied: asked });
     assert.equal(packing.requests, cap ? packing.requests : 1, "16,384 reads it in one request");
     assert.match(allText(result), new RegExp(`asked context_length ${asked}, applied ${asked}`));
+    if (cap) {
+      assert.match(
+        allText(result),
+        /LMSTUDIO_MCP_MAX_CONTEXT \(8192\) is below the context_length 16384 that would read everything/,
+      );
+    }
   }
+});
+
+Deno.test("ask files: past the model's maximum, the advice names the largest useful step", async () => {
+  await using tmp = await tempDir("step");
+  await folder(tmp.path, 40, 250); // ~400,000 characters: more than 32,768 tokens
+  await using sim = simAt(4096);
+  sim.chatScript = { reasoning: null, answer: "ok" };
+  await using server = await startInProcess({
+    env: { LM_STUDIO_URL: sim.url },
+    roots: () => [{ uri: fileUrl(tmp.path) }],
+  });
+  const result = await server.call("ask", { model: QWEN, prompt: "x", files: ["."] });
+  assert.equal(result.isError, undefined, allText(result));
+  assert.equal((result.structuredContent as Data).packing!.one_pass_context_length, null);
+  assert.match(
+    allText(result),
+    /Even qwen\/qwen3-8b's largest context does not hold everything in one request\. The largest useful step: model_unload qwen\/qwen3-8b, then model_load it with context_length 32768/,
+  );
 });
 
 Deno.test("ask files: a load refused for lack of memory steps down and says so", async () => {
