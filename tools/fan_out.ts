@@ -24,6 +24,7 @@ import type { NativeModel } from "../lib/schemas.ts";
 import { estimateTokens } from "../lib/tokens.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { onePassTokens, sizeJob } from "./ask_load.ts";
+import { mapBudgeted } from "../lib/fanout.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
 import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
 import { filesLine, filesReport, readAllFiles, type ReadFiles } from "./file_input.ts";
@@ -224,7 +225,7 @@ export async function runEach(
     texts,
     items,
     partOutcomes,
-    { itemRequest, contextSize, width, queueMs },
+    { itemRequest: spread.best, contextSize, width, queueMs },
     context,
   );
   const outcomes = merged.outcomes;
