@@ -13,6 +13,7 @@ import {
   SessionStoreError,
   UnreachableError,
 } from "./errors.ts";
+import { NotLmStudioError } from "./http_errors.ts";
 import { LmStudioClient } from "./lmstudio.ts";
 import { loadedInstances } from "./models.ts";
 import { checkSessionDatabase } from "./sessions.ts";
@@ -117,6 +118,16 @@ async function authCheck(config: Config, anonymous: LmStudioClient): Promise<Che
 function failure(error: unknown, url: string): CheckResult {
   if (!(error instanceof LmStudioError)) throw error;
   if (error instanceof AuthError) return { ok: false, message: "Authentication failed", fix: error.message };
+  if (error instanceof NotLmStudioError) {
+    // Another program answered: say what it sent and what LM Studio would have, not "LM Studio failed".
+    return {
+      ok: false,
+      message: `${url} does not look like LM Studio: ${error.request} got ${error.answered}`,
+      fix: `${error.reason[0]!.toUpperCase()}${error.reason.slice(1)}. Point LM_STUDIO_URL at LM Studio's ` +
+        `server (the address its Developer tab shows; http://localhost:1234 unless you changed the port); if ` +
+        `a proxy sits in front of LM Studio, this is the proxy's answer`,
+    };
+  }
   if (error instanceof UnreachableError && error.kind === "blocked") {
     // Nothing was sent, so nothing is known about LM Studio: the cause is the URL, not a stopped server.
     return {

@@ -21,7 +21,7 @@ import {
   TooLargeError,
   UnreachableError,
 } from "./errors.ts";
-import { type ErrorBody, errorFromReply, readErrorBody } from "./http_errors.ts";
+import { type ErrorBody, errorFromReply, notLmStudio, readErrorBody } from "./http_errors.ts";
 import { type EventSourceMessage, eventStream } from "./sse.ts";
 
 export type { EventSourceMessage };
@@ -116,12 +116,12 @@ export class HttpClient {
       received = true;
       deadline.begin();
       const text = await readLimited(response, this.#maxBody, options.what);
-      if (!response.ok) throw this.#replyError(response.status, text, options);
+      if (!response.ok) throw this.#replyError(response, text, options, path);
       let json: unknown;
       try {
         json = JSON.parse(text);
       } catch (cause) {
-        throw new ProtocolError(
+        throw this.#foreign(response, text, options, path) ?? new ProtocolError(
           `${options.what}: LM Studio's reply is not JSON (${text.slice(0, 120) || "empty body"}). ` +
             `Check that LM_STUDIO_URL points at LM Studio`,
           { cause },
@@ -181,9 +181,10 @@ export class HttpClient {
       received = true;
       if (!response.ok) {
         throw this.#replyError(
-          response.status,
+          response,
           await readLimited(response, this.#maxBody, options.what),
           options,
+          path,
         );
       }
       const type = response.headers.get("content-type") ?? "";
@@ -197,9 +198,9 @@ export class HttpClient {
       } else {
         // Not labelled as a stream: an error body, or events sent with the wrong content type.
         const text = await readLimited(response, this.#maxBody, options.what);
-        if (readErrorBody(text)) throw this.#replyError(200, text, options);
+        if (readErrorBody(text)) throw this.#replyError(response, text, options, path);
         if (!/^\s*(event|data|id|retry)?:/.test(text)) {
-          throw new ProtocolError(
+          throw this.#foreign(response, text, options, path) ?? new ProtocolError(
             `${options.what}: LM Studio answered with ${type || "no content type"} instead of a stream`,
           );
         }
@@ -267,8 +268,26 @@ export class HttpClient {
     return response;
   }
 
-  #replyError(status: number, text: string, options: RequestOptions): LmStudioError {
-    return errorFromReply(status, text, {
+  /** The error for a reply that another program sent, when it does not look like LM Studio's. */
+  #foreign(
+    response: Response,
+    text: string,
+    options: RequestOptions,
+    path: string,
+  ): LmStudioError | undefined {
+    return notLmStudio(
+      { status: response.status, contentType: response.headers.get("content-type") ?? "", text },
+      {
+        baseUrl: this.baseUrl,
+        method: options.method ?? "GET",
+        path,
+        namesSomething: options.model !== undefined || options.notFound !== undefined,
+      },
+    );
+  }
+
+  #replyError(response: Response, text: string, options: RequestOptions, path: string): LmStudioError {
+    return this.#foreign(response, text, options, path) ?? errorFromReply(response.status, text, {
       hadKey: this.#apiKey !== undefined,
       model: options.model,
       notFound: options.notFound,

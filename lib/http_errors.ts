@@ -5,13 +5,17 @@
  * `{error:{message,type,code,param}}`, and old builds' `{error:"text"}`), and the HTTP status of a
  * given error type is not documented, so we branch on the body first and the status second.
  *
+ * Before that, {@linkcode notLmStudio} asks whether the reply came from LM Studio at all: another program at
+ * `LM_STUDIO_URL` (a web app, another model server, a proxy's error page) is named as such, with what
+ * answered and what LM Studio would have sent, instead of being reported as LM Studio's own error.
+ *
  * @module
  */
 import {
   AuthError,
   ContextOverflowError,
   HttpStatusError,
-  type LmStudioError,
+  LmStudioError,
   ModelNotFoundError,
 } from "./errors.ts";
 
@@ -145,6 +149,133 @@ export function errorFromBody(status: number, body: ErrorBody, context: ErrorCon
   }
   if (notFound && context.model !== undefined) return new ModelNotFoundError(context.model);
   return new HttpStatusError(status, body.message, body.type);
+}
+
+/** A reply as it came, for {@linkcode notLmStudio}. */
+export interface ReplySeen {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The `content-type` header, or "" when there was none. */
+  readonly contentType: string;
+  /** The body as read (bounded by the caller). */
+  readonly text: string;
+}
+
+/** The request a reply answered, for {@linkcode notLmStudio}. */
+export interface RequestSeen {
+  /** `LM_STUDIO_URL`, normalised. */
+  readonly baseUrl: string;
+  /** `GET` or `POST`. */
+  readonly method: string;
+  /** The path under the base URL (`/api/v1/models`). */
+  readonly path: string;
+  /**
+   * Whether the request names something that may not exist (a model, a download job), so that a 404 can be
+   * LM Studio's "not found". A request that names nothing (the model lists) is a route every LM Studio has.
+   */
+  readonly namesSomething: boolean;
+}
+
+/**
+ * The server at `LM_STUDIO_URL` answered, but not the way LM Studio answers: it is another program (or a
+ * proxy's own error page). The message says what answered, what LM Studio would have sent, and what to do.
+ */
+export class NotLmStudioError extends LmStudioError {
+  /** The address that answered (`LM_STUDIO_URL`). */
+  readonly baseUrl: string;
+  /** The request, as `GET /api/v1/models`. */
+  readonly request: string;
+  /** What answered, as `HTTP 404 (text/html): "<!DOCTYPE html>…"`. */
+  readonly answered: string;
+  /** Why the reply is not LM Studio's. */
+  readonly reason: string;
+  /**
+   * Creates the error.
+   *
+   * @param baseUrl The address that answered
+   * @param request The request, as `GET /api/v1/models`
+   * @param answered What came back: status, content type and the start of the body
+   * @param reason Why that is not LM Studio's reply
+   */
+  constructor(baseUrl: string, request: string, answered: string, reason: string) {
+    super(
+      `The server at ${baseUrl} does not look like LM Studio: ${request} got ${answered}, but ${reason}. ` +
+        `Point LM_STUDIO_URL at LM Studio's server (the address its Developer tab shows; ` +
+        `http://localhost:1234 unless you changed the port); if a proxy sits in front of LM Studio, this is ` +
+        `the proxy's answer`,
+    );
+    this.baseUrl = baseUrl;
+    this.request = request;
+    this.answered = answered;
+    this.reason = reason;
+  }
+}
+
+/** The most of a foreign body an error quotes. */
+const QUOTE_CHARS = 160;
+
+/**
+ * Whether a reply shows that something other than LM Studio answered. LM Studio answers every request with
+ * JSON, its errors inside an `error` key, and an unknown route or method with HTTP 200 and
+ * `{"error":"Unexpected endpoint or method. …"}` (never 404 or 405); its only 404s are about a named model or
+ * download job. So a web page, a 404 or 405 that is not JSON, a JSON error without `error`, or a 404 for a
+ * route every LM Studio has is another program.
+ *
+ * @param reply The reply as it came
+ * @param request The request it answered
+ * @returns The error to throw, or undefined when the reply may well be LM Studio's
+ * @example
+ * ```ts
+ * import { notLmStudio } from "./http_errors.ts";
+ * const error = notLmStudio(
+ *   { status: 404, contentType: "text/html", text: "<!DOCTYPE html><p>Cannot GET /api/v1/models</p>" },
+ *   { baseUrl: "http://localhost:3000", method: "GET", path: "/api/v1/models", namesSomething: false },
+ * );
+ * error?.message.startsWith("The server at http://localhost:3000 does not look like LM Studio"); // true
+ * ```
+ */
+export function notLmStudio(reply: ReplySeen, request: RequestSeen): NotLmStudioError | undefined {
+  const { status, contentType, text } = reply;
+  let json: unknown;
+  let isJson = true;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    isJson = false;
+  }
+  const reason = foreignReason(status, text, isJson, json, request);
+  if (reason === undefined) return undefined;
+  const body = text.trim().replace(/\s+/g, " ");
+  const quoted = body === ""
+    ? "an empty body"
+    : JSON.stringify(body.length > QUOTE_CHARS ? `${body.slice(0, QUOTE_CHARS)}…` : body);
+  const answered = `HTTP ${status} (${contentType.split(";")[0]!.trim() || "no content type"}): ${quoted}`;
+  return new NotLmStudioError(request.baseUrl, `${request.method} ${request.path}`, answered, reason);
+}
+
+function foreignReason(
+  status: number,
+  text: string,
+  isJson: boolean,
+  json: unknown,
+  request: RequestSeen,
+): string | undefined {
+  if (/^\s*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])/i.test(text)) {
+    return "that is a web page, and LM Studio answers with JSON";
+  }
+  if (status === 405 || status === 501) {
+    return `LM Studio answers every method and route it does not serve with HTTP 200 and an "Unexpected ` +
+      `endpoint or method" error`;
+  }
+  if (status === 404 && !isJson) return "LM Studio's 404 replies are JSON errors";
+  if (status >= 400 && isJson && !(isRecord(json) && "error" in json)) {
+    return 'LM Studio puts its errors in an "error" key';
+  }
+  if (status === 404 && !request.namesSomething) {
+    return `every LM Studio serves ${request.method} ${request.path} (an older LM Studio answers it with ` +
+      `HTTP 200 "Unexpected endpoint or method")`;
+  }
+  return undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

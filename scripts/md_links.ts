@@ -160,3 +160,20 @@ export async function checkMarkdownLinks(root: URL, files: string[]): Promise<De
   }
   return dead;
 }
+
+/**
+ * The pages a file does not link: for the README, the `docs/` pages out of reach of a reader who starts there.
+ *
+ * @param text The linking file's text (the README)
+ * @param pages The pages that must be linked, relative to the same folder (`docs/http.md`)
+ * @returns The pages no link of `text` names (anchors aside), in the given order
+ * @example
+ * ```ts
+ * import { unlinkedPages } from "./md_links.ts";
+ * unlinkedPages("See [HTTP](docs/http.md#limits).", ["docs/http.md", "docs/eras.md"]); // ["docs/eras.md"]
+ * ```
+ */
+export function unlinkedPages(text: string, pages: readonly string[]): string[] {
+  const linked = new Set(relativeLinks(text).map(({ target }) => target.split("#")[0]!.replace(/^\.\//, "")));
+  return pages.filter((page) => !linked.has(page));
+}

@@ -9,6 +9,7 @@ import {
   McpServer,
   ProtocolError,
   ProtocolErrorCode,
+  SERVED_REVISIONS,
   type ServerContext,
 } from "./sdk.ts";
 import { fileURLToPath } from "node:url";
@@ -73,6 +74,9 @@ export interface ServerInfo {
 /** Which protocol era an instance serves: 2025 (`initialize`, sessions) or 2026-07-28 (stateless). */
 export type Era = "legacy" | "modern";
 
+/** Who the tasks of a 2026-07-28 instance belong to, when the entry does not say: the local user. */
+export const LOCAL_OWNER = "local";
+
 /**
  * Builds the MCP server with every tool registered. The same builder serves both protocol eras: the
  * entries (stdio, HTTP) call it once per 2025 session or stdio connection, and once per 2026-07-28
@@ -80,15 +84,29 @@ export type Era = "legacy" | "modern";
  *
  * @param given The client, config, logger and session store
  * @param info Name and version for `initialize` / `server/discover`
- * @param era The era the instance will serve (roots are asked of 2025 clients only)
+ * @param era The era the instance will serve (roots are asked of 2025 clients only; tasks are served to
+ *   2026-07-28 clients only)
+ * @param taskOwner Who the tasks this instance starts and serves belong to (the entry knows: the token
+ *   holder over HTTP, the local user on stdio)
  * @returns The server, not yet connected to a transport
  */
-export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy"): McpServer {
+export function createServer(
+  given: Deps,
+  info: ServerInfo,
+  era: Era = "legacy",
+  taskOwner: string = LOCAL_OWNER,
+): McpServer {
   const server = new McpServer(info, {
-    capabilities: { tools: { listChanged: false }, logging: {}, extensions: { [TASKS_EXTENSION]: {} } },
+    capabilities: {
+      tools: { listChanged: false },
+      logging: {},
+      // The tasks extension exists on 2026-07-28 only (SEP-2663).
+      ...(era === "modern" ? { extensions: { [TASKS_EXTENSION]: {} } } : {}),
+    },
     instructions: INSTRUCTIONS,
     cacheHints: CACHE_HINTS,
   });
+  if (era === "modern") discoverEveryRevision(server);
   // When the client goes away (stdin closed, session ended), abort every call in flight so LM Studio
   // stops generating and the process can exit.
   const shutdown = new AbortController();
@@ -136,10 +154,11 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
     const call: Deps = { ...deps, log: callLogger(stderr, ctx, redact) };
     // A client that takes tasks gets one for a long call: the answer comes at once, the work goes on.
     if (
-      clientTakesTasks(server, ctx) && await worthATask(name, parsed.data as Record<string, unknown>, deps)
+      era === "modern" && clientTakesTasks(ctx) &&
+      await worthATask(name, parsed.data as Record<string, unknown>, deps)
     ) {
       try {
-        return startTask(tool, parsed.data, { ...deps, log: stderr }, roots) as never;
+        return startTask(tool, parsed.data, { ...deps, log: stderr }, roots, taskOwner) as never;
       } catch (error) {
         // No store to keep the task in: the plain call still works.
         stderr.warn(`Could not start ${name} as a task (${error instanceof Error ? error.message : error})`);
@@ -157,10 +176,23 @@ export function createServer(given: Deps, info: ServerInfo, era: Era = "legacy")
       progress.close();
     }
   });
-  registerTaskMethods(server, deps);
+  if (era === "modern") registerTaskMethods(server, deps, taskOwner);
   registerSessionResources(server, deps);
   registerPrompts(server, deps);
   return server;
+}
+
+/**
+ * Makes `server/discover` list every revision this server speaks, the 2025 ones too (a client learns
+ * from it that `initialize` would work as well); the SDK lists the 2026-07-28 ones only. The serving
+ * entries install the discover handler after this builder returns, so the answer is changed where the
+ * SDK builds it.
+ */
+function discoverEveryRevision(server: McpServer): void {
+  const inner = server.server as unknown as { _ondiscover?: () => Record<string, unknown> };
+  const discover = inner._ondiscover?.bind(server.server);
+  if (!discover) throw new Error("The MCP SDK no longer builds server/discover in _ondiscover");
+  inner._ondiscover = () => ({ ...discover(), supportedVersions: [...SERVED_REVISIONS] });
 }
 
 /** The list methods: each returns everything in one page, so no cursor is ever valid. */

@@ -10,6 +10,7 @@ import {
   createMcpHandler,
   isLegacyRequest,
   McpServer,
+  MissingRequiredClientCapabilityError,
   ProtocolError,
   ProtocolErrorCode,
   ResourceNotFoundError,
@@ -35,6 +36,7 @@ export {
   createMcpHandler,
   isLegacyRequest,
   McpServer,
+  MissingRequiredClientCapabilityError,
   ProtocolError,
   ProtocolErrorCode,
   ResourceNotFoundError,
@@ -48,6 +50,9 @@ export const MODERN_REVISION = "2026-07-28";
 
 /** The 2025-era revisions served (an `initialize` handshake, sessions), newest first. */
 export const LEGACY_REVISIONS: readonly string[] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/** Every revision served, newest first: what `server/discover` and a -32022 error list. */
+export const SERVED_REVISIONS: readonly string[] = [MODERN_REVISION, ...LEGACY_REVISIONS];
 
 export type {
   CallToolResult,

@@ -1,24 +1,32 @@
 /**
- * Long tool calls as MCP tasks (the `io.modelcontextprotocol/tasks` extension, SEP-2663): when a client
- * declares the extension (in a 2026-07-28 request's `_meta` capabilities, or a 2025 `initialize`), a
- * call that may outlast its timeout (a download, a large load, a fan-out, a long `ask`) answers at once
- * with a task; the work goes on in the server, its state and result in the SQLite store. `tasks/get`
- * reports status and progress and, once done, the result the plain call would have given; `tasks/cancel`
- * stops it and its LM Studio requests; `tasks/update` is acknowledged (these tasks never ask for input).
- * For older clients `tasks/result` (waits for the end, then gives the result) and `tasks/list` (the
- * newest tasks, as resources/list shows every chat session: one user, one store) are served too.
+ * Long tool calls as MCP tasks (the `io.modelcontextprotocol/tasks` extension, SEP-2663, protocol
+ * revision 2026-07-28): when a 2026-07-28 request declares the extension in its `_meta` client
+ * capabilities, a call that may outlast its timeout (a download, a large load, a fan-out, a long `ask`)
+ * answers at once with a task; the work goes on in the server, its state and result in the SQLite store.
+ * `tasks/get` reports status and progress and, once done, the result the plain call would have given
+ * (with `resultType: "complete"`, as a direct reply has); `tasks/cancel` stops it and its LM Studio
+ * requests; `tasks/update` is acknowledged (these tasks never ask for input). A request for a task from a
+ * client that did not declare the extension gets -32021.
  *
- * A client without the extension gets exactly the plain call, with progress and heartbeats.
+ * The extension is not defined on the 2025 revisions (SEP-2663: servers MUST NOT take it as enabling
+ * tasks there), and the 2025-11-25 core tasks are not implemented: a 2025 client always gets the plain
+ * call, with progress and heartbeats, and no `tasks/*` method. Tools say `execution.taskSupport:
+ * "forbidden"` there, which is true.
+ *
+ * A task is visible to its creator only: its owner (the token holder over HTTP, the local user on stdio)
+ * is stored with it and every read asks for both. Nothing lists tasks. Results are capped in bytes, per
+ * result and in total (the oldest go first).
  *
  * @module
  */
 import { z } from "zod";
-import type { TaskRow, TaskStore } from "../lib/sessions.ts";
+import type { ResultBudget, TaskRow, TaskState, TaskStore } from "../lib/sessions.ts";
 import { ProgressReporter } from "./progress.ts";
 import { errorResult } from "./error_boundary.ts";
 import {
   type CallToolResult,
   type McpServer,
+  MissingRequiredClientCapabilityError,
   ProtocolError,
   ProtocolErrorCode,
   type ServerContext,
@@ -35,6 +43,8 @@ export const MAX_TASKS = 1_000;
 export const MAX_RUNNING = 32;
 /** The largest result kept, in bytes of JSON. */
 export const MAX_RESULT_BYTES = 16 * 1024 * 1024;
+/** The most bytes of results kept, over every task; the oldest results go first. */
+export const MAX_STORED_RESULT_BYTES = 64 * 1024 * 1024;
 /** What clients are told about polling. */
 const POLL_INTERVAL_MS = 1_000;
 /** Models at least this large load slowly enough to be worth a task. */
@@ -51,17 +61,18 @@ interface Running {
 const running = new Map<string, Running>();
 
 /**
- * Whether the client of this request declared the tasks extension: in the request's 2026-07-28
- * envelope, else in its 2025 `initialize`.
+ * Whether the client of this 2026-07-28 request declared the tasks extension in the request's envelope.
+ * Never on the 2025 revisions, where the extension is not defined (a 2025 `initialize` that declares it
+ * changes nothing).
  *
- * @param server The instance serving the request
  * @param ctx The request's context
  * @returns True when a task may be returned
  */
-export function clientTakesTasks(server: McpServer, ctx: ServerContext): boolean {
+export function clientTakesTasks(ctx: ServerContext): boolean {
   const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
-  const declared = (envelope?.["io.modelcontextprotocol/clientCapabilities"] ??
-    server.server.getClientCapabilities()) as { extensions?: Record<string, unknown> } | undefined;
+  const declared = envelope?.["io.modelcontextprotocol/clientCapabilities"] as
+    | { extensions?: Record<string, unknown> }
+    | undefined;
   return declared?.extensions?.[TASKS_EXTENSION] !== undefined;
 }
 
@@ -101,6 +112,7 @@ export async function worthATask(tool: string, args: Record<string, unknown>, de
  * @param args The validated arguments
  * @param deps Dependencies of the call (its store holds the task)
  * @param roots The client's roots, for `files`
+ * @param owner Who may see the task (see {@linkcode registerTaskMethods})
  * @returns The `CreateTaskResult` to answer the call with
  */
 export function startTask(
@@ -108,11 +120,13 @@ export function startTask(
   args: unknown,
   deps: Deps,
   roots: ToolContext["roots"],
+  owner: string,
 ): Record<string, unknown> {
   const store = deps.sessions().tasks;
   const lease = leaseMs(deps);
   const row = store.create({
     id: crypto.randomUUID(),
+    owner,
     tool: tool.name,
     leaseMs: lease,
     ttlMs: TASK_TTL_MS,
@@ -153,7 +167,13 @@ export function startTask(
         const error = { code: ProtocolErrorCode.InternalError, message: resultTooLarge(tool.name) };
         store.finish(row.id, "failed", error.message, JSON.stringify(error));
       } else {
-        store.finish(row.id, "completed", result.isError ? "Finished with an error" : "Finished", json);
+        store.finish(
+          row.id,
+          "completed",
+          result.isError ? "Finished with an error" : "Finished",
+          json,
+          RESULT_BUDGET,
+        );
       }
     } catch (error) {
       deps.log.error(`Task ${row.id}: could not store its result`, error);
@@ -164,73 +184,55 @@ export function startTask(
 }
 
 /**
- * Registers `tasks/get`, `tasks/update`, `tasks/cancel`, `tasks/result` and `tasks/list`.
+ * Registers `tasks/get`, `tasks/update` and `tasks/cancel` (2026-07-28 instances only). Each serves only
+ * a client that declares the extension in the request (-32021 otherwise), and only the tasks of `owner`.
  *
  * @param server The instance
  * @param deps The store
+ * @param owner Who asks: the token holder over HTTP, the local user on stdio
  */
-export function registerTaskMethods(server: McpServer, deps: Deps): void {
+export function registerTaskMethods(server: McpServer, deps: Deps, owner: string): void {
   const store = (): TaskStore => deps.sessions().tasks;
   const byId = { params: z.looseObject({ taskId: z.string().min(1).max(200) }) };
-  const find = (id: string): TaskRow => {
-    const row = reap(store(), id);
+  const find = (id: string, ctx: ServerContext): TaskState => {
+    if (!clientTakesTasks(ctx)) {
+      throw new MissingRequiredClientCapabilityError(
+        { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } },
+        `Missing required client capability: tasks are served to clients that declare the ${TASKS_EXTENSION} ` +
+          "extension in the request's io.modelcontextprotocol/clientCapabilities (extensions)",
+      );
+    }
+    const row = reap(store(), id, owner);
     if (!row) {
       throw new ProtocolError(
         ProtocolErrorCode.InvalidParams,
-        `Unknown task ${id}: it never existed here, or ended more than ${
+        `Unknown task ${id}: this client never started it, or it ended more than ${
           TASK_TTL_MS / 3_600_000
-        } h ago (tasks/list ` +
-          "shows the ones kept)",
+        } h ago (or its result was dropped to make room). Call the tool again`,
       );
     }
     return row;
   };
-  server.server.setRequestHandler("tasks/get", byId, ({ taskId }) => detailed(find(taskId)) as never);
-  server.server.setRequestHandler("tasks/update", byId, ({ taskId }) => {
-    find(taskId); // These tasks never ask for input: responses are acknowledged and ignored.
+  server.server.setRequestHandler("tasks/get", byId, ({ taskId }, ctx) => {
+    find(taskId, ctx);
+    return detailed(store().get(taskId, owner)!) as never;
+  });
+  server.server.setRequestHandler("tasks/update", byId, ({ taskId }, ctx) => {
+    find(taskId, ctx); // These tasks never ask for input: responses are acknowledged and ignored.
     return {} as never;
   });
-  server.server.setRequestHandler("tasks/cancel", byId, ({ taskId }) => {
-    const row = find(taskId);
+  server.server.setRequestHandler("tasks/cancel", byId, ({ taskId }, ctx) => {
+    const row = find(taskId, ctx);
     if (row.status === "working") {
       store().requestCancel(taskId);
       running.get(taskId)?.controller.abort(new TaskCancelled());
     }
     return {} as never;
   });
-  server.server.setRequestHandler("tasks/result", byId, async ({ taskId }, ctx) => {
-    let row = find(taskId);
-    while (row.status === "working") {
-      const local = running.get(taskId);
-      await (local
-        ? Promise.race([local.done, aborted(ctx.mcpReq.signal)])
-        : pause(POLL_INTERVAL_MS, ctx.mcpReq.signal));
-      row = find(taskId);
-    }
-    if (row.status === "completed") return JSON.parse(row.result ?? "{}") as never;
-    const error = row.error ? JSON.parse(row.error) as { code: number; message: string } : undefined;
-    throw new ProtocolError(
-      error?.code ?? ProtocolErrorCode.InvalidRequest,
-      error?.message ?? `Task ${taskId} was cancelled; it has no result`,
-    );
-  });
-  server.server.setRequestHandler(
-    "tasks/list",
-    { params: z.looseObject({ cursor: z.string().optional() }) },
-    ({ cursor }) => {
-      if (cursor !== undefined) {
-        throw new ProtocolError(
-          ProtocolErrorCode.InvalidParams,
-          "Invalid cursor: tasks/list gives no cursors",
-        );
-      }
-      return { tasks: store().list(100).map((row) => taskView(reap(store(), row.id) ?? row)) } as never;
-    },
-  );
 }
 
 /** A task as the wire shows it (without its result). */
-function taskView(row: TaskRow): Record<string, unknown> {
+function taskView(row: TaskState): Record<string, unknown> {
   return {
     taskId: row.id,
     status: row.status,
@@ -242,11 +244,16 @@ function taskView(row: TaskRow): Record<string, unknown> {
   };
 }
 
-/** A task with its result (completed) or error (failed), as `tasks/get` answers. */
+/**
+ * A task with its result (completed) or error (failed), as `tasks/get` answers. The result is the tool
+ * result a direct 2026-07-28 reply carries, `resultType: "complete"` included (ext-tasks checks it).
+ */
 function detailed(row: TaskRow): Record<string, unknown> {
   return {
     ...taskView(row),
-    ...(row.status === "completed" && row.result ? { result: JSON.parse(row.result) } : {}),
+    ...(row.status === "completed" && row.result
+      ? { result: { ...JSON.parse(row.result) as Record<string, unknown>, resultType: "complete" } }
+      : {}),
     ...(row.status === "failed" && row.error ? { error: JSON.parse(row.error) } : {}),
   };
 }
@@ -255,8 +262,8 @@ function detailed(row: TaskRow): Record<string, unknown> {
  * A task, after failing it when it still reads as working but nobody runs it any more: its lease ran out
  * because the server running it stopped (killed, crashed, restarted).
  */
-function reap(store: TaskStore, id: string): TaskRow | undefined {
-  const row = store.get(id);
+function reap(store: TaskStore, id: string, owner: string): TaskState | undefined {
+  const row = store.state(id, owner);
   if (!row || row.status !== "working" || running.has(id) || row.lease_until >= Date.now()) return row;
   const error = {
     code: ProtocolErrorCode.InternalError,
@@ -265,7 +272,7 @@ function reap(store: TaskStore, id: string): TaskRow | undefined {
       "Call the tool again",
   };
   store.finish(id, "failed", error.message, JSON.stringify(error));
-  return store.get(id);
+  return store.state(id, owner);
 }
 
 function stoppedMessage(tool: string): string {
@@ -277,6 +284,18 @@ function stoppedMessage(tool: string): string {
 function leaseMs(deps: Deps): number {
   return Math.max(1_000, 3 * deps.config.heartbeatMs);
 }
+
+/** How finished results are kept: 64 MiB in all, the oldest dropped first (their tasks say so). */
+const RESULT_BUDGET: ResultBudget = {
+  maxTotalBytes: MAX_STORED_RESULT_BYTES,
+  dropped: (tool) =>
+    JSON.stringify({
+      code: ProtocolErrorCode.InternalError,
+      message: `The result of ${tool} was dropped to keep the stored task results under ${
+        MAX_STORED_RESULT_BYTES / 1048576
+      } MiB (newer tasks needed the room). Call the tool again`,
+    }),
+};
 
 function resultTooLarge(tool: string): string {
   return `The result of ${tool} is over ${
@@ -290,21 +309,4 @@ class TaskCancelled extends Error {
   constructor() {
     super("Cancelled by tasks/cancel");
   }
-}
-
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-  });
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
 }

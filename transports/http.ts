@@ -34,6 +34,8 @@ import { ReplayBudget, ReplayStore } from "./http_replay.ts";
 import { UnreadBudget } from "./http_unread.ts";
 import { guarded } from "./guard.ts";
 import { isModernRequest, modernHandler } from "./http_modern.ts";
+import { asRequest, missingEnvelope } from "./envelope.ts";
+import { createHash } from "node:crypto";
 import { createServer, type ServerInfo } from "../server/build_server.ts";
 import { type McpServer, WebStandardStreamableHTTPServerTransport } from "../server/sdk.ts";
 import { MAX_MESSAGE_BYTES } from "./limits.ts";
@@ -61,7 +63,7 @@ export interface HttpLimits extends ConnectionLimits {
 
 const MIB = 1024 * 1024;
 
-/** The defaults; the README's Robustness section states them. */
+/** The defaults; docs/robustness.md and docs/http.md state them. */
 export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
   ...DEFAULT_CONNECTION_LIMITS,
   maxSessions: 256,
@@ -142,7 +144,12 @@ export function serveHttp(
   const started = Date.now();
   const stop = new AbortController();
   // 2026-07-28 requests (stateless, no session) go to their own leg; everything else is a 2025 session's.
-  const modern = modernHandler({ ...deps, shutdown: stop.signal }, info, maxBodyBytes);
+  const modern = modernHandler(
+    { ...deps, shutdown: stop.signal },
+    info,
+    maxBodyBytes,
+    httpTaskOwner(settings),
+  );
   let opening = 0;
   let closing = false;
   let port = settings.port;
@@ -209,6 +216,10 @@ export function serveHttp(
       if (request.method !== "POST") {
         return rpcError(400, -32000, "Bad Request: send initialize first (no Mcp-Session-Id header)");
       }
+      // A request that means 2026-07-28 but spells its envelope wrong is told the keys, not to initialize.
+      const message = asRequest(body.parsed);
+      const mistake = message && missingEnvelope(message);
+      if (mistake) return json(400, { jsonrpc: "2.0", id: validId(message.id), error: mistake });
       return await open(request, body);
     } catch (error) {
       log.error("HTTP request failed", error);
@@ -383,6 +394,21 @@ export function serveHttp(
     shutdown: () => stopping ??= shutdown(),
     finished,
   };
+}
+
+/**
+ * Who the 2026-07-28 tasks of this HTTP server belong to: the holder of its token (a hash of it, never
+ * the token), or, without a token, whoever reaches the port. Stdio tasks are the local user's, so an
+ * HTTP client never sees them, nor a client with another token theirs.
+ */
+function httpTaskOwner(settings: HttpSettings): string {
+  return settings.token
+    ? `http-token:${createHash("sha256").update(settings.token).digest("hex").slice(0, 32)}`
+    : "http-open";
+}
+
+function validId(id: unknown): string | number | null {
+  return typeof id === "string" || typeof id === "number" ? id : null;
 }
 
 /** A request body: the parsed JSON of a POST, or nothing to parse. */

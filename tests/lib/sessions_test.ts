@@ -218,23 +218,23 @@ Deno.test("a turn is all or nothing: when its insert fails, the new session and 
   }
 });
 
-Deno.test("tasks: kept in the same file (migration 3), bounded by count and by age, a finished one stays put", async () => {
+Deno.test("tasks: kept in the same file (migrations 3, 4), bounded by count and by age, a finished one stays put", async () => {
   await using tmp = await tempDb();
   const store = openSessionStore(tmp.path);
   const make = (id: string, ttlMs = 60_000) =>
-    store.tasks.create({ id, tool: "ask", leaseMs: 1_000, ttlMs, maxTasks: 3 });
+    store.tasks.create({ id, owner: "me", tool: "ask", leaseMs: 1_000, ttlMs, maxTasks: 3 });
   make("expired", -1); // Created already past its age: the next create prunes it.
   for (const id of ["a", "b", "c"]) make(id);
-  assert.equal(store.tasks.get("expired"), undefined, "tasks past their TTL are dropped");
+  assert.equal(store.tasks.get("expired", "me"), undefined, "tasks past their TTL are dropped");
   make("d");
   assert.deepEqual(
-    store.tasks.list(10).map((t) => t.id).sort(),
+    ["a", "b", "c", "d"].filter((id) => store.tasks.state(id, "me") !== undefined),
     ["b", "c", "d"],
     "at most maxTasks, oldest out",
   );
   store.tasks.finish("d", "completed", "Finished", '{"content":[]}');
   store.tasks.finish("d", "failed", "late", "{}");
-  assert.equal(store.tasks.get("d")?.status, "completed", "an ended task does not change");
+  assert.equal(store.tasks.get("d", "me")?.status, "completed", "an ended task does not change");
   assert.equal(store.tasks.beat("c", "half way", 1_000), false);
   assert.equal(store.tasks.requestCancel("c"), true);
   assert.equal(
@@ -246,6 +246,44 @@ Deno.test("tasks: kept in the same file (migration 3), bounded by count and by a
   store.close();
   // The result survives a reopen.
   const again = openSessionStore(tmp.path);
-  assert.equal(again.tasks.get("d")?.result, '{"content":[]}');
+  assert.equal(again.tasks.get("d", "me")?.result, '{"content":[]}');
   again.close();
+});
+
+Deno.test("tasks: only their owner sees them; status reads carry no result; results are capped in total", () => {
+  const store = openSessionStore(":memory:");
+  try {
+    const make = (id: string, owner: string) =>
+      store.tasks.create({ id, owner, tool: "ask", leaseMs: 1_000, ttlMs: 60_000, maxTasks: 100 });
+    make("mine", "alice");
+    assert.equal(store.tasks.get("mine", "bob"), undefined, "another owner does not see it");
+    assert.equal(store.tasks.state("mine", "bob"), undefined);
+    assert.equal(store.tasks.state("mine", "alice")?.status, "working");
+    const budget = {
+      maxTotalBytes: 1_000,
+      dropped: (tool: string) => JSON.stringify({ code: -32603, message: `dropped ${tool}` }),
+    };
+    const payload = (n: number) => JSON.stringify({ content: [{ type: "text", text: "x".repeat(n) }] });
+    for (const id of ["r1", "r2", "r3"]) {
+      make(id, "alice");
+      store.tasks.finish(id, "completed", "Finished", payload(400), budget);
+    }
+    // Three results of ~440 bytes do not fit 1,000 bytes: the oldest went, saying why.
+    assert.ok(store.tasks.resultBytes() <= 1_000, String(store.tasks.resultBytes()));
+    const first = store.tasks.get("r1", "alice")!;
+    assert.equal(first.status, "failed");
+    assert.equal(first.result, null);
+    assert.match(first.error ?? "", /dropped ask/);
+    assert.equal(store.tasks.get("r3", "alice")?.status, "completed");
+    assert.equal(store.tasks.get("r3", "alice")?.result, payload(400));
+    const state = store.tasks.state("r3", "alice")!;
+    assert.equal("result" in state, false, "a status read does not carry the result");
+    // Multi-byte text is counted in UTF-8 bytes.
+    make("wide", "alice");
+    store.tasks.finish("wide", "completed", "Finished", JSON.stringify("é".repeat(300)), budget);
+    assert.equal(store.tasks.resultBytes() >= 602, true);
+    assert.ok(store.tasks.resultBytes() <= 1_000);
+  } finally {
+    store.close();
+  }
 });

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { anchors, checkMarkdownLinks, relativeLinks, slug } from "../../scripts/md_links.ts";
+import { anchors, checkMarkdownLinks, relativeLinks, slug, unlinkedPages } from "../../scripts/md_links.ts";
 
 Deno.test("slug follows GitHub: lower case, code marks and punctuation dropped, spaces made hyphens", () => {
   assert.equal(slug("Model lifecycle (native `/api/v1/*`)"), "model-lifecycle-native-apiv1");
@@ -67,6 +67,14 @@ Deno.test("checkMarkdownLinks reports a missing file, a missing anchor and a lin
   }
 });
 
+Deno.test("unlinkedPages names the pages a file never links, anchors and ./ aside", () => {
+  const readme = "[a](docs/a.md#x) [b](./docs/b.md) `[c](docs/c.md)`\n```\n[d](docs/d.md)\n```\n";
+  assert.deepEqual(unlinkedPages(readme, ["docs/a.md", "docs/b.md", "docs/c.md", "docs/d.md"]), [
+    "docs/c.md",
+    "docs/d.md",
+  ]);
+});
+
 Deno.test("this repository's README, top-level pages and docs/ have no dead relative link", async () => {
   const root = new URL("../../", import.meta.url);
   const docs = [...Deno.readDirSync(new URL("docs/", root))]
@@ -75,4 +83,5 @@ Deno.test("this repository's README, top-level pages and docs/ have no dead rela
   assert.ok(docs.length >= 5, "the docs pages exist");
   const dead = await checkMarkdownLinks(root, ["README.md", "CONTRIBUTING.md", "SECURITY.md", ...docs]);
   assert.deepEqual(dead, []);
+  assert.deepEqual(unlinkedPages(await Deno.readTextFile(new URL("README.md", root)), docs), []);
 });

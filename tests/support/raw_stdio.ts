@@ -57,7 +57,7 @@ export function envelope(
  * revision, `server/discover` for 2026-07-28.
  *
  * @param env The server's environment
- * @param protocolVersion The revision to open with
+ * @param protocolVersion The revision to open with (`"none"`: send nothing, the test opens it)
  * @param capabilities The client's capabilities (in `initialize`, or in each request's envelope)
  * @returns The handle
  */
@@ -109,7 +109,7 @@ export async function spawnRawServer(
   };
   const send = (message: unknown) => write(JSON.stringify(message) + "\n");
   let nextId = 0;
-  const modern = !protocolVersion.startsWith("2025");
+  const modern = !protocolVersion.startsWith("2025") && protocolVersion !== "none";
   const request = async (method: string, params: Record<string, unknown> = {}, timeoutMs?: number) => {
     const id = `r${++nextId}`;
     const _meta = modern
@@ -150,7 +150,9 @@ export async function spawnRawServer(
       }
     })();
   try {
-    if (protocolVersion.startsWith("2025")) {
+    if (protocolVersion === "none") {
+      // The test sends the first message itself.
+    } else if (protocolVersion.startsWith("2025")) {
       await send({
         jsonrpc: "2.0",
         id: "init",
