@@ -13,6 +13,7 @@ import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config.ts";
 import { runDoctor } from "./lib/doctor.ts";
 import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/env_file.ts";
 import { LmStudioError } from "./lib/errors.ts";
+import { hostSecrets } from "./lib/hosts.ts";
 import { createStderrLogger, type Logger } from "./lib/logger.ts";
 import { redactingLogger, redactor } from "./lib/redact.ts";
 import { type HttpSettings, httpSettings } from "./transports/http_listen.ts";
@@ -111,7 +112,8 @@ function loadConfig(
     readTextFile,
   });
   // Everything said about the configuration is redacted: a bad value may hold the API key.
-  const redact = redactor([resolved.env.LM_STUDIO_API_KEY?.trim()]);
+  const key = resolved.env.LM_STUDIO_API_KEY?.trim();
+  const redact = redactor([key, ...(key?.includes(",") ? key.split(",").map((t) => t.trim()) : [])]);
   const safe = redactingLogger(log, redact);
   for (const notice of resolved.notices) safe.warn(notice);
   try {
@@ -134,9 +136,9 @@ function loadConfig(
 }
 
 async function check(config: Config): Promise<number> {
-  const redact = redactor([config.apiKey]);
+  const redact = redactor(hostSecrets(config.hosts));
   const say = (line: string) => print(redact(line));
-  say(`lmstudio-mcp ${VERSION} — checking ${config.baseUrl}`);
+  say(`lmstudio-mcp ${VERSION} — checking ${config.hosts.map((h) => h.baseUrl).join(", ")}`);
   const results = await runDoctor(config);
   for (const result of results) {
     say(`${result.ok ? "✓" : "✗"} ${result.message}`);
@@ -212,7 +214,7 @@ function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): n
   }
   log.info(
     `${VERSION} serving MCP at ${handle.url}` + (settings.token ? " (bearer token required)" : "") +
-      `, LM Studio at ${config.baseUrl}`,
+      `, LM Studio at ${config.hosts.map((h) => h.baseUrl).join(", ")}`,
   );
   // SIGINT/SIGTERM: end every session (aborting LM Studio calls in flight), stop listening, close the DB.
   let stopping = false;
@@ -234,7 +236,7 @@ function serve(config: Config, given: Logger): void {
   const { deps } = buildDeps(config, given);
   keepServingOnStrayErrors(deps.log);
   serveOnStdio(deps, INFO);
-  deps.log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
+  deps.log.info(`${VERSION} ready on stdio, LM Studio at ${config.hosts.map((h) => h.baseUrl).join(", ")}`);
 }
 
 /**

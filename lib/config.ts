@@ -9,6 +9,7 @@
 import { ALLOW_DIRS_VARIABLE, allowedDirs } from "./allow_dirs.ts";
 import { join } from "node:path";
 import { ConfigError } from "./errors.ts";
+import { distinctHosts, type HostConfig, splitHosts } from "./hosts.ts";
 
 /** The variables of HTTP mode (also listed by `--help` and read from env files). */
 export const HTTP_VARIABLES: readonly string[] = Object.freeze([
@@ -38,6 +39,11 @@ export interface Config {
   readonly baseUrl: string;
   /** Bearer token, or undefined when none is configured. Never print it. */
   readonly apiKey: string | undefined;
+  /**
+   * Every LM Studio server (LM_STUDIO_URL may list several, comma-separated), each with its own token;
+   * the first is `baseUrl` and `apiKey`.
+   */
+  readonly hosts: readonly HostConfig[];
   /** Path of the chat history database, or `:memory:`. */
   readonly sessionsDb: string;
   /** Per-call timeouts. */
@@ -203,10 +209,14 @@ export function parseConfig(
     );
     return DEFAULTS[name];
   };
-  const apiKey = env.LM_STUDIO_API_KEY?.trim() || undefined;
+  const hosts = distinctHosts(
+    splitHosts(env.LM_STUDIO_URL, env.LM_STUDIO_API_KEY, DEFAULTS.LM_STUDIO_URL)
+      .map((h) => ({ baseUrl: normalizeBaseUrl(h.url), apiKey: h.apiKey })),
+  );
   const config: Config = Object.freeze({
-    baseUrl: normalizeBaseUrl(env.LM_STUDIO_URL?.trim() || DEFAULTS.LM_STUDIO_URL),
-    apiKey,
+    baseUrl: hosts[0]!.baseUrl,
+    apiKey: hosts[0]!.apiKey,
+    hosts,
     sessionsDb: sessionsDbPath(env.MCP_SESSIONS_DB, options.home, warnings),
     timeouts: Object.freeze({
       defaultMs: ms("LM_STUDIO_TIMEOUT_DEFAULT_MS"),

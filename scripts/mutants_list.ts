@@ -787,6 +787,40 @@ export const MUTANTS: readonly Mutant[] = [
     filter: "idleness end sessions",
     why: "a session whose client listens on its GET stream expires as idle",
   },
+  // Several LM Studio servers (lib/hosts.ts, lib/pool.ts, lib/pool_fanout.ts)
+  {
+    id: "pool-one-token-for-all",
+    file: "lib/hosts.ts",
+    from: "return urls.map((u, i) => ({ url: u, apiKey: tokens[i] }));",
+    to: "return urls.map((u) => ({ url: u, apiKey: tokens[0] }));",
+    tests: ["tests/lib/hosts_test.ts", "tests/tools/pool_test.ts"],
+    why: "the first server's token sent to every server",
+  },
+  {
+    id: "pool-any-error-moves",
+    file: "lib/pool_fanout.ts",
+    from: "const hostFailed = !options.signal?.aborted && options.isHostFailure(error);",
+    to: "const hostFailed = !options.signal?.aborted;",
+    tests: ["tests/lib/pool_fanout_test.ts"],
+    why: "an item's own failure sent again to another server",
+  },
+  {
+    id: "pool-4xx-is-server-failure",
+    file: "lib/pool.ts",
+    from: "if (error instanceof HttpStatusError) return error.status >= 500;",
+    to: "if (error instanceof HttpStatusError) return error.status >= 400;",
+    tests: ["tests/tools/pool_test.ts"],
+    why: "a model's refusal (4xx) retried on another server",
+  },
+  {
+    id: "pool-listing-ends-backoff",
+    file: "lib/pool.ts",
+    from: "        return { host, models };",
+    to: "        this.markUp(host);\n        return { host, models };",
+    tests: ["tests/tools/pool_fanout_test.ts"],
+    filter: "fails mid-job",
+    why: "a server that lists its models but fails requests is used again at once",
+  },
   // HTTP access control (transports/http_access.ts)
   {
     id: "http-token-case-insensitive",

@@ -18,6 +18,11 @@
  * and two calls at once: files read, requests sent, the most in flight, overflows, wall time.
  * `--defaults` runs only that table.
  *
+ * A third table, "pool", runs `ask` with 32 prompts on one LM Studio against two equal ones listed in
+ * LM_STUDIO_URL (each loaded with 4 slots; the simulator spends the same time on every token, so the
+ * ratio measures how the work is spread), and on two where one is stopped mid-job: wall time, requests
+ * and answers per server, items answered twice (0), failed (0). `--pool` runs only that table.
+ *
  * The reference is installed on demand into a cache folder (`npm install`, then `npm rebuild
  * better-sqlite3`, since current npm skips install scripts); without Node and npm its column is skipped.
  *
@@ -46,6 +51,7 @@ const flags = parseArgs({
     json: { type: "boolean" },
     quick: { type: "boolean" },
     defaults: { type: "boolean" },
+    pool: { type: "boolean" },
   },
 }).values;
 const QUICK = flags.quick === true;
@@ -225,6 +231,7 @@ async function referenceTarget(): Promise<Target | undefined> {
 
 async function main(): Promise<void> {
   if (flags.defaults) return await defaultsTable();
+  if (flags.pool) return await poolTable();
   await using sim = LmStudioSim.start();
   // A long loaded context, so that the 500 KB prompts of the memory run are answered, not refused.
   const qwen = sim.model(QWEN)!;
@@ -481,6 +488,117 @@ async function main(): Promise<void> {
   for (const note of notes) console.log(`- ${note}`);
   console.log("");
   await defaultsTable();
+  console.log("");
+  await poolTable();
+}
+
+/** One row of the pool table. */
+interface PoolRow {
+  readonly run: string;
+  readonly ms: number;
+  readonly perHost: string;
+  readonly answered: number;
+  readonly twice: number;
+  readonly failed: number;
+}
+
+/**
+ * `ask` with 32 prompts over one server, two equal servers, and two where one stops mid-job (see the
+ * module's comment). Each server: the model loaded at 8,192 tokens with 4 slots, 20 answer tokens at a
+ * fixed time per token.
+ */
+async function poolTable(): Promise<void> {
+  const tokenMs = QUICK ? 10 : 25;
+  const answer = Array.from({ length: 20 }, (_, i) => `w${i}`).join(" ");
+  const prompts = Array.from({ length: 32 }, (_, i) => `item-${String(i).padStart(2, "0")}`);
+  const out: PoolRow[] = [];
+  const start = () => {
+    const sim = LmStudioSim.start();
+    const config = sim.model(QWEN)!.loaded_instances[0]!.config as Record<string, unknown>;
+    config.context_length = 8192;
+    config.parallel = 4;
+    sim.chatScript = { reasoning: null, tokenDelayMs: tokenMs, answer };
+    return sim;
+  };
+  const runs: { run: string; servers: number; stopAfter?: number }[] = [
+    { run: "one server", servers: 1 },
+    { run: "two equal servers", servers: 2 },
+    { run: "two, the first stopped mid-job", servers: 2, stopAfter: 4 },
+  ];
+  for (const run of runs) {
+    const sims = Array.from({ length: run.servers }, start);
+    try {
+      await using server = await startInProcess({ env: { LM_STUDIO_URL: sims.map((s) => s.url).join(",") } });
+      const chats = (sim: LmStudioSim) => sim.requestsTo("POST /api/v1/chat");
+      let stopped: Promise<void> | undefined;
+      if (run.stopAfter !== undefined) {
+        const first = sims[0]!;
+        first.chatScript = {
+          ...first.chatScript,
+          onEnd: () => {
+            if (chats(first).filter((r) => r.endedAt !== undefined).length >= run.stopAfter!) {
+              stopped ??= first.close();
+            }
+          },
+        };
+      }
+      const t = performance.now();
+      const result = await server.call("ask", { model: QWEN, prompt: "Classify", prompts, max_tokens: 100 });
+      const ms = performance.now() - t;
+      await stopped;
+      const data = result.structuredContent as {
+        items?: { error: string | null }[];
+        fanout?: {
+          at_once: number;
+          hosts?: { host: string; requests: number; answers: number; at_once: number }[];
+        };
+      } | undefined;
+      const times = new Map<string, number>();
+      for (const sim of sims) {
+        for (const r of chats(sim)) {
+          if (r.endedAt === undefined || r.abortedAt !== undefined) continue;
+          const item = /item-\d\d/.exec(JSON.stringify(r.body))?.[0] ?? "?";
+          times.set(item, (times.get(item) ?? 0) + 1);
+        }
+      }
+      const hosts = data?.fanout?.hosts ??
+        [{
+          host: "the server",
+          requests: chats(sims[0]!).length,
+          answers: 32,
+          at_once: data?.fanout?.at_once ?? 0,
+        }];
+      out.push({
+        run: run.run,
+        ms,
+        perHost: hosts.map((h, i) => `#${i + 1}: ${h.requests}/${h.answers}/${h.at_once}`).join(", "),
+        answered: (data?.items ?? []).filter((i) => i.error === null).length,
+        twice: [...times.values()].filter((n) => n > 1).length,
+        failed: (data?.items ?? []).filter((i) => i.error !== null).length + (result.isError ? 1 : 0),
+      });
+    } finally {
+      for (const sim of sims) await sim.close();
+    }
+  }
+  if (flags.json) {
+    console.log(JSON.stringify({ pool: out }, null, 2));
+    return;
+  }
+  console.log(
+    `Pool: ask with 32 prompts, model loaded at 8,192 tokens with 4 slots on each server, ${tokenMs} ms per ` +
+      "token, 20-token answers",
+  );
+  console.log(
+    "| run | wall ms | speed-up | per server: requests/answers/at once | answered | twice | failed |",
+  );
+  console.log("|---|--:|--:|---|--:|--:|--:|");
+  for (const r of out) {
+    console.log(
+      `| ${r.run} | ${r.ms.toFixed(0)} | ${
+        (out[0]!.ms / r.ms).toFixed(2)
+      }× | ${r.perHost} | ${r.answered} | ${r.twice} | ${r.failed} |`,
+    );
+  }
 }
 
 /** One row of the defaults table. */

@@ -16,6 +16,7 @@ import { runPacked } from "./ask_files.ts";
 import { runEach } from "./fan_out.ts";
 import { FilesReportSchema } from "./file_input.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
+import { hostReport, routeCall, withFailover } from "./route.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 
 const ItemSchema = () =>
@@ -26,6 +27,16 @@ const ItemSchema = () =>
     json: z.unknown().optional(),
     cut: z.boolean().optional(),
   });
+
+const HostsSchema = () =>
+  z.array(z.object({
+    host: z.string(),
+    requests: z.number(),
+    answers: z.number(),
+    at_once: z.number(),
+    failed: z.string().optional(),
+    moved: z.number().optional(),
+  }));
 
 const PackingSchema = () =>
   z.object({
@@ -40,6 +51,7 @@ const PackingSchema = () =>
     one_pass_context_length: z.number().nullable(),
     load: z.object({ asked: z.number(), applied: z.number() }).optional(),
     notes: z.array(z.string()).optional(),
+    hosts: HostsSchema().optional(),
   });
 
 /** The `ask` tool. */
@@ -58,6 +70,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     stats: StatsSchema(),
     tool_calls: z.array(z.string()),
     json: z.unknown().optional(),
+    host: z.string().optional(),
     files: FilesReportSchema().optional(),
     items: z.array(ItemSchema()).optional(),
     packing: PackingSchema().optional(),
@@ -73,6 +86,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       retried: z.number().optional(),
       load: z.object({ asked: z.number(), applied: z.number() }).optional(),
       notes: z.array(z.string()).optional(),
+      hosts: HostsSchema().optional(),
     }).optional(),
   },
   annotations: {
@@ -81,7 +95,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     idempotentHint: false,
     openWorldHint: false,
   },
-}), async (args, deps, context) => {
+}), async (args, given, context) => {
   const stream = args.stream ?? true;
   const maxTokens = args.max_tokens ?? DEFAULT_MAX_TOKENS;
   // The model is checked before any image is read: a wrong model costs no file reads.
@@ -94,6 +108,10 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     );
   }
   if (args.each || args.prompts) checkEach(args);
+  // With several LM Studio servers: the one where the model is loaded and has room (see lib/pool.ts).
+  const routed = await routeCall(given, args.model, { signal: context.signal });
+  const { deps } = routed;
+  using _counted = routed.route; // Counted on its server until the call ends.
   const catalog = await deps.client.catalog({ signal: context.signal });
   const unsuitable = unsuitableReason(catalog, args.model, {
     tool: "ask",
@@ -127,23 +145,32 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     loaded: Boolean(known?.loaded_instances?.length),
   };
   const fanOut = args.each === true || args.prompts !== undefined;
-  if (fanOut) return await runEach(request, catalog, context);
-  if (args.files) return await runPacked(request, catalog, context);
+  if (fanOut || args.files) {
+    routed.route.release(); // A fan-out or packed folder counts its own requests.
+    return fanOut ? await runEach(request, catalog, context) : await runPacked(request, catalog, context);
+  }
   const prompt = args.prompt;
   context.progress.update(`Sending the prompt to ${args.model}`);
-  const { result, json } = await generate(request, prompt, {
-    signal: context.signal,
-    onProgress: progressHook(context.progress, args.model, maxTokens),
-    onWarning: (message) => deps.log.warn(message),
-  });
+  const { value: { result, json }, route } = await withFailover(
+    routed,
+    args.model,
+    (on) =>
+      generate({ ...request, deps: on }, prompt, {
+        signal: context.signal,
+        onProgress: progressHook(context.progress, args.model, maxTokens),
+        onWarning: (message) => deps.log.warn(message),
+      }),
+    context.signal,
+  );
   requireAnswer(result, { reasoningParameter: true });
+  const where = hostReport(deps, route);
   return {
-    content: inferenceBlocks(
-      result,
-      result.stop_reason === "length"
+    content: inferenceBlocks(result, [
+      ...(result.stop_reason === "length"
         ? [`The answer was cut at max_tokens ${maxTokens}: pass a larger max_tokens for all of it.`]
-        : [],
-    ),
+        : []),
+      ...(where.line ? [where.line] : []),
+    ]),
     structuredContent: {
       answer: result.answer,
       reasoning: result.reasoning,
@@ -153,6 +180,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       stats: { ...result.stats },
       tool_calls: [...result.tool_calls],
       ...(json === undefined ? {} : { json }),
+      ...where.field,
     },
   };
 });

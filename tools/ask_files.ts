@@ -13,7 +13,6 @@
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import { DEFAULT_MAX_TOKENS, MARGIN_TOKENS, sizingInstance } from "../lib/context_budget.ts";
 import { CancelledError, InputError } from "../lib/errors.ts";
-import { mapBudgeted } from "../lib/fanout.ts";
 import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
 import { framePieces, packPieces, type Piece, pieceLabel, pieceTokens, splitFile } from "../lib/packing.ts";
 import type { NativeModel } from "../lib/schemas.ts";
@@ -21,6 +20,7 @@ import { estimateTokens } from "../lib/tokens.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { type JobSizing, onePassAdvice, onePassTokens, sizeJob } from "./ask_load.ts";
 import { combineAnswers } from "./combine.ts";
+import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
 import { fanOutWidth } from "./fan_out.ts";
 import { filesLine, filesReport, readAllFiles, type ReadFiles } from "./file_input.ts";
 import { inferenceBlocks, progressHook } from "./inference_view.ts";
@@ -185,11 +185,12 @@ async function runParts(
     `${args.prompt}\n\n(The files are too large for one request: this is part ${i + 1} of ${parts.length}. ` +
     "Answer over these files only; the answers of all parts are combined afterwards.)\n\n" +
     framePieces(parts[i]!);
-  const { settled, peak } = await mapBudgeted(parts, {
+  // With several LM Studio servers: every one where the model is loaded (tools/fan_out_pool.ts).
+  const spread = await spreadOverPool(run, parts, {
     width,
     total: sizing.window,
     cost: (i) => estimateTokens(partPrompt(i)) + sizing.maxTokens + MARGIN_TOKENS,
-  }, async (_part, i) => {
+  }, async (_part, i, run) => {
     try {
       const generated = await generate(run, partPrompt(i), {
         signal: context.signal,
@@ -203,7 +204,8 @@ async function runParts(
       done++;
       context.progress.update(`${done} of ${parts.length} requests answered`, done, total);
     }
-  }, context.signal);
+  }, context);
+  const { settled, peak } = spread;
   if (context.signal.aborted) throw new CancelledError();
   const redact = deps.redact ?? ((text: string) => text);
   const labels = parts.map((part, i) =>
@@ -225,7 +227,7 @@ async function runParts(
   try {
     combined = await combineAnswers(
       {
-        ...run,
+        ...spread.best,
         args: {
           ...args,
           combine:
@@ -266,7 +268,10 @@ async function runParts(
         tool_calls: [],
         files: filesReport(read),
         items,
-        packing: packingReport(sizing, parts.length, 0, peak, failed, retried),
+        packing: {
+          ...packingReport(sizing, parts.length, 0, peak, failed, retried),
+          ...(spread.hosts ? { hosts: spread.hosts } : {}),
+        },
       },
     };
   }
@@ -297,6 +302,8 @@ async function runParts(
       seconds.toFixed(2)
     } s; ${maxTokensNote}.` +
     sizing.notes.map((n) => ` ${n[0]!.toUpperCase()}${n.slice(1)}.`).join("") +
+    (spread.hosts ? ` ${hostsLine(spread.hosts)}` : "") +
+    spread.notes.map((n) => ` ${n[0]!.toUpperCase()}${n.slice(1)}.`).join("") +
     onePassAdvice(run, sizing, parts.length);
   return {
     content: [
@@ -323,7 +330,11 @@ async function runParts(
       ...(combined.json === undefined ? {} : { json: combined.json }),
       files: filesReport(read),
       items,
-      packing: packingReport(sizing, parts.length, combined.rounds, peak, failed, retried),
+      packing: {
+        ...packingReport(sizing, parts.length, combined.rounds, peak, failed, retried),
+        ...(spread.notes.length ? { notes: [...sizing.notes, ...spread.notes] } : {}),
+        ...(spread.hosts ? { hosts: spread.hosts } : {}),
+      },
     },
   };
 }

@@ -18,14 +18,15 @@
  * @module
  */
 import { CancelledError, InputError } from "../lib/errors.ts";
-import { mapBudgeted } from "../lib/fanout.ts";
 import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
 import { framePiece, pieceLabel, pieceTokens, splitFile } from "../lib/packing.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import { estimateTokens } from "../lib/tokens.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { onePassTokens, sizeJob } from "./ask_load.ts";
+import { mapBudgeted } from "../lib/fanout.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
+import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
 import { filesLine, filesReport, readAllFiles, type ReadFiles } from "./file_input.ts";
 import { errorText } from "./result.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
@@ -181,11 +182,12 @@ export async function runEach(
     );
   report();
   const started = performance.now();
-  const { settled, peak } = await mapBudgeted(items, {
+  // With several LM Studio servers: every one where the model is loaded (tools/fan_out_pool.ts).
+  const spread = await spreadOverPool(itemRequest, items, {
     width,
     total: contextSize,
     cost: (i) => cost(items[i]!.prompt),
-  }, async (item, index) => {
+  }, async (item, index, itemRequest) => {
     try {
       const { result, json, retries } = await generate(itemRequest, item.prompt, {
         signal: context.signal,
@@ -205,7 +207,8 @@ export async function runEach(
       done++;
       report();
     }
-  }, context.signal);
+  }, context);
+  const { settled, peak } = spread;
   if (context.signal.aborted) throw new CancelledError();
   context.progress.flush(); // The final count, before the combine step or the result.
   const redact = deps.redact ?? ((text: string) => text);
@@ -222,7 +225,7 @@ export async function runEach(
     texts,
     items,
     partOutcomes,
-    { itemRequest, contextSize, width, queueMs },
+    { itemRequest: spread.best, contextSize, width, queueMs },
     context,
   );
   const outcomes = merged.outcomes;
@@ -240,7 +243,7 @@ export async function runEach(
   if (args.combine && failed < outcomes.length) {
     context.progress.update(`Combining ${outcomes.length - failed} answers`, done, total);
     const reduce: AskRequest = {
-      ...itemRequest,
+      ...spread.best,
       openAi: args.ttl !== undefined,
       args: { ...args, json_schema: undefined },
     };
@@ -295,7 +298,8 @@ export async function runEach(
         cutCount === 1 ? " was" : "s were"
       } cut at max_tokens ${maxTokens}: pass a larger max_tokens to keep them whole.`
       : "") +
-    notes.map((n) => ` ${n[0]!.toUpperCase()}${n.slice(1)}.`).join("");
+    (spread.hosts ? ` ${hostsLine(spread.hosts)}` : "") +
+    [...notes, ...spread.notes].map((n) => ` ${n[0]!.toUpperCase()}${n.slice(1)}.`).join("");
   const combineFailed = combineError === undefined
     ? ""
     : `combine failed: ${combineError}. Every answer follows.`;
@@ -337,7 +341,8 @@ export async function runEach(
         max_tokens_source: sizing.maxTokensSource,
         ...(retried ? { retried } : {}),
         ...(sizing.load ? { load: { asked: sizing.load.asked, applied: sizing.load.applied } } : {}),
-        ...(notes.length ? { notes } : {}),
+        ...(notes.length + spread.notes.length ? { notes: [...notes, ...spread.notes] } : {}),
+        ...(spread.hosts ? { hosts: spread.hosts } : {}),
       },
     },
     ...(failed === outcomes.length ? { isError: true } : {}),
