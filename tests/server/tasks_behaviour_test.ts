@@ -18,8 +18,9 @@ const QWEN = "qwen/qwen3-8b";
 const KEY = "sk-lm-TASKSECRET0123456789abcdef";
 /** A delay the simulator holds until the test lets it go. */
 const HELD_MS = 987_654;
-/** `ask` asking for this many tokens is worth a task. */
-const LONG = { model: QWEN, prompt: "essay", max_tokens: 8192 };
+// `ask` asking for this many tokens is worth a task. Long enough to run as a task (max_tokens ≥ 4,096), small enough that another call fits beside it in the
+// model's 8,192-token KV cache (the ledger admits a request only when its prompt and max_tokens fit).
+const LONG = { model: QWEN, prompt: "essay", max_tokens: 4096 };
 
 type Task = { taskId: string; status: string; statusMessage?: string; result?: Record<string, unknown> };
 
@@ -153,7 +154,8 @@ Deno.test("tasks: at shutdown the work is cancelled first: the task reads as sto
   // By the time shutdown has ended, the task's work was stopped and recorded as such.
   const store = openSessionStore(db);
   try {
-    const row = store.tasks.get(taskId);
+    // No token: the HTTP server owns its tasks as "http-open" (transports/http.ts).
+    const row = store.tasks.get(taskId, "http-open");
     assert.equal(row?.status, "failed", JSON.stringify(row));
     assert.match(row?.status_message ?? "", /stopped before the task finished \(it was shut down/);
   } finally {
