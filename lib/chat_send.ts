@@ -11,7 +11,8 @@ import { type InferenceHooks, type InferenceResult, requireAnswer } from "./infe
 import type { LmStudioClient } from "./lmstudio.ts";
 import { findModel } from "./models.ts";
 import { type SessionStore, type SessionSummary, TurnConflictError } from "./sessions.ts";
-import { charBudget, loadedContextLength } from "./context_budget.ts";
+import { runAdmitted } from "./admission.ts";
+import { charBudget, loadedContextLength, requestTokens } from "./context_budget.ts";
 
 /** The reference's defaults for `chat`. */
 export const CHAT_DEFAULTS: Readonly<{ temperature: number; maxTokens: number }> = Object.freeze({
@@ -144,27 +145,36 @@ async function sendLocked(
     ];
     let result: InferenceResult;
     try {
-      // Through the load gate: sends to an unloaded model made at once start one load between them.
-      result = await client.loads.run(key, loaded, (markLoaded) =>
-        chatCompletion(
-          client,
-          {
-            model,
-            messages,
-            temperature: params.temperature ?? CHAT_DEFAULTS.temperature,
-            max_tokens: maxTokens,
-            draft_model: params.draftModel,
-            ttl: params.ttl,
-          },
-          params.stream ?? true,
-          {
-            ...hooks,
-            onProgress: (event) => {
-              if (event.phase !== "prompt") markLoaded();
-              hooks.onProgress?.(event);
-            },
-          },
-        ), hooks.signal);
+      // Within the instance's KV ledger (shared with every other call), through the load gate: sends to
+      // an unloaded model made at once start one load between them.
+      const tokens = requestTokens(messages.map((m) => m.content).join("\n"), maxTokens);
+      ({ value: result } = await runAdmitted(
+        client,
+        model,
+        tokens,
+        () =>
+          client.loads.run(key, loaded, (markLoaded) =>
+            chatCompletion(
+              client,
+              {
+                model,
+                messages,
+                temperature: params.temperature ?? CHAT_DEFAULTS.temperature,
+                max_tokens: maxTokens,
+                draft_model: params.draftModel,
+                ttl: params.ttl,
+              },
+              params.stream ?? true,
+              {
+                ...hooks,
+                onProgress: (event) => {
+                  if (event.phase !== "prompt") markLoaded();
+                  hooks.onProgress?.(event);
+                },
+              },
+            ), hooks.signal),
+        { signal: hooks.signal },
+      ));
     } catch (error) {
       // LM Studio knows the context better than our estimate: halve what we send and try again.
       if (error instanceof ContextOverflowError && history.length > 0) {

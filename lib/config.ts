@@ -9,6 +9,7 @@
 import { ALLOW_DIRS_VARIABLE, allowedDirs } from "./allow_dirs.ts";
 import { join } from "node:path";
 import { ConfigError } from "./errors.ts";
+import { distinctHosts, type HostConfig, splitHosts } from "./hosts.ts";
 
 /** The variables of HTTP mode (also listed by `--help` and read from env files). */
 export const HTTP_VARIABLES: readonly string[] = Object.freeze([
@@ -38,6 +39,11 @@ export interface Config {
   readonly baseUrl: string;
   /** Bearer token, or undefined when none is configured. Never print it. */
   readonly apiKey: string | undefined;
+  /**
+   * Every LM Studio server (LM_STUDIO_URL may list several, comma-separated), each with its own token;
+   * the first is `baseUrl` and `apiKey`.
+   */
+  readonly hosts: readonly HostConfig[];
   /** Path of the chat history database, or `:memory:`. */
   readonly sessionsDb: string;
   /** Per-call timeouts. */
@@ -57,6 +63,11 @@ export interface Config {
    * `parallel`; undefined to follow LM Studio.
    */
   readonly parallel: number | undefined;
+  /**
+   * The largest `context_length` a call asks for when it loads a model sized to its job
+   * (LMSTUDIO_MCP_MAX_CONTEXT); undefined for the model's own maximum.
+   */
+  readonly maxContext: number | undefined;
 }
 
 /** The most requests one fan-out may send at once, however it is asked. */
@@ -117,6 +128,7 @@ export const CONFIG_VARIABLES: readonly string[] = Object.freeze([
   "LM_STUDIO_HEARTBEAT_MS",
   ALLOW_DIRS_VARIABLE,
   "LMSTUDIO_MCP_PARALLEL",
+  "LMSTUDIO_MCP_MAX_CONTEXT",
   ...HTTP_VARIABLES,
 ]);
 
@@ -197,10 +209,14 @@ export function parseConfig(
     );
     return DEFAULTS[name];
   };
-  const apiKey = env.LM_STUDIO_API_KEY?.trim() || undefined;
+  const hosts = distinctHosts(
+    splitHosts(env.LM_STUDIO_URL, env.LM_STUDIO_API_KEY, DEFAULTS.LM_STUDIO_URL)
+      .map((h) => ({ baseUrl: normalizeBaseUrl(h.url), apiKey: h.apiKey })),
+  );
   const config: Config = Object.freeze({
-    baseUrl: normalizeBaseUrl(env.LM_STUDIO_URL?.trim() || DEFAULTS.LM_STUDIO_URL),
-    apiKey,
+    baseUrl: hosts[0]!.baseUrl,
+    apiKey: hosts[0]!.apiKey,
+    hosts,
     sessionsDb: sessionsDbPath(env.MCP_SESSIONS_DB, options.home, warnings),
     timeouts: Object.freeze({
       defaultMs: ms("LM_STUDIO_TIMEOUT_DEFAULT_MS"),
@@ -218,6 +234,7 @@ export function parseConfig(
       os: options.os ?? Deno.build.os,
     }),
     parallel: parallelOf(env.LMSTUDIO_MCP_PARALLEL, warnings),
+    maxContext: maxContextOf(env.LMSTUDIO_MCP_MAX_CONTEXT, warnings),
   });
   return Object.freeze({ config, warnings: Object.freeze(warnings) });
 }
@@ -230,6 +247,18 @@ function parallelOf(raw: string | undefined, warnings: string[]): number | undef
   warnings.push(
     `LMSTUDIO_MCP_PARALLEL="${value}" is not a whole number from 1 to ${MAX_PARALLEL}; ` +
       "following the loaded model's parallel slots instead",
+  );
+  return undefined;
+}
+
+function maxContextOf(raw: string | undefined, warnings: string[]): number | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  const n = Number(value);
+  if (/^\d+$/.test(value) && n >= 512 && n <= 16_777_216) return n;
+  warnings.push(
+    `LMSTUDIO_MCP_MAX_CONTEXT="${value}" is not a whole number from 512 to 16777216; ` +
+      "loads sized to a job go up to the model's maximum context instead",
   );
   return undefined;
 }

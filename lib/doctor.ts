@@ -35,13 +35,28 @@ export interface DoctorOptions {
 }
 
 /**
- * Probes LM Studio and the sessions database.
+ * Probes each LM Studio server of LM_STUDIO_URL, then the sessions database.
  *
  * @param config The parsed configuration
  * @param options Test seams
  * @returns One result per check, in order
  */
 export async function runDoctor(config: Config, options: DoctorOptions = {}): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  // Each server of LM_STUDIO_URL in turn, with its own token; with several, each line names its server.
+  const several = config.hosts.length > 1;
+  for (const host of config.hosts) {
+    const found = await checkHost({ ...config, baseUrl: host.baseUrl, apiKey: host.apiKey }, options);
+    results.push(
+      ...(several ? found.map((r) => ({ ...r, message: `${host.baseUrl}: ${r.message}` })) : found),
+    );
+  }
+  results.push(await sessionsCheck(config.sessionsDb));
+  return results;
+}
+
+/** The checks of one LM Studio server (every one but the sessions database). */
+async function checkHost(config: Config, options: DoctorOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const seams = options.fetch ? { fetch: options.fetch } : {};
   const client = new LmStudioClient({ ...config, ...seams });
@@ -65,10 +80,7 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
     results.push(failure(error, url));
     // Only an old LM Studio (no native API) is worth probing further; any other failure has one cause
     // and one fix, already given.
-    if (!(error instanceof ProtocolError)) {
-      results.push(await sessionsCheck(config.sessionsDb));
-      return results;
-    }
+    if (!(error instanceof ProtocolError)) return results;
   }
   try {
     const ids = await client.listOpenAiModels();
@@ -81,7 +93,6 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
       fix: "chat and embed need it; update LM Studio and keep its server running",
     });
   }
-  results.push(await sessionsCheck(config.sessionsDb));
   return results;
 }
 

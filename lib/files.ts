@@ -231,7 +231,7 @@ export async function gatherFiles(patterns: readonly string[], options: GatherOp
       skipped.push({
         path,
         reason:
-          `${read.text.length} characters would pass the total of ${options.maxTotalChars} for this model`,
+          `${read.text.length} characters would pass the total of ${options.maxTotalChars} for this call; pass a narrower folder or glob`,
         chars: read.text.length,
       });
       continue;

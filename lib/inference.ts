@@ -171,9 +171,9 @@ export function fittingContext(tokens: number, max: number | null | undefined): 
   return context;
 }
 
-/** LM Studio's "The input has N tokens" (#2322), when its message says. */
+/** LM Studio's "The input has N tokens" (#2322) or llama.cpp's "n_keep: N", when its message says. */
 function inputTokensIn(detail: string): number | undefined {
-  const match = /input has (\d+) tokens/i.exec(detail);
+  const match = /input has (\d+) tokens/i.exec(detail) ?? /n_keep: (\d+)/i.exec(detail);
   return match ? Number(match[1]) : undefined;
 }
 
@@ -207,7 +207,8 @@ export async function contextOverflow(
   ];
   const shared = /context size has been exceeded/i.test(detail)
     ? " Requests running at the same time on one model share its loaded context (LM Studio's unified KV " +
-      "cache), so they fail together when they outgrow it; retry, or run fewer at once."
+      "cache), so they fail together when they outgrow it; such a failure is retried alone a few times, so " +
+      "when it still fails another application is using the model, or this request is too large on its own."
     : "";
   return new ContextOverflowError(
     `The prompt does not fit ${where} (${detail}).${shared} To fix: ${fixes.join(", ")}`,

@@ -1,14 +1,16 @@
 /**
  * The composition root: everything a tool may use, built once per process from the configuration —
- * LM Studio's client, the chat store (opened on first use), and the redactor that keeps secrets (the
- * API key, the HTTP token) out of every result and log line. `main.ts` builds it for stdio and for HTTP;
+ * LM Studio's servers (one client each, the first as `client`), the chat store (opened on first use), and
+ * the redactor that keeps secrets (every server's API key, the HTTP token) out of every result and log
+ * line. `main.ts` builds it for stdio and for HTTP;
  * the in-process test harness builds it the same way.
  *
  * @module
  */
 import type { Config } from "../lib/config.ts";
-import { LmStudioClient } from "../lib/lmstudio.ts";
+import { hostSecrets } from "../lib/hosts.ts";
 import type { Logger } from "../lib/logger.ts";
+import { Pool } from "../lib/pool.ts";
 import { redactingLogger, redactor } from "../lib/redact.ts";
 import { lazySessionStore, type SessionStore } from "../lib/sessions.ts";
 import { openServerStore } from "./store.ts";
@@ -20,6 +22,8 @@ export interface BuildOptions {
   readonly secrets?: readonly (string | undefined)[];
   /** Whether clients reach the server over HTTP beyond loopback (`files` then needs `--allow-dir`). */
   readonly remote?: boolean;
+  /** How long a server that failed is skipped at first (tests shorten it). @default 15 s */
+  readonly backoffMs?: number;
 }
 
 /** What {@linkcode buildDeps} made, and how to release it. */
@@ -39,13 +43,18 @@ export interface BuiltDeps {
  * @returns The dependencies and their `close`
  */
 export function buildDeps(config: Config, log: Logger, options: BuildOptions = {}): BuiltDeps {
-  const redact = redactor([config.apiKey, ...(options.secrets ?? [])]);
+  const redact = redactor([...hostSecrets(config.hosts), ...(options.secrets ?? [])]);
+  const pool = new Pool(config.hosts, {
+    timeouts: config.timeouts,
+    ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }),
+  });
   const open = lazySessionStore(config.sessionsDb, openServerStore);
   let store: SessionStore | undefined;
   const sessions = () => store = open();
   return {
     deps: {
-      client: new LmStudioClient(config),
+      client: pool.hosts[0]!.client,
+      pool,
       config,
       log: redactingLogger(log, redact),
       sessions,

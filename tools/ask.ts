@@ -7,22 +7,16 @@
  */
 import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
-import { frameFiles } from "../lib/files.ts";
 import { loadImage } from "../lib/images.ts";
 import { findModel, unsuitableReason } from "../lib/models.ts";
 import { requireAnswer } from "../lib/inference.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { type AskArgs, askInput, DEFAULT_MAX_TOKENS } from "./ask_input.ts";
+import { runPacked } from "./ask_files.ts";
 import { runEach } from "./fan_out.ts";
-import {
-  contextOf,
-  filesLine,
-  filesReport,
-  FilesReportSchema,
-  type ReadFiles,
-  readFilesFor,
-} from "./file_input.ts";
+import { FilesReportSchema } from "./file_input.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
+import { hostReport, routeCall, withFailover } from "./route.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 
 const ItemSchema = () =>
@@ -31,6 +25,33 @@ const ItemSchema = () =>
     answer: z.string().nullable(),
     error: z.string().nullable(),
     json: z.unknown().optional(),
+    cut: z.boolean().optional(),
+  });
+
+const HostsSchema = () =>
+  z.array(z.object({
+    host: z.string(),
+    requests: z.number(),
+    answers: z.number(),
+    at_once: z.number(),
+    failed: z.string().optional(),
+    moved: z.number().optional(),
+  }));
+
+const PackingSchema = () =>
+  z.object({
+    requests: z.number(),
+    rounds: z.number(),
+    at_once: z.number(),
+    failed: z.number(),
+    retried: z.number(),
+    context_length: z.number(),
+    max_tokens: z.number(),
+    max_tokens_source: z.enum(["max_tokens", "a quarter of the context"]),
+    one_pass_context_length: z.number().nullable(),
+    load: z.object({ asked: z.number(), applied: z.number() }).optional(),
+    notes: z.array(z.string()).optional(),
+    hosts: HostsSchema().optional(),
   });
 
 /** Asking for this many tokens or more may run past a minute. */
@@ -52,8 +73,10 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     stats: StatsSchema(),
     tool_calls: z.array(z.string()),
     json: z.unknown().optional(),
+    host: z.string().optional(),
     files: FilesReportSchema().optional(),
     items: z.array(ItemSchema()).optional(),
+    packing: PackingSchema().optional(),
     fanout: z.object({
       width: z.number(),
       width_source: z.enum(["parallel", "LMSTUDIO_MCP_PARALLEL", "LM Studio", "default"]),
@@ -61,7 +84,12 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       context_length: z.number(),
       combine_rounds: z.number().optional(),
       combine_error: z.string().optional(),
+      max_tokens: z.number().optional(),
+      max_tokens_source: z.enum(["max_tokens", "a quarter of the context"]).optional(),
+      retried: z.number().optional(),
+      load: z.object({ asked: z.number(), applied: z.number() }).optional(),
       notes: z.array(z.string()).optional(),
+      hosts: HostsSchema().optional(),
     }).optional(),
   },
   annotations: {
@@ -74,7 +102,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
   long: (args) =>
     args.each === true || args.prompts !== undefined || args.combine !== undefined ||
     args.files !== undefined || (args.max_tokens ?? 0) >= LONG_ANSWER_TOKENS,
-}), async (args, deps, context) => {
+}), async (args, given, context) => {
   const stream = args.stream ?? true;
   const maxTokens = args.max_tokens ?? DEFAULT_MAX_TOKENS;
   // The model is checked before any image is read: a wrong model costs no file reads.
@@ -87,6 +115,10 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     );
   }
   if (args.each || args.prompts) checkEach(args);
+  // With several LM Studio servers: the one where the model is loaded and has room (see lib/pool.ts).
+  const routed = await routeCall(given, args.model, { signal: context.signal });
+  const { deps } = routed;
+  using _counted = routed.route; // Counted on its server until the call ends.
   const catalog = await deps.client.catalog({ signal: context.signal });
   const unsuitable = unsuitableReason(catalog, args.model, {
     tool: "ask",
@@ -120,35 +152,32 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     loaded: Boolean(known?.loaded_instances?.length),
   };
   const fanOut = args.each === true || args.prompts !== undefined;
-  if (fanOut) return await runEach(request, catalog, context);
-  let prompt = args.prompt;
-  let files: ReadFiles | undefined;
-  if (args.files) {
-    files = await readFilesFor(args.files, deps, context, {
-      window: contextOf(catalog, args.model, args.context_length),
-      maxTokens,
-      fixedChars: prompt.length + (args.system?.length ?? 0),
-      advice: {
-        max: known?.max_context_length,
-        together: true,
-        // The native chat takes context_length per request; json_schema and ttl go where it cannot.
-        how: (n) =>
-          openAi
-            ? `model_unload ${args.model}, then model_load it with context_length ${n}`
-            : `pass context_length: ${n}`,
-      },
-    });
-    prompt = `${prompt}\n\n${frameFiles(files.files)}`;
+  if (fanOut || args.files) {
+    routed.route.release(); // A fan-out or packed folder counts its own requests.
+    return fanOut ? await runEach(request, catalog, context) : await runPacked(request, catalog, context);
   }
+  const prompt = args.prompt;
   context.progress.update(`Sending the prompt to ${args.model}`);
-  const { result, json } = await generate(request, prompt, {
-    signal: context.signal,
-    onProgress: progressHook(context.progress, args.model, maxTokens),
-    onWarning: (message) => deps.log.warn(message),
-  });
+  const { value: { result, json }, route } = await withFailover(
+    routed,
+    args.model,
+    (on) =>
+      generate({ ...request, deps: on }, prompt, {
+        signal: context.signal,
+        onProgress: progressHook(context.progress, args.model, maxTokens),
+        onWarning: (message) => deps.log.warn(message),
+      }),
+    context.signal,
+  );
   requireAnswer(result, { reasoningParameter: true });
+  const where = hostReport(deps, route);
   return {
-    content: inferenceBlocks(result, files ? [filesLine(files)] : []),
+    content: inferenceBlocks(result, [
+      ...(result.stop_reason === "length"
+        ? [`The answer was cut at max_tokens ${maxTokens}: pass a larger max_tokens for all of it.`]
+        : []),
+      ...(where.line ? [where.line] : []),
+    ]),
     structuredContent: {
       answer: result.answer,
       reasoning: result.reasoning,
@@ -158,7 +187,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
       stats: { ...result.stats },
       tool_calls: [...result.tool_calls],
       ...(json === undefined ? {} : { json }),
-      ...(files ? { files: filesReport(files) } : {}),
+      ...where.field,
     },
   };
 });

@@ -1,11 +1,15 @@
 /**
  * One generation of `ask` with the call's options: LM Studio's native chat, or its OpenAI-compatible
  * endpoint for `json_schema` (structured output) and `ttl`. Every generation goes through the client's
- * load gate, so calls made at once on an unloaded model start one load, not one instance each.
+ * load gate, so calls made at once on an unloaded model start one load, not one instance each, and
+ * through its instance's KV ledger (lib/admission.ts): it starts when its prompt and `max_tokens` fit the
+ * shared cache beside every other request of this process, and a shared-cache overflow is retried alone.
  *
  * @module
  */
+import { runAdmitted } from "../lib/admission.ts";
 import { chatCompletion, type ContentPart } from "../lib/completions.ts";
+import { requestTokens } from "../lib/context_budget.ts";
 import { LmStudioError } from "../lib/errors.ts";
 import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
 import { nativeChat } from "../lib/native_chat_endpoint.ts";
@@ -41,7 +45,7 @@ export interface AskRequest {
  * @param prompt The full prompt
  * @param hooks Cancellation, progress, warnings, queue bound
  * @param perRequestContext Whether to send `context_length` (native only; `each` items never do)
- * @returns The result, and the parsed JSON for json_schema
+ * @returns The result, the parsed JSON for json_schema, and how often a shared-cache overflow was retried
  * @throws {LmStudioError} Whatever the generation throws
  */
 export async function generate(
@@ -49,6 +53,31 @@ export async function generate(
   prompt: string,
   hooks: InferenceHooks,
   perRequestContext = true,
+): Promise<{ result: InferenceResult; json: unknown; retries: number }> {
+  const { deps, args } = request;
+  const tokens = requestTokens(prompt + (args.system ?? ""), request.maxTokens);
+  const { value, retries } = await runAdmitted(
+    deps.client,
+    args.model,
+    tokens,
+    () => gated(request, prompt, hooks, perRequestContext),
+    {
+      signal: hooks.signal,
+      onRetry: (attempt, pauseMs) =>
+        deps.log.warn(
+          `${args.model}: LM Studio's shared KV cache overflowed with other requests in flight; retrying alone ` +
+            `in ${pauseMs} ms (attempt ${attempt})`,
+        ),
+    },
+  );
+  return { ...value, retries };
+}
+
+async function gated(
+  request: AskRequest,
+  prompt: string,
+  hooks: InferenceHooks,
+  perRequestContext: boolean,
 ): Promise<{ result: InferenceResult; json: unknown }> {
   return await request.deps.client.loads.run(request.modelKey, request.loaded, async (markLoaded) => {
     const onProgress = hooks.onProgress;

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { MAX_PARALLEL } from "../lib/config.ts";
+import { DEFAULT_MAX_TOKENS } from "../lib/context_budget.ts";
 import { REASONING_LEVELS } from "../lib/native_chat_endpoint.ts";
 import { FilesField } from "./file_input.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
@@ -16,15 +17,15 @@ export const MAX_ITEMS = 200;
 /** Inline images per call, in characters: with the prompt and system prompt this stays under the stdio
  * transport's 64 MiB message limit. Files given by path have no such bound (20 MiB each). */
 const MAX_IMAGES_CHARS = 48 * MIB;
-/** The reference's default output limit, kept so that answers stay the same length. */
-export const DEFAULT_MAX_TOKENS = 2048;
+export { DEFAULT_MAX_TOKENS };
 
 const shape = () => ({
   model: ModelKey(),
   prompt: NonBlank().max(MIB),
   system: z.string().max(MIB).optional(),
   temperature: z.number().min(0).max(1).optional(),
-  max_tokens: z.number().int().min(1).max(1_000_000).optional().describe(`Default ${DEFAULT_MAX_TOKENS}`),
+  max_tokens: z.number().int().min(1).max(1_000_000).optional()
+    .describe(`Default ${DEFAULT_MAX_TOKENS}; with files/each/prompts ¼ of the context`),
   reasoning: z.enum(REASONING_LEVELS).optional(),
   context_length: z.number().int().min(256).max(16_777_216).optional(),
   stream: z.boolean().optional(),

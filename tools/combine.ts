@@ -10,7 +10,8 @@ import { mapBudgeted } from "../lib/fanout.ts";
 import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import type { ToolContext } from "./tool.ts";
-import { charBudget, tokensNeeded } from "../lib/context_budget.ts";
+import { MARGIN_TOKENS, requestTokens } from "../lib/context_budget.ts";
+import { estimateTokens, prefixWithin } from "../lib/tokens.ts";
 
 /** Rounds before giving up; each round at least halves the answers, so 8 merge over 200 items. */
 const MAX_ROUNDS = 8;
@@ -31,6 +32,8 @@ export interface Combined {
   readonly generations: readonly InferenceResult[];
   /** Rounds: 1 when all answers fit one prompt. */
   readonly rounds: number;
+  /** The final merge's JSON, with json_schema. */
+  readonly json?: unknown;
 }
 
 /** How the combine step may run. */
@@ -60,19 +63,21 @@ export async function combineAnswers(
   context: ToolContext,
 ): Promise<Combined> {
   const instruction = request.args.combine!;
-  const fixed = instruction.length + (request.args.system?.length ?? 0) + 200;
-  const room = Math.max(1000, charBudget(limits.context, request.maxTokens, fixed));
+  const fixed = estimateTokens(instruction + (request.args.system ?? "")) + 70;
+  const room = Math.max(300, limits.context - request.maxTokens - MARGIN_TOKENS - fixed);
   let blocks = answers.map((a) => block(a.item, a.answer));
   const generations: InferenceResult[] = [];
+  let json: unknown;
   const merge = async (prompt: string) => {
-    const { result } = await generate(request, prompt, {
+    const generated = await generate(request, prompt, {
       signal: context.signal,
       onWarning: (message) => request.deps.log.warn(message),
       queueMs: limits.queueMs,
     }, false);
-    requireAnswer(result, { reasoningParameter: true });
-    generations.push(result);
-    return result;
+    requireAnswer(generated.result, { reasoningParameter: true });
+    generations.push(generated.result);
+    json = generated.json;
+    return generated.result;
   };
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     // Two answers always fit one prompt, so each round at least halves them.
@@ -84,11 +89,8 @@ export async function combineAnswers(
       context.progress.update(
         `Combining ${answers.length} answers` + (round > 1 ? ` (round ${round}: the last merge)` : ""),
       );
-      return {
-        result: await merge(`${instruction}\n\n${groups[0]!.join("\n\n")}`),
-        generations,
-        rounds: round,
-      };
+      const result = await merge(`${instruction}\n\n${groups[0]!.join("\n\n")}`);
+      return { result, generations, rounds: round, ...(json === undefined ? {} : { json }) };
     }
     context.progress.update(
       `Combining ${answers.length} answers in rounds: round ${round} merges ${blocks.length} in ${groups.length} parts`,
@@ -96,7 +98,7 @@ export async function combineAnswers(
     const { settled } = await mapBudgeted(groups, {
       width: limits.width,
       total: limits.context,
-      cost: (i) => tokensNeeded(fixed + groups[i]!.join("\n\n").length, request.maxTokens),
+      cost: (i) => requestTokens(groups[i]!.join("\n\n"), request.maxTokens) + fixed,
     }, (group, i) =>
       merge(
         `${instruction}\n\n(This is part ${i + 1} of ${groups.length}: merge these answers; a later step ` +
@@ -113,26 +115,27 @@ function block(item: string, answer: string): string {
   return `<answer item="${item}">\n${answer}\n</answer>`;
 }
 
-/** Shortens a block to `max` characters, saying how much was cut. */
+/** Shortens a block to `max` tokens, saying how much was cut. */
 function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const note = `\n[… ${text.length - max} characters cut to fit the context]\n</answer>`;
-  return text.slice(0, Math.max(0, max - note.length)) + note;
+  if (estimateTokens(text) <= max) return text;
+  const keep = prefixWithin(text, Math.max(0, max - 20));
+  return `${text.slice(0, keep)}\n[… ${text.length - keep} characters cut to fit the context]\n</answer>`;
 }
 
-/** Groups blocks in order so that each group's text fits `room` characters. */
+/** Groups blocks in order so that each group's text fits `room` tokens. */
 function pack(blocks: readonly string[], room: number): string[][] {
   const groups: string[][] = [];
   let current: string[] = [];
   let size = 0;
   for (const b of blocks) {
-    if (current.length && size + b.length + 2 > room) {
+    const cost = estimateTokens(b) + 1;
+    if (current.length && size + cost > room) {
       groups.push(current);
       current = [];
       size = 0;
     }
     current.push(b);
-    size += b.length + 2;
+    size += cost;
   }
   if (current.length) groups.push(current);
   return groups;

@@ -5,34 +5,37 @@
  * - **Width**: as many at once as `parallel` (the call's), else `LMSTUDIO_MCP_PARALLEL`, else the loaded
  *   instance's `parallel`, else LM Studio's default 4; the result says which.
  * - **Budget**: the requests in flight share ONE KV cache (the loaded context); when they outgrow it LM
- *   Studio fails all of them. Each file is sized to fit the context alone, and an item starts only when
- *   its prompt and `max_tokens` fit what the items in flight leave, so large items run fewer at once.
+ *   Studio fails all of them. Every item goes through the instance's KV ledger (lib/kv_ledger.ts, shared
+ *   with every other call of the process): it starts only when its prompt and `max_tokens` fit what the
+ *   requests in flight leave, so large items run fewer at once. A file larger than one request is split
+ *   at line boundaries, one item per part. Unset, `max_tokens` is a quarter of the context.
  * - **Deadlines** start when LM Studio starts an item, not while it waits in LM Studio's queue (MLX may
  *   serve one at a time whatever the width).
- * - **Loading**: an unloaded model is loaded once before the fan-out (through the load gate, so other
- *   calls wait on the same load); with `ttl` the first item loads it (a JIT load, the only kind that
- *   honours a TTL) and the rest wait for it.
+ * - **Loading**: an unloaded model is loaded once before the fan-out, sized so the largest item fits one
+ *   request (tools/ask_load.ts; through the load gate, so other calls wait on the same load); with `ttl`
+ *   the first item loads it (a JIT load, the only kind that honours a TTL) and the rest wait for it.
  *
  * @module
  */
-import { CancelledError } from "../lib/errors.ts";
-import { mapBudgeted } from "../lib/fanout.ts";
-import { frameFiles } from "../lib/files.ts";
+import { CancelledError, InputError } from "../lib/errors.ts";
 import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
-import { findModel } from "../lib/models.ts";
+import { framePiece, pieceLabel, pieceTokens, splitFile } from "../lib/packing.ts";
 import type { NativeModel } from "../lib/schemas.ts";
+import { estimateTokens } from "../lib/tokens.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
+import { onePassTokens, sizeJob } from "./ask_load.ts";
+import { mapBudgeted } from "../lib/fanout.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
-import { DEFAULT_CONTEXT, filesLine, filesReport, type ReadFiles, readFilesFor } from "./file_input.ts";
+import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
+import { filesLine, filesReport, readAllFiles, type ReadFiles } from "./file_input.ts";
 import { errorText } from "./result.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { ToolContext } from "./tool.ts";
-import { tokensNeeded } from "../lib/context_budget.ts";
+import { DEFAULT_PARALLEL, MARGIN_TOKENS, requestTokens, sizingInstance } from "../lib/context_budget.ts";
 
-/** Parallel slots LM Studio gives a loaded model when its config does not say (lmstudio-js `numParallelSessions`). */
-export const DEFAULT_PARALLEL = 4;
-/** With `each`, each file is its own request; this bounds what one call reads in all. */
-const MAX_EACH_TOTAL_CHARS = 32 * 1024 * 1024;
+export { DEFAULT_PARALLEL };
+/** Most requests one `each` call makes (files split into parts count each part). */
+const MAX_EACH_ITEMS = 400;
 
 /** Where the number of requests sent at once came from. */
 export type WidthSource = "parallel" | "LMSTUDIO_MCP_PARALLEL" | "LM Studio" | "default";
@@ -79,34 +82,43 @@ export async function runEach(
   catalog: readonly NativeModel[],
   context: ToolContext,
 ): Promise<CallToolResult> {
-  const { args, deps, maxTokens } = request;
-  const notes: string[] = [];
-  let models = catalog;
-  let loaded = Boolean(findModel(models, args.model)?.loaded_instances?.length);
-  if (!loaded && args.ttl === undefined) {
-    await deps.client.loads.run(request.modelKey, false, async () => {
-      // Another call may have loaded it meanwhile; several loads would make several instances.
-      const fresh = await deps.client.listModels({ signal: context.signal });
-      if (findModel(fresh, args.model)?.loaded_instances?.length) return;
-      context.progress.update(`Loading ${args.model} before sending the requests`);
-      await deps.client.loadModel({ model: args.model, context_length: args.context_length }, {
-        signal: context.signal,
-      });
-    }, context.signal);
-    models = await deps.client.listModels({ signal: context.signal });
-    loaded = true;
-  } else if (!loaded) {
+  const { args, deps } = request;
+  const fixedTokens = estimateTokens(args.prompt + (args.system ?? "")) + 16;
+  let files: ReadFiles | undefined;
+  let texts: { label: string; text: string; path?: string }[];
+  if (args.files) {
+    files = await readAllFiles(args.files, deps, context);
+    texts = files.files.map((file) => ({ label: file.path, text: file.text, path: file.path }));
+  } else {
+    texts = args.prompts!.map((item, i) => ({ label: `#${i + 1}`, text: item }));
+  }
+  // Loaded for the job: the largest item in one request.
+  const largest = Math.max(
+    0,
+    ...texts.map((t) =>
+      t.path === undefined ? estimateTokens(t.text) : pieceTokens({ path: t.path, text: t.text })
+    ),
+  );
+  const sizing = await sizeJob(
+    request,
+    catalog,
+    onePassTokens(fixedTokens, largest, args.max_tokens),
+    context,
+    false,
+  );
+  const notes = [...sizing.notes];
+  if (args.ttl !== undefined && !request.loaded) {
     notes.push(
       `ttl: the first request loaded ${args.model} (LM Studio's on-demand load, the one that honours ttl) ` +
         "and the others waited for it",
     );
   }
-  const model = findModel(models, args.model);
-  const instance = model?.loaded_instances?.[0];
-  const loadedContext = instance?.config?.context_length ?? undefined;
-  const contextSize = loadedContext ?? DEFAULT_CONTEXT;
+  const contextSize = sizing.window;
+  const maxTokens = sizing.maxTokens;
+  const loadedContext = sizingInstance(sizing.catalog, args.model)?.instance.context;
   if (
-    args.context_length !== undefined && loadedContext !== undefined && args.context_length > loadedContext
+    args.context_length !== undefined && loadedContext !== undefined && args.context_length > loadedContext &&
+    !sizing.load
   ) {
     notes.push(
       `context_length ${args.context_length} was not applied: ${args.model} is already loaded at ` +
@@ -115,32 +127,49 @@ export async function runEach(
         `${args.context_length}`,
     );
   }
-  const { width, source } = fanOutWidth(args.parallel, deps.config.parallel, instance?.config?.parallel);
-  const fixedChars = args.prompt.length + (args.system?.length ?? 0);
-  let items: { label: string; prompt: string }[];
-  let files: ReadFiles | undefined;
-  if (args.files) {
-    files = await readFilesFor(args.files, deps, context, {
-      window: contextSize,
-      maxTokens,
-      fixedChars,
-      total: MAX_EACH_TOTAL_CHARS,
-      advice: {
-        max: model?.max_context_length,
-        together: false,
-        how: (n) => `model_unload ${args.model}, then model_load it with context_length ${n}`,
-      },
-    });
-    items = files.files.map((file) => ({
-      label: file.path,
-      prompt: `${args.prompt}\n\n${frameFiles([file])}`,
-    }));
-  } else {
-    items = args.prompts!.map((item, i) => ({ label: `#${i + 1}`, prompt: `${args.prompt}\n\n${item}` }));
+  const { width, source } = fanOutWidth(args.parallel, deps.config.parallel, sizing.parallel);
+  const room = contextSize - maxTokens - MARGIN_TOKENS - fixedTokens;
+  if (room < 128) {
+    throw new InputError(
+      `no room for the items in a request of ${contextSize} tokens with max_tokens ${maxTokens} kept for the ` +
+        "answer. Lower max_tokens, shorten the prompt, or load the model with a larger context_length (model_load)",
+    );
   }
-  const cost = (prompt: string) => tokensNeeded(prompt.length + (args.system?.length ?? 0), maxTokens);
+  // A file larger than one request is split at line boundaries; each part is an item of its own.
+  let split = 0;
+  const items: { label: string; prompt: string; group: number }[] = texts.flatMap((t, group) => {
+    if (t.path === undefined) return [{ label: t.label, prompt: `${args.prompt}\n\n${t.text}`, group }];
+    const pieces = splitFile({ path: t.path, text: t.text }, room);
+    if (pieces.length > 1) split++;
+    return pieces.map((piece) => ({
+      label: pieceLabel(piece),
+      prompt: `${args.prompt}\n\n${framePiece(piece)}`,
+      group,
+    }));
+  });
+  if (items.length > MAX_EACH_ITEMS) {
+    throw new InputError(
+      `each: the files make ${items.length} requests at ${contextSize} tokens of context (${split} split at line ` +
+        `boundaries); one call makes at most ${MAX_EACH_ITEMS}. Pass a narrower folder or glob, or load the model ` +
+        "with a larger context_length (model_unload, then model_load)",
+    );
+  }
+  if (split) {
+    notes.push(
+      `${split} file${split === 1 ? " was" : "s were"} larger than one request and ${
+        split === 1 ? "was" : "were"
+      } read in parts at line boundaries, and the answers of its parts merged into one`,
+    );
+  }
+  const maxTokensNote = `max_tokens ${maxTokens} kept per answer` +
+    (sizing.maxTokensSource === "max_tokens"
+      ? ""
+      : ` (a quarter of the ${contextSize}-token context, at most 2048)`);
+  const loaded = request.loaded || Boolean(loadedContext);
+  const cost = (prompt: string) => requestTokens(prompt + (args.system ?? ""), maxTokens);
   const queueMs = deps.config.timeouts.inferenceMs * width;
-  const itemRequest: AskRequest = { ...request, loaded };
+  const itemRequest: AskRequest = { ...request, loaded, maxTokens };
+  let retried = 0;
   const total = items.length + (args.combine ? 1 : 0);
   let done = 0;
   const tokens = new Array<number>(items.length).fill(0);
@@ -153,13 +182,14 @@ export async function runEach(
     );
   report();
   const started = performance.now();
-  const { settled, peak } = await mapBudgeted(items, {
+  // With several LM Studio servers: every one where the model is loaded (tools/fan_out_pool.ts).
+  const spread = await spreadOverPool(itemRequest, items, {
     width,
     total: contextSize,
     cost: (i) => cost(items[i]!.prompt),
-  }, async (item, index) => {
+  }, async (item, index, itemRequest) => {
     try {
-      const { result, json } = await generate(itemRequest, item.prompt, {
+      const { result, json, retries } = await generate(itemRequest, item.prompt, {
         signal: context.signal,
         onProgress: (event) => {
           if (event.phase === "answer" || event.phase === "reasoning") {
@@ -170,35 +200,50 @@ export async function runEach(
         onWarning: (message) => deps.log.warn(message),
         queueMs,
       }, false);
+      retried += retries;
       requireAnswer(result, { reasoningParameter: true });
       return { result, json };
     } finally {
       done++;
       report();
     }
-  }, context.signal);
+  }, context);
+  const { settled, peak } = spread;
   if (context.signal.aborted) throw new CancelledError();
   context.progress.flush(); // The final count, before the combine step or the result.
   const redact = deps.redact ?? ((text: string) => text);
-  const outcomes = settled.map((outcome, i) => {
+  const partOutcomes = settled.map((outcome, i) => {
     const item = items[i]!.label;
     if (outcome.ok) {
       const { result, json } = outcome.value;
-      return { item, answer: result.answer, error: null, json, result };
+      return { item, answer: result.answer, error: null, json, result, cut: result.stop_reason === "length" };
     }
     const error = redact(errorText(outcome.error, "ask", deps.log));
-    return { item, answer: null, error, json: undefined, result: undefined };
+    return { item, answer: null, error, json: undefined, result: undefined, cut: false };
   });
+  const merged = await mergeParts(
+    texts,
+    items,
+    partOutcomes,
+    { itemRequest: spread.best, contextSize, width, queueMs },
+    context,
+  );
+  const outcomes = merged.outcomes;
+  const cutCount = outcomes.filter((o) => o.cut).length;
   const failed = outcomes.filter((o) => o.error !== null).length;
   const itemsText = outcomes.map((o, i) =>
-    `[${i + 1}/${outcomes.length}] ${o.item}\n${o.error === null ? o.answer : `Error: ${o.error}`}`
+    `[${i + 1}/${outcomes.length}] ${o.item}\n${
+      o.error === null
+        ? `${o.answer}${o.cut ? `\n[cut at max_tokens ${maxTokens}]` : ""}`
+        : `Error: ${o.error}`
+    }`
   ).join("\n\n");
   let combined: Combined | undefined;
   let combineError: string | undefined;
   if (args.combine && failed < outcomes.length) {
     context.progress.update(`Combining ${outcomes.length - failed} answers`, done, total);
     const reduce: AskRequest = {
-      ...itemRequest,
+      ...spread.best,
       openAi: args.ttl !== undefined,
       args: { ...args, json_schema: undefined },
     };
@@ -216,7 +261,8 @@ export async function runEach(
   }
   const seconds = Math.round(performance.now() - started) / 1000;
   const generations = [
-    ...outcomes.flatMap((o) => o.result ? [o.result] : []),
+    ...partOutcomes.flatMap((o) => o.result ? [o.result] : []),
+    ...merged.generations,
     ...(combined?.generations ?? []),
   ];
   const sum = (pick: (r: InferenceResult) => number | null) =>
@@ -245,7 +291,15 @@ export async function runEach(
       ? ` combine merged in ${combined.rounds} rounds to fit the context.`
       : "") +
     (files ? ` ${filesLine(files)}` : "") +
-    notes.map((n) => ` ${n}.`).join("");
+    ` ${maxTokensNote}.` +
+    (retried ? ` ${retried} retried after LM Studio's shared cache overflowed.` : "") +
+    (cutCount
+      ? ` ${cutCount} answer${
+        cutCount === 1 ? " was" : "s were"
+      } cut at max_tokens ${maxTokens}: pass a larger max_tokens to keep them whole.`
+      : "") +
+    (spread.hosts ? ` ${hostsLine(spread.hosts)}` : "") +
+    [...notes, ...spread.notes].map((n) => ` ${n[0]!.toUpperCase()}${n.slice(1)}.`).join("");
   const combineFailed = combineError === undefined
     ? ""
     : `combine failed: ${combineError}. Every answer follows.`;
@@ -273,6 +327,7 @@ export async function runEach(
         answer: o.answer,
         error: o.error,
         ...(o.json === undefined ? {} : { json: o.json }),
+        ...(o.cut ? { cut: true } : {}),
       })),
       ...(files ? { files: filesReport(files) } : {}),
       fanout: {
@@ -282,9 +337,106 @@ export async function runEach(
         context_length: contextSize,
         ...(combined ? { combine_rounds: combined.rounds } : {}),
         ...(combineError === undefined ? {} : { combine_error: combineError }),
-        ...(notes.length ? { notes } : {}),
+        max_tokens: maxTokens,
+        max_tokens_source: sizing.maxTokensSource,
+        ...(retried ? { retried } : {}),
+        ...(sizing.load ? { load: { asked: sizing.load.asked, applied: sizing.load.applied } } : {}),
+        ...(notes.length + spread.notes.length ? { notes: [...notes, ...spread.notes] } : {}),
+        ...(spread.hosts ? { hosts: spread.hosts } : {}),
       },
     },
     ...(failed === outcomes.length ? { isError: true } : {}),
   };
+}
+
+/** One answer per item (a file, or a prompt), before the combine step. */
+interface Outcome {
+  readonly item: string;
+  readonly answer: string | null;
+  readonly error: string | null;
+  readonly json: unknown;
+  readonly result: InferenceResult | undefined;
+  readonly cut: boolean;
+}
+
+/**
+ * The answers of a file read in parts, merged into one answer for the file (`each` answers once per
+ * file); a file whose part failed reports that part's error.
+ */
+async function mergeParts(
+  texts: readonly { label: string }[],
+  items: readonly { group: number }[],
+  parts: readonly Outcome[],
+  run: { itemRequest: AskRequest; contextSize: number; width: number; queueMs: number },
+  context: ToolContext,
+): Promise<{ outcomes: Outcome[]; generations: InferenceResult[] }> {
+  const byGroup = texts.map((): number[] => []);
+  items.forEach((item, i) => byGroup[item.group]!.push(i));
+  const generations: InferenceResult[] = [];
+  const { args, deps } = run.itemRequest;
+  const redact = deps.redact ?? ((text: string) => text);
+  const split = byGroup.flatMap((indices, group) =>
+    indices.length > 1 && indices.every((i) => parts[i]!.error === null) ? [group] : []
+  );
+  const merges = await mapBudgeted(
+    split,
+    { width: run.width, total: Infinity, cost: () => 0 },
+    (group) =>
+      combineAnswers(
+        {
+          ...run.itemRequest,
+          args: {
+            ...args,
+            combine: `Each answer below answers the same prompt over a different part of ${
+              texts[group]!.label
+            }. Combine them into one answer to the prompt for the whole file. The prompt: ${args.prompt}`,
+          },
+        },
+        byGroup[group]!.map((i) => ({ item: parts[i]!.item, answer: parts[i]!.answer! })),
+        { context: run.contextSize, width: run.width, queueMs: run.queueMs },
+        context,
+      ),
+    context.signal,
+  );
+  if (context.signal.aborted) throw new CancelledError();
+  const mergedOf = new Map(split.map((group, k) => [group, merges.settled[k]!]));
+  const outcomes = byGroup.map((indices, group): Outcome => {
+    const label = texts[group]!.label;
+    if (indices.length === 1) return { ...parts[indices[0]!]!, item: label };
+    const failedPart = indices.map((i) => parts[i]!).find((o) => o.error !== null);
+    if (failedPart) {
+      return {
+        item: label,
+        answer: null,
+        error:
+          `${failedPart.item} failed (the file was read in ${indices.length} parts): ${failedPart.error}`,
+        json: undefined,
+        result: undefined,
+        cut: false,
+      };
+    }
+    const merge = mergedOf.get(group)!;
+    if (!merge.ok) {
+      return {
+        item: label,
+        answer: null,
+        error: `merging the answers of its ${indices.length} parts failed: ${
+          redact(errorText(merge.error, "ask", deps.log))
+        }`,
+        json: undefined,
+        result: undefined,
+        cut: false,
+      };
+    }
+    generations.push(...merge.value.generations);
+    return {
+      item: label,
+      answer: merge.value.result.answer,
+      error: null,
+      json: merge.value.json,
+      result: merge.value.result,
+      cut: merge.value.result.stop_reason === "length" || indices.some((i) => parts[i]!.cut),
+    };
+  });
+  return { outcomes, generations };
 }

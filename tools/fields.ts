@@ -13,3 +13,6 @@ export const NonBlank = (): z.ZodString =>
   z.string().refine((text) => text.trim().length > 0, {
     error: "must not be empty or only white space",
   });
+
+/** An LM Studio server of LM_STUDIO_URL, by its name in model_list (`host:port`) or its URL. */
+export const HostField = (): z.ZodOptional<z.ZodString> => z.string().trim().min(1).max(2048).optional();

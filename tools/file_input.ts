@@ -6,12 +6,19 @@
  */
 import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
-import { estimateTokens, type FileSet, gatherFiles, type SkippedFile } from "../lib/files.ts";
+import { estimateTokens, type FileSet, gatherFiles, type SkippedFile, type TextFile } from "../lib/files.ts";
 import { fittingContext } from "../lib/inference.ts";
 import { fileScope } from "./file_scope.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import type { Deps, ToolContext } from "./tool.ts";
-import { charBudget, loadedContextLength, tokensNeeded } from "../lib/context_budget.ts";
+import {
+  charBudget,
+  CHARS_PER_TOKEN,
+  loadedContextLength,
+  MARGIN_TOKENS,
+  tokensNeeded,
+} from "../lib/context_budget.ts";
+import { estimateTokens as estimateTextTokens } from "../lib/tokens.ts";
 
 /** The input field. */
 export const FilesField = (): z.ZodType<string[]> => z.array(z.string().min(1).max(4096)).min(1).max(100);
@@ -137,7 +144,87 @@ export async function readFilesFor(
     signal: context.signal,
   });
   for (const warning of set.warnings) deps.log.warn(`files: ${warning.path}: ${warning.message}`);
-  return size.advice ? withAdvice(set, size, size.advice, perFile) : set;
+  const sized = withinTokens(set, size);
+  return size.advice ? withAdvice(sized, size, size.advice, perFile) : sized;
+}
+
+/**
+ * The characters cap errs for dense scripts (Chinese, Japanese, Korean: about a token per character), so
+ * the files read are also held to the context's tokens as lib/tokens.ts counts them; one that does not fit
+ * is skipped, its size given in characters at 3 per token so that the advice names a context that holds it.
+ */
+function withinTokens(
+  set: FileSet,
+  size: { readonly window: number; readonly maxTokens: number; readonly fixedChars: number },
+): FileSet {
+  const room = size.window - size.maxTokens - MARGIN_TOKENS - Math.ceil(size.fixedChars / CHARS_PER_TOKEN);
+  const files: TextFile[] = [];
+  const skipped: SkippedFile[] = [];
+  let used = 0;
+  for (const file of set.files) {
+    const tokens = estimateTextTokens(file.text) + Math.ceil((file.path.length + 30) / CHARS_PER_TOKEN);
+    if (used + tokens <= room) {
+      files.push(file);
+      used += tokens;
+      continue;
+    }
+    skipped.push({
+      path: file.path,
+      reason: `~${tokens} tokens would pass the ${Math.max(0, room - used)} this model's context leaves`,
+      chars: tokens * CHARS_PER_TOKEN,
+    });
+  }
+  if (!skipped.length) return set;
+  if (!files.length) {
+    throw new InputError(
+      `files: nothing fits this model's context: ${
+        skipped.slice(0, 5).map((s) => `${s.path} (${s.reason})`).join(", ")
+      }` +
+        ". Load the model with a larger context_length (model_load), or lower max_tokens",
+    );
+  }
+  return {
+    ...set,
+    files,
+    skipped: [...set.skipped, ...skipped],
+    chars: files.reduce((n, f) => n + f.chars, 0),
+  };
+}
+
+/** Most characters of one file read for delegated work (a larger one is skipped, named with its size). */
+export const MAX_FILE_CHARS = 2 * 1024 * 1024;
+/** Most characters one delegated call reads in all (the per-call cap). */
+export const MAX_CALL_CHARS = 4 * 1024 * 1024;
+
+/**
+ * Reads `files` for delegated work that packs them into as many requests as needed: nothing is skipped
+ * for the model's context, only what cannot be read at all (binary, not UTF-8, over the per-file or
+ * per-call cap, ignored, outside the allowed folders), each with its reason.
+ *
+ * @param patterns Paths, folders, globs
+ * @param deps Home folder, allow-list
+ * @param context Roots and cancellation
+ * @returns The files
+ * @throws {InputError} When a path is outside the roots, or nothing is readable
+ */
+export async function readAllFiles(
+  patterns: readonly string[],
+  deps: Deps,
+  context: ToolContext,
+): Promise<ReadFiles> {
+  context.progress.update(`Reading ${patterns.length === 1 ? patterns[0] : `${patterns.length} paths`}`);
+  const scope = await fileScope(deps, context);
+  const set = await gatherFiles(patterns, {
+    base: scope.base,
+    roots: scope.roots,
+    hint: scope.hint,
+    home: deps.config.home,
+    maxFileChars: MAX_FILE_CHARS,
+    maxTotalChars: MAX_CALL_CHARS,
+    signal: context.signal,
+  });
+  for (const warning of set.warnings) deps.log.warn(`files: ${warning.path}: ${warning.message}`);
+  return set;
 }
 
 /**

@@ -9,12 +9,15 @@ import { z } from "zod";
 import type { Config } from "../lib/config.ts";
 import type { LmStudioClient } from "../lib/lmstudio.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { Pool } from "../lib/pool.ts";
 import type { SessionStore } from "../lib/sessions.ts";
 
 /** Everything a handler may use; built once per process by `buildDeps` (server/deps.ts). */
 export interface Deps {
-  /** LM Studio. */
+  /** LM Studio: the server a call was routed to (the first of LM_STUDIO_URL until then). */
   readonly client: LmStudioClient;
+  /** Every LM Studio server of LM_STUDIO_URL (one client each); `client` is one of them. */
+  readonly pool: Pool;
   /** The parsed configuration. */
   readonly config: Config;
   /** Where log lines go: stderr, and within a call also the client's MCP log (redacted). */

@@ -32,6 +32,7 @@ import { acceptedHosts, checkAccess } from "./http_access.ts";
 import { type Call, SessionCalls } from "./http_calls.ts";
 import { ReplayBudget, ReplayStore } from "./http_replay.ts";
 import { UnreadBudget } from "./http_unread.ts";
+import { servedUntilGone } from "./http_long.ts";
 import { guarded } from "./guard.ts";
 import { isModernRequest, modernHandler } from "./http_modern.ts";
 import { asRequest, missingEnvelope } from "./envelope.ts";
@@ -185,7 +186,12 @@ export function serveHttp(
       return json(404, { error: "Not found: MCP is served at /mcp" });
     }
     const refused = await checkAccess(request, settings, accepted);
-    if (refused) return refused;
+    if (refused) {
+      guard?.closeAfterReply(connection.remoteAddr);
+      return refused;
+    }
+    // Past the checks with the token (when one is set): this connection is among the last to make room.
+    if (settings.token === undefined || url.pathname === "/mcp") guard?.vouch(connection.remoteAddr);
     if (url.pathname === "/health") {
       if (request.method !== "GET") return json(405, { error: "Use GET /health" });
       return json(200, {
@@ -200,9 +206,12 @@ export function serveHttp(
       const body = await readJsonBody(request, maxBodyBytes, bounds.bodyTimeoutMs);
       if (body instanceof Response) return body;
       if (await isModernRequest(request, maxBodyBytes, body.parsed)) {
-        return await modern.fetch(
+        // Its call ends when its client goes (see http_long.ts).
+        return await servedUntilGone(
           request,
-          body.parsed === undefined ? undefined : { parsedBody: body.parsed },
+          body.parsed,
+          guard?.departure(connection.remoteAddr),
+          (leg) => modern.fetch(leg, body.parsed === undefined ? undefined : { parsedBody: body.parsed }),
         );
       }
       const id = request.headers.get("mcp-session-id");
@@ -418,20 +427,16 @@ interface ParsedBody {
 
 /**
  * Reads a POST's JSON body within the size and time bounds; other methods, and bodies the transport
- * refuses on sight (wrong `Accept` or `Content-Type`), are left to the transport.
+ * refuses on sight (a `Content-Type` other than JSON), are left to the transport.
  */
 async function readJsonBody(
   request: Request,
   maxBytes: number,
   timeoutMs: number,
 ): Promise<ParsedBody | Response> {
-  const accept = request.headers.get("accept") ?? "";
+  // Every JSON POST is read here, within the time bound, whatever its Accept (the legs answer a wrong one).
   const type = request.headers.get("content-type") ?? "";
-  if (
-    request.method !== "POST" || !accept.includes("application/json") ||
-    !accept.includes("text/event-stream") ||
-    !/^application\/json\s*(;|$)/i.test(type)
-  ) {
+  if (request.method !== "POST" || !/^application\/json\s*(;|$)/i.test(type)) {
     return { parsed: undefined };
   }
   const declared = Number(request.headers.get("content-length") ?? "0");

@@ -18,8 +18,14 @@ import { until } from "../support/wait.ts";
 
 /** The resident memory the soak may reach, in MiB (it peaks at about 250; see docs/robustness.md). */
 const RSS_BOUND_MIB = 400;
-/** A safety bound on the bystander's slowest call, never a performance target. */
+/**
+ * A safety bound on the bystander's slowest round, never a performance target: 2 s, or a tenth of the
+ * longest phase on a machine so loaded that the phases themselves take minutes. A server that held its
+ * event loop for a phase (the defect this guards against) makes the bystander wait about the whole phase;
+ * one that interleaves keeps it to a few requests' time, however slow the machine.
+ */
 const BYSTANDER_BOUND_MS = 2_000;
+const BYSTANDER_SHARE_OF_PHASE = 1 / 10;
 
 async function spawnServer(home: string, env: Record<string, string>) {
   const child = new Deno.Command(Deno.execPath(), {
@@ -107,7 +113,9 @@ Deno.test({
       phases[name] = Math.round(performance.now() - mark);
       mark = performance.now();
     };
-    // The bystander: a tool call and /health, over and over, each timed.
+    // The bystander: a tool call and /health, over and over, each timed. Its session must outlive the
+    // 3 s idle time however slow the machine (a test process starved for 3 s between two of its calls
+    // once let it expire): an SDK client listens on its GET stream, and a listening client is in use.
     const bystander = await connect(url);
     let slowest = 0;
     let served = 0;
@@ -213,7 +221,11 @@ Deno.test({
       console.error(JSON.stringify(report));
     }
     assert.ok(peak < RSS_BOUND_MIB, `resident memory peaked at ${JSON.stringify(report)}`);
-    assert.ok(slowest < BYSTANDER_BOUND_MS, `the bystander waited ${JSON.stringify(report)}`);
+    const bound = Math.max(BYSTANDER_BOUND_MS, Math.max(...Object.values(phases)) * BYSTANDER_SHARE_OF_PHASE);
+    assert.ok(
+      slowest < bound,
+      `the bystander waited over ${Math.round(bound)} ms: ${JSON.stringify(report)}`,
+    );
     await Promise.all(unread.map((response) => response.body?.cancel().catch(() => {})));
     await Promise.all([bystander, ...exporters].map((client) => client.close()));
     await Promise.all(slow.map((conn) => conn[Symbol.asyncDispose]()));

@@ -151,3 +151,16 @@ Deno.test("parseConfig() reads LMSTUDIO_MCP_PARALLEL and names a bad value", () 
     assert.match(warnings[0] ?? "", /^LMSTUDIO_MCP_PARALLEL=".*" is not a whole number from 1 to 64/);
   }
 });
+
+Deno.test("parseConfig() reads LMSTUDIO_MCP_MAX_CONTEXT and names a bad value", () => {
+  assert.equal(parseConfig({ LMSTUDIO_MCP_MAX_CONTEXT: "16384" }).config.maxContext, 16384);
+  assert.equal(parseConfig({}).config.maxContext, undefined);
+  for (const bad of ["0", "100", "big", "1.5", "99999999"]) {
+    const { config, warnings } = parseConfig({ LMSTUDIO_MCP_MAX_CONTEXT: bad }, { home: "/h" });
+    assert.equal(config.maxContext, undefined);
+    assert.match(
+      warnings[0] ?? "",
+      /^LMSTUDIO_MCP_MAX_CONTEXT=".*" is not a whole number from 512 to 16777216/,
+    );
+  }
+});

@@ -14,6 +14,7 @@ import type { CallToolResult } from "../../server/sdk.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";
 import { fetchText, fetchWithin, readUntil, until, within } from "../support/wait.ts";
+import { openSession } from "../support/http_served.ts";
 import { buildDeps } from "../../server/deps.ts";
 import { TOOL_NAMES } from "../support/tool_calls.ts";
 
@@ -118,10 +119,18 @@ Deno.test("HTTP: cancelling a call aborts LM Studio's request; DELETE and idlene
   }, "the reply to a deleted session");
   assert.equal(gone.status, 404);
   assert.match(gone.text, /Session not found/);
-  // An idle session ends by itself.
+  // A connected client (the GET stream every SDK client opens) is in use and keeps its session, however
+  // long it says nothing; a session whose client holds nothing open ends by itself.
   await served.connect();
-  assert.equal(served.handle.sessions(), 1);
-  await until(() => served.handle.sessions() === 0, "the idle session to expire");
+  await until(
+    () => served.log.some((line) => /session .* started \(1 open\)/.test(line)),
+    "the first session",
+  );
+  await openSession(served.handle.url);
+  assert.equal(served.handle.sessions(), 2);
+  const ended = () => served.log.filter((line) => /MCP session .* ended \(idle\)/.test(line)).length;
+  await until(() => ended() === 1, "the session nobody listens on to expire");
+  assert.equal(served.handle.sessions(), 1, "the listening client's session is still open");
 });
 
 Deno.test("HTTP: a bearer token is required when set, compared exactly, and /health needs none", async () => {
