@@ -18,6 +18,7 @@ import { createStderrLogger, type Logger } from "./lib/logger.ts";
 import { redactingLogger, redactor } from "./lib/redact.ts";
 import { type HttpSettings, httpSettings } from "./transports/http_listen.ts";
 import { serveHttp } from "./transports/http.ts";
+import { mcpApp } from "./server/build_server.ts";
 import { buildDeps } from "./server/deps.ts";
 import { serveOnStdio } from "./transports/stdio.ts";
 
@@ -195,7 +196,7 @@ function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): n
   const log = built.deps.log;
   let handle;
   try {
-    handle = serveHttp(settings, built.deps, INFO);
+    handle = serveHttp(settings, mcpApp(built.deps, INFO));
   } catch (error) {
     const message = listenFailure(error, settings);
     if (message === undefined) throw error;
@@ -235,7 +236,7 @@ function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): n
 function serve(config: Config, given: Logger): void {
   const { deps } = buildDeps(config, given);
   keepServingOnStrayErrors(deps.log);
-  serveOnStdio(deps, INFO);
+  serveOnStdio(mcpApp(deps, INFO).make, deps.log);
   deps.log.info(`${VERSION} ready on stdio, LM Studio at ${config.hosts.map((h) => h.baseUrl).join(", ")}`);
 }
 

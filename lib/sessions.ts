@@ -336,20 +336,3 @@ function importReferenceHistory(db: Database): void {
     turns.forEach((turn, i) => insertTurn(id, i + 1, turn.user, turn.assistant, turn.at));
   }
 }
-
-/**
- * A store that opens on first use, so that a bad MCP_SESSIONS_DB fails the first `chat` call with a
- * clear error instead of the server's start, and the other tools keep working. A failed open is
- * retried on the next call.
- *
- * @param location A file path or `:memory:`
- * @param open How to open it. @default openSessionStore
- * @returns A function that returns the open store
- */
-export function lazySessionStore(
-  location: string,
-  open: (location: string) => SessionStore = openSessionStore,
-): () => SessionStore {
-  let store: SessionStore | undefined;
-  return () => store ??= open(location);
-}

@@ -1,9 +1,9 @@
 /**
- * The composition root: everything a tool may use, built once per process from the configuration —
- * LM Studio's servers (one client each, the first as `client`), the chat store (opened on first use), and
- * the redactor that keeps secrets (every server's API key, the HTTP token) out of every result and log
- * line. `main.ts` builds it for stdio and for HTTP;
- * the in-process test harness builds it the same way.
+ * The composition root: everything the server and its tools use, built once per process from the
+ * configuration — LM Studio's servers (one client each, the first as `client`), the database (chat
+ * history and tasks, opened on first use), and the redactor that keeps secrets (every server's API key,
+ * the HTTP token) out of every result and log line: the log is wrapped here, once. `main.ts` builds it
+ * for stdio and for HTTP; the in-process test harness builds it the same way.
  *
  * @module
  */
@@ -12,9 +12,15 @@ import { hostSecrets } from "../lib/hosts.ts";
 import type { Logger } from "../lib/logger.ts";
 import { Pool } from "../lib/pool.ts";
 import { redactingLogger, redactor } from "../lib/redact.ts";
-import { lazySessionStore, type SessionStore } from "../lib/sessions.ts";
-import { openServerStore } from "./store.ts";
-import type { Deps } from "../tools/tool.ts";
+import { lazyServerStores } from "./store.ts";
+import type { TaskStore } from "./task_store.ts";
+import type { ToolDeps } from "../tools/tool.ts";
+
+/** Everything the server uses: what its tools are given, and the task store. */
+export interface Deps extends ToolDeps {
+  /** The MCP tasks, in the chat history's database (opened on first use). */
+  readonly tasks: () => TaskStore;
+}
 
 /** Options of {@linkcode buildDeps}. */
 export interface BuildOptions {
@@ -30,7 +36,7 @@ export interface BuildOptions {
 export interface BuiltDeps {
   /** The dependencies every server instance shares. */
   readonly deps: Deps;
-  /** Closes the chat store if it was opened. */
+  /** Closes the database if it was opened. */
   close(): void;
 }
 
@@ -48,19 +54,18 @@ export function buildDeps(config: Config, log: Logger, options: BuildOptions = {
     timeouts: config.timeouts,
     ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }),
   });
-  const open = lazySessionStore(config.sessionsDb, openServerStore);
-  let store: SessionStore | undefined;
-  const sessions = () => store = open();
+  const stores = lazyServerStores(config.sessionsDb);
   return {
     deps: {
       client: pool.hosts[0]!.client,
       pool,
       config,
       log: redactingLogger(log, redact),
-      sessions,
+      sessions: () => stores.get().sessions,
+      tasks: () => stores.get().tasks,
       redact,
       remote: options.remote,
     },
-    close: () => store?.close(),
+    close: () => stores.close(),
   };
 }

@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { completable, type McpServer, type RegisteredPrompt } from "./sdk.ts";
 import { onePage } from "./one_page.ts";
-import type { Deps } from "../tools/tool.ts";
+import type { Deps } from "./deps.ts";
 
 /** At most this many completion values (the MCP spec's limit per reply). */
 const MAX_COMPLETIONS = 100;

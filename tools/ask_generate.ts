@@ -14,14 +14,14 @@ import { LmStudioError } from "../lib/errors.ts";
 import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
 import { nativeChat } from "../lib/native_chat_endpoint.ts";
 import type { AskArgs } from "./ask_input.ts";
-import type { Deps } from "./tool.ts";
+import type { ToolDeps } from "./tool.ts";
 
 /** What every generation of one call shares. */
 export interface AskRequest {
   /** The call's arguments. */
   readonly args: AskArgs;
   /** Client, config, log. */
-  readonly deps: Deps;
+  readonly deps: ToolDeps;
   /** Whether to stream. */
   readonly stream: boolean;
   /** The output limit. */

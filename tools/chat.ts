@@ -27,7 +27,7 @@ import type { SessionStore, SessionSummary } from "../lib/sessions.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import { plural, textAndStructured } from "./result.ts";
-import { defineTool, type Deps, type ToolContext, type ToolSpec } from "./tool.ts";
+import { defineTool, type ToolContext, type ToolDeps, type ToolSpec } from "./tool.ts";
 import { hostReport, routeCall } from "./route.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 
@@ -220,7 +220,7 @@ async function attachFiles(
   patterns: readonly string[],
   args: { message?: string | undefined; system?: string | undefined; max_tokens?: number | undefined },
   model: string,
-  deps: Deps,
+  deps: ToolDeps,
   context: ToolContext,
 ): Promise<ReadFiles> {
   const catalog = await deps.client.catalog({ signal: context.signal });
@@ -250,7 +250,7 @@ async function filesNote(set: FileSet): Promise<string> {
 async function deleteSession(
   store: SessionStore,
   id: string,
-  deps: Deps,
+  deps: ToolDeps,
   context: ToolContext,
 ): Promise<boolean> {
   const release = await store.lock(id, {
@@ -357,7 +357,7 @@ function exportSession(store: SessionStore, id: string, format: "markdown" | "js
  * @param id The session id
  * @returns The Markdown, or undefined when there is no such session
  */
-export function sessionResourceText(deps: Deps, id: string): string | undefined {
+export function sessionResourceText(deps: ToolDeps, id: string): string | undefined {
   const store = deps.sessions();
   const session = store.get(id);
   if (!session) return undefined;

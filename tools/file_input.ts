@@ -10,7 +10,7 @@ import { estimateTokens, type FileSet, gatherFiles, type SkippedFile, type TextF
 import { fittingContext } from "../lib/inference.ts";
 import { fileScope } from "./file_scope.ts";
 import type { NativeModel } from "../lib/schemas.ts";
-import type { Deps, ToolContext } from "./tool.ts";
+import type { ToolContext, ToolDeps } from "./tool.ts";
 import {
   charBudget,
   CHARS_PER_TOKEN,
@@ -115,7 +115,7 @@ export function contextOf(catalog: readonly NativeModel[], model: string, reques
  */
 export async function readFilesFor(
   patterns: readonly string[],
-  deps: Deps,
+  deps: ToolDeps,
   context: ToolContext,
   size: {
     readonly window: number;
@@ -209,7 +209,7 @@ export const MAX_CALL_CHARS = 4 * 1024 * 1024;
  */
 export async function readAllFiles(
   patterns: readonly string[],
-  deps: Deps,
+  deps: ToolDeps,
   context: ToolContext,
 ): Promise<ReadFiles> {
   context.progress.update(`Reading ${patterns.length === 1 ? patterns[0] : `${patterns.length} paths`}`);

@@ -10,7 +10,7 @@
 import { HOW_TO_ALLOW } from "../lib/allow_dirs.ts";
 import { InputError } from "../lib/errors.ts";
 import { isInside } from "../lib/is_inside.ts";
-import type { Deps, ToolContext } from "./tool.ts";
+import type { ToolContext, ToolDeps } from "./tool.ts";
 
 /** Where one call's `files` may be read from. */
 export interface FileScope {
@@ -31,7 +31,7 @@ export interface FileScope {
  * @throws {InputError} When the server is reachable beyond loopback with no allow-list, or the client's
  *   roots and the allow-list share no folder
  */
-export async function fileScope(deps: Deps, context: ToolContext): Promise<FileScope> {
+export async function fileScope(deps: ToolDeps, context: ToolContext): Promise<FileScope> {
   const allowed = deps.config.allowDirs;
   const roots = await context.roots();
   if (allowed.length === 0) {

@@ -11,7 +11,7 @@ import type { Host } from "../lib/pool.ts";
 import type { NativeModel } from "../lib/schemas.ts";
 import { HostField, ModelKey } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
-import { defineTool, type Deps, type ToolSpec } from "./tool.ts";
+import { defineTool, type ToolDeps, type ToolSpec } from "./tool.ts";
 
 /** The `model_unload` tool. */
 export const modelUnload: ToolSpec = defineTool("model_unload", () => ({
@@ -64,7 +64,7 @@ export const modelUnload: ToolSpec = defineTool("model_unload", () => ({
  * loaded; with several, also what stays loaded on the others (`id on host`).
  */
 async function where(
-  deps: Deps,
+  deps: ToolDeps,
   model: string,
   named: string | undefined,
   signal: AbortSignal,

@@ -7,12 +7,12 @@
 import { findModel } from "../lib/models.ts";
 import { brief, type Host, isHostFailure, type Route } from "../lib/pool.ts";
 import type { NativeModel } from "../lib/schemas.ts";
-import type { Deps } from "./tool.ts";
+import type { ToolDeps } from "./tool.ts";
 
 /** A call's dependencies with `client` set to the server it was routed to. */
 export interface Routed {
   /** The dependencies, `client` being the chosen server's. */
-  readonly deps: Deps;
+  readonly deps: ToolDeps;
   /** The server and why. */
   readonly route: Route;
 }
@@ -26,7 +26,7 @@ export interface Routed {
  * @returns The dependencies for that server, and the route
  */
 export async function routeCall(
-  deps: Deps,
+  deps: ToolDeps,
   model: string,
   options: { host?: string | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<Routed> {
@@ -41,7 +41,7 @@ export async function routeCall(
  * @param host The server
  * @returns The same dependencies with that server's client
  */
-export function onHost(deps: Deps, host: Host): Deps {
+export function onHost(deps: ToolDeps, host: Host): ToolDeps {
   return host.client === deps.client ? deps : { ...deps, client: host.client };
 }
 
@@ -53,7 +53,7 @@ export function onHost(deps: Deps, host: Host): Deps {
  * @returns The sentence (empty with one server), and the field for `structuredContent`
  */
 export function hostReport(
-  deps: Deps,
+  deps: ToolDeps,
   route: Route,
 ): { readonly line: string; readonly field: { host?: string } } {
   if (!deps.pool.several) return { line: "", field: {} };
@@ -73,7 +73,7 @@ export function hostReport(
  * @throws {LmStudioError} When the chosen server (or, choosing, every server) cannot be read
  */
 export async function hostWithModel(
-  deps: Deps,
+  deps: ToolDeps,
   model: string,
   options: { host?: string | undefined; signal?: AbortSignal | undefined },
 ): Promise<{ host: Host; models: readonly NativeModel[] }> {
@@ -105,7 +105,7 @@ export async function hostWithModel(
 export async function withFailover<T>(
   routed: Routed,
   model: string,
-  work: (deps: Deps) => Promise<T>,
+  work: (deps: ToolDeps) => Promise<T>,
   signal: AbortSignal,
 ): Promise<{ value: T; route: Route }> {
   const pool = routed.deps.pool;

@@ -27,7 +27,6 @@ import {
   guardConnections,
 } from "./http_guard.ts";
 import type { HttpSettings } from "./http_listen.ts";
-import type { Logger } from "../lib/logger.ts";
 import { acceptedHosts, checkAccess } from "./http_access.ts";
 import { type Call, SessionCalls } from "./http_calls.ts";
 import { ReplayBudget, ReplayStore } from "./http_replay.ts";
@@ -37,10 +36,9 @@ import { guarded } from "./guard.ts";
 import { isModernRequest, modernHandler } from "./http_modern.ts";
 import { asRequest, missingEnvelope } from "./envelope.ts";
 import { createHash } from "node:crypto";
-import { createServer, type ServerInfo } from "../server/build_server.ts";
+import type { McpApp } from "../server/build_server.ts";
 import { type McpServer, WebStandardStreamableHTTPServerTransport } from "../server/sdk.ts";
 import { MAX_MESSAGE_BYTES } from "./limits.ts";
-import type { Deps } from "../tools/tool.ts";
 
 /** The bounds of HTTP mode. */
 export interface HttpLimits extends ConnectionLimits {
@@ -124,33 +122,29 @@ interface Session {
  * Starts serving.
  *
  * @param settings Where to listen, token, allowed hosts and origins, idle time
- * @param deps LM Studio, config, log, the chat store
- * @param info Name and version for `initialize`
+ * @param app Builds the server instances; the log; name and version
  * @param maxBodyBytes Largest request body (default: the stdio transport's message limit)
  * @param limits Bounds to change (tests make them small)
  * @returns The handle
  */
 export function serveHttp(
   settings: HttpSettings,
-  deps: Deps,
-  info: ServerInfo,
+  app: McpApp,
   maxBodyBytes: number = MAX_MESSAGE_BYTES,
   limits: Partial<HttpLimits> = {},
 ): HttpHandle {
   const bounds: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...limits };
-  const log: Logger = deps.log;
+  const { info, log } = app;
   const sessions = new Map<string, Session>();
   const budget = new ReplayBudget(bounds.replayBytesTotal);
   const unread = new UnreadBudget(bounds.unreadBytesPerStream, bounds.unreadBytesTotal);
   const started = Date.now();
   const stop = new AbortController();
   // 2026-07-28 requests (stateless, no session) go to their own leg; everything else is a 2025 session's.
-  const modern = modernHandler(
-    { ...deps, shutdown: stop.signal },
-    info,
-    maxBodyBytes,
-    httpTaskOwner(settings),
-  );
+  const modern = modernHandler(app, maxBodyBytes, {
+    taskOwner: httpTaskOwner(settings),
+    shutdown: stop.signal,
+  });
   let opening = 0;
   let closing = false;
   let port = settings.port;
@@ -277,7 +271,7 @@ export function serveHttp(
     }
     opening++;
     try {
-      const server = createServer(deps, info);
+      const server = app.make("legacy");
       const replay = new ReplayStore(budget, {
         events: bounds.replayEvents,
         bytes: bounds.replayBytesPerSession,

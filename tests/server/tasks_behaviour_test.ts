@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { openServerStore, tasksOf } from "../../server/store.ts";
+import { openServerStores } from "../../server/store.ts";
 import { modernRequest, serveConfigured } from "../support/serve_config.ts";
 import { tempDir } from "../support/temp.ts";
 import { openSession, post, replyOf, toolCall } from "../support/http_served.ts";
@@ -152,10 +152,10 @@ Deno.test("tasks: at shutdown the work is cancelled first: the task reads as sto
     await served[Symbol.asyncDispose]();
   }
   // By the time shutdown has ended, the task's work was stopped and recorded as such.
-  const store = openServerStore(db);
+  const store = openServerStores(db);
   try {
     // No token: the HTTP server owns its tasks as "http-open" (transports/http.ts).
-    const row = tasksOf(store).get(taskId, "http-open");
+    const row = store.tasks.get(taskId, "http-open");
     assert.equal(row?.status, "failed", JSON.stringify(row));
     assert.match(row?.status_message ?? "", /stopped before the task finished \(it was shut down/);
   } finally {

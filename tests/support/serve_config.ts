@@ -9,6 +9,7 @@ import { parseConfig } from "../../lib/config.ts";
 import { createStderrLogger } from "../../lib/logger.ts";
 import { httpSettings } from "../../transports/http_listen.ts";
 import { type HttpHandle, type HttpLimits, serveHttp } from "../../transports/http.ts";
+import { mcpApp } from "../../server/build_server.ts";
 import { buildDeps } from "../../server/deps.ts";
 
 /** A server under test. */
@@ -36,8 +37,7 @@ export function serveConfigured(
   const built = buildDeps(config, logger, { secrets: [settings.token] });
   const handle = serveHttp(
     settings,
-    built.deps,
-    { name: "lmstudio-mcp", version: "test" },
+    mcpApp(built.deps, { name: "lmstudio-mcp", version: "test" }),
     undefined,
     limits,
   );

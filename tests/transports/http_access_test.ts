@@ -10,6 +10,7 @@ import { httpSettings } from "../../transports/http_listen.ts";
 import { createStderrLogger } from "../../lib/logger.ts";
 import { type HttpHandle, serveHttp } from "../../transports/http.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { mcpApp } from "../../server/build_server.ts";
 import { buildDeps } from "../../server/deps.ts";
 
 const TOKEN = "Test-Token-0123456789abcdef";
@@ -22,8 +23,10 @@ function serve(
   const settings = httpSettings(env.LMSTUDIO_MCP_HTTP ?? "127.0.0.1:0", env, () => "");
   const handle = serveHttp(
     settings,
-    buildDeps(config, createStderrLogger(() => {}), { secrets: [settings.token] }).deps,
-    { name: "lmstudio-mcp", version: "test" },
+    mcpApp(buildDeps(config, createStderrLogger(() => {}), { secrets: [settings.token] }).deps, {
+      name: "lmstudio-mcp",
+      version: "test",
+    }),
   );
   return Object.assign(handle, { [Symbol.asyncDispose]: () => handle.shutdown() });
 }

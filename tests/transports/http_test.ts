@@ -15,6 +15,7 @@ import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";
 import { fetchText, fetchWithin, readUntil, until, within } from "../support/wait.ts";
 import { openSession } from "../support/http_served.ts";
+import { mcpApp } from "../../server/build_server.ts";
 import { buildDeps } from "../../server/deps.ts";
 import { TOOL_NAMES } from "../support/tool_calls.ts";
 
@@ -34,8 +35,10 @@ function serve(sim: LmStudioSim, env: Record<string, string> = {}, maxBodyBytes?
   const settings = httpSettings(env.LMSTUDIO_MCP_HTTP ?? "127.0.0.1:0", env, () => "");
   const handle = serveHttp(
     settings,
-    buildDeps(config, logger, { secrets: [settings.token] }).deps,
-    { name: "lmstudio-mcp", version: "test" },
+    mcpApp(buildDeps(config, logger, { secrets: [settings.token] }).deps, {
+      name: "lmstudio-mcp",
+      version: "test",
+    }),
     maxBodyBytes,
   );
   const clients: Client[] = [];
