@@ -345,9 +345,9 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "session-registered-late",
-    file: "transports/http.ts",
-    from: "sessions.set(id, session);",
-    to: "const made = session;\n            setTimeout(() => sessions.set(id, made), 0);",
+    file: "transports/http_sessions.ts",
+    from: "this.#sessions.set(id, session);",
+    to: "const made = session;\n            setTimeout(() => this.#sessions.set(id, made), 0);",
     tests: [GUARD_TESTS],
     filter: "session cap",
     why: "a session counts only a moment after its initialize: concurrent ones pass the session cap",
