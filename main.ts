@@ -9,13 +9,13 @@
  */
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
-import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config.ts";
-import { runDoctor } from "./lib/doctor.ts";
-import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/env_file.ts";
+import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config/config.ts";
+import { runDoctor } from "./lib/config/doctor.ts";
+import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/config/env_file.ts";
 import { LmStudioError } from "./lib/errors.ts";
-import { hostSecrets } from "./lib/hosts.ts";
-import { createStderrLogger, type Logger } from "./lib/logger.ts";
-import { redactingLogger, redactor } from "./lib/redact.ts";
+import { hostSecrets } from "./lib/lmstudio/hosts.ts";
+import { createStderrLogger, type Logger } from "./lib/config/logger.ts";
+import { redactingLogger, redactor } from "./lib/config/redact.ts";
 import { type HttpSettings, httpSettings } from "./transports/http_listen.ts";
 import { serveHttp } from "./transports/http.ts";
 import { mcpApp } from "./server/build_server.ts";

@@ -34,10 +34,10 @@ const TASK_TESTS = "tests/server/tasks_behaviour_test.ts";
 
 /** Every mutant, security- and durability-critical code first. */
 export const MUTANTS: readonly Mutant[] = [
-  // Path patterns (lib/glob.ts)
+  // Path patterns (lib/files/glob.ts)
   {
     id: "glob-star-crosses-slash",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "if (unit !== SLASH) nextCount = addClosure(code, next, state, nextCount);",
     to: "nextCount = addClosure(code, next, state, nextCount);",
     tests: GLOB_TESTS,
@@ -45,7 +45,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-any-crosses-slash",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "if (unit !== SLASH) nextCount = addClosure(code, next, state + 1, nextCount);",
     to: "nextCount = addClosure(code, next, state + 1, nextCount);",
     tests: GLOB_TESTS,
@@ -53,7 +53,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-class-negation-ignored",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "inClass(code, at, unit) !== (code[at] === 1)",
     to: "inClass(code, at, unit)",
     tests: GLOB_TESTS,
@@ -61,7 +61,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-budget-not-charged",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "if (budget && (budget.steps -= count + visited) < 0) throw new BudgetExceededError();",
     to: "",
     tests: GLOB_TESTS,
@@ -69,7 +69,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-closure-not-charged",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "if (budget && (budget.steps -= count + visited) < 0)",
     to: "if (budget && (budget.steps -= count) < 0)",
     tests: GLOB_TESTS,
@@ -77,7 +77,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-globstar-runs-kept",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "if (i !== globstarEnd) {",
     to: "if (true) {",
     tests: GLOB_TESTS,
@@ -85,7 +85,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-reversed-range-accepted",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: 'if (options.syntax === "glob") throw new PatternError(pattern, `the range ${range} is reversed`);',
     to: "",
     tests: GLOB_TESTS,
@@ -93,7 +93,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "gitignore-invalid-line-drops-file",
-    file: "lib/ignore_rules.ts",
+    file: "lib/files/ignore_rules.ts",
     from: "if (!(error instanceof PatternError)) throw error;\n      remark(error.reason, false);",
     to: "if (error instanceof PatternError) throw error;\n      remark(error.reason, false);",
     tests: [...GLOB_TESTS, "tests/lib/files_hostile_test.ts"],
@@ -101,7 +101,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "gitignore-negation-lost",
-    file: "lib/ignore_rules.ts",
+    file: "lib/files/ignore_rules.ts",
     from: "return (rule.flags & NEGATE) === 0;",
     to: "return true;",
     tests: GLOB_TESTS,
@@ -109,16 +109,16 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "gitignore-max-rules-dropped",
-    file: "lib/ignore_rules.ts",
+    file: "lib/files/ignore_rules.ts",
     from: "if (this.#rules.length >= MAX_IGNORE_RULES) {",
     to: "if (false) {",
     tests: GLOB_TESTS,
     why: "no bound on rules per .gitignore",
   },
-  // Reading files (lib/files.ts)
+  // Reading files (lib/files/files.ts)
   {
     id: "walk-no-gitignore",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "(budget) => this.#ignored(path, entry.isDirectory, active, budget),",
     to: "() => false,",
     tests: FILES_TESTS,
@@ -126,7 +126,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-no-ancestor-ignores",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "const ancestors = await this.#ancestorIgnores(start);",
     to: "const ancestors: Ignore[] = [];",
     tests: FILES_TESTS,
@@ -134,7 +134,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-hidden-read",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: 'if (entry.name.startsWith(".")) continue;',
     to: "",
     tests: FILES_TESTS,
@@ -142,7 +142,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-oversized-gitignore-applied",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "if (info.size > MAX_IGNORE_BYTES) {",
     to: "if (info.size > MAX_IGNORE_BYTES * 1024) {",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -150,7 +150,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-call-ignore-bytes-uncapped",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "if (this.#ignoreBytes + info.size > MAX_CALL_IGNORE_BYTES) {",
     to: "if (false) {",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -159,7 +159,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-entry-slice-off",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "const slice = Math.min(ENTRY_STEPS, this.#budget.steps);",
     to: "const slice = this.#budget.steps;",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -168,7 +168,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-depth-unbounded",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "if (depth < MAX_DEPTH) stack.push",
     to: "if (depth < MAX_DEPTH * 4) stack.push",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -176,7 +176,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "walk-never-yields",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "if (performance.now() - this.#sliceStart < SLICE_MS) return;",
     to: "return;",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -185,7 +185,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "frame-unescaped",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: '<file path="${escapeAttribute(file.path)}">',
     to: '<file path="${file.path}">',
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -193,7 +193,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "frame-text-not-neutralised",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: "${neutraliseTags(file.text)}",
     to: "${file.text}",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -201,7 +201,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "read-same-file-unchecked",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: `if (roots && !isInside(real, roots)) return { reason: "a link to outside the allowed folders" };`,
     to: "",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -210,7 +210,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "binary-not-sniffed",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: 'if (bytes.subarray(0, SNIFF_BYTES).includes(0)) return { reason: "binary" };',
     to: "",
     tests: ["tests/tools/delegation_test.ts"],
@@ -218,7 +218,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "files-cap-off",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: "if (files.length >= maxFiles) {",
     to: "if (files.length >= maxFiles * 100) {",
     tests: ["tests/lib/files_hostile_test.ts"],
@@ -227,7 +227,7 @@ export const MUTANTS: readonly Mutant[] = [
   // Issue 30: behaviour that new code could get wrong (each found by a test that failed with it)
   {
     id: "start-link-not-checked",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: "if (roots && !isInside(await resolveReal(start), roots)) {",
     to: "if (false) {",
     tests: [RACE_TESTS],
@@ -236,7 +236,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "start-link-not-resolved",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: "if (roots && !isInside(await resolveReal(start), roots)) {",
     to: "if (roots && !isInside(start, roots)) {",
     tests: [RACE_TESTS],
@@ -245,7 +245,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "read-handle-not-compared",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from:
       'if (!sameFile(await Deno.stat(real), info)) return { reason: "changed while it was read; pass it again" };',
     to: "",
@@ -255,7 +255,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "gitignore-swap-applied",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: 'if (!sameFile(await handle.stat(), info)) return { file, unusable: "changed while it was read" };',
     to: "",
     tests: [RACE_TESTS],
@@ -264,7 +264,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "total-per-file-only",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: "if (chars + read.text.length > options.maxTotalChars) {",
     to: "if (read.text.length > options.maxTotalChars) {",
     tests: [RACE_TESTS],
@@ -273,7 +273,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "examined-cap-off-by-one",
-    file: "lib/files.ts",
+    file: "lib/files/files.ts",
     from: "if (examined++ >= maxExamined) {",
     to: "if (examined++ > maxExamined) {",
     tests: [RACE_TESTS],
@@ -282,7 +282,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "gitignore-deeper-outranked",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "const active = own.rules ? [...inherited, { dir, rules: own.rules }] : inherited;",
     to: "const active = own.rules ? [{ dir, rules: own.rules }, ...inherited] : inherited;",
     tests: [RACE_TESTS],
@@ -291,7 +291,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "exclude-outranks-gitignore",
-    file: "lib/walk.ts",
+    file: "lib/files/walk.ts",
     from: "return exclude.rules ? [{ dir: top, rules: exclude.rules }, ...rules] : rules;",
     to: "return exclude.rules ? [...rules, { dir: top, rules: exclude.rules }] : rules;",
     tests: [RACE_TESTS],
@@ -300,7 +300,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "range-merge-shrinks",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "out[out.length - 1] = Math.max(out[out.length - 1]!, high);",
     to: "out[out.length - 1] = high;",
     tests: [RACE_TESTS],
@@ -309,7 +309,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "range-one-char-reversed",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "if (high >= previous) ranges.push(previous, high);",
     to: "if (high > previous) ranges.push(previous, high);",
     tests: [RACE_TESTS],
@@ -318,7 +318,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "text-surrogates-split",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {",
     to: "if (false) {",
     tests: [RACE_TESTS],
@@ -327,7 +327,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "glob-pattern-utf16",
-    file: "lib/pattern.ts",
+    file: "lib/files/pattern.ts",
     from: "if (glob) { for (const c of pattern) units.push(c.codePointAt(0)!); }",
     to: "if (false) { /* code points */ }",
     tests: [RACE_TESTS],
@@ -436,10 +436,10 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/tools/combine_rounds_test.ts"],
     why: "when combine fails, the items' answers are not returned",
   },
-  // Containment (lib/is_inside.ts)
+  // Containment (lib/files/is_inside.ts)
   {
     id: "inside-no-separator",
-    file: "lib/is_inside.ts",
+    file: "lib/files/is_inside.ts",
     from: "const prefix = root.endsWith(rules.sep) ? root : root + rules.sep;",
     to: "const prefix = root;",
     tests: ["tests/lib/is_inside_test.ts"],
@@ -447,7 +447,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "inside-not-normalised",
-    file: "lib/is_inside.ts",
+    file: "lib/files/is_inside.ts",
     from: "const normal = rules.resolve(p);",
     to: "const normal = p;",
     tests: ["tests/lib/is_inside_test.ts"],
@@ -455,7 +455,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "inside-case-folded-on-posix",
-    file: "lib/is_inside.ts",
+    file: "lib/files/is_inside.ts",
     from: "return windows ? normal.toLowerCase() : normal;",
     to: "return normal.toLowerCase();",
     tests: ["tests/lib/is_inside_test.ts"],
@@ -463,16 +463,16 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "inside-link-not-resolved",
-    file: "lib/is_inside.ts",
+    file: "lib/files/is_inside.ts",
     from: "return await Deno.realPath(path);",
     to: "return resolve(path);",
     tests: ["tests/lib/is_inside_test.ts"],
     why: "symbolic links are not resolved before the check",
   },
-  // Secrets (lib/redact.ts)
+  // Secrets (lib/config/redact.ts)
   {
     id: "redact-first-only",
-    file: "lib/redact.ts",
+    file: "lib/config/redact.ts",
     from: "out.replaceAll(secret, REDACTED)",
     to: "out.replace(secret, REDACTED)",
     tests: ["tests/lib/redact_test.ts"],
@@ -480,16 +480,16 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "redact-stack-kept",
-    file: "lib/redact.ts",
+    file: "lib/config/redact.ts",
     from: "copy.stack = redact(error.stack ?? error.message);",
     to: "copy.stack = error.stack ?? error.message;",
     tests: ["tests/lib/redact_test.ts"],
     why: "a logged error's stack keeps the key",
   },
-  // Chat history durability (lib/database.ts)
+  // Chat history durability (lib/history/database.ts)
   {
     id: "sessions-synchronous-normal",
-    file: "lib/database.ts",
+    file: "lib/history/database.ts",
     from: "PRAGMA synchronous = FULL;",
     to: "PRAGMA synchronous = NORMAL;",
     tests: SESSIONS_TESTS,
@@ -497,7 +497,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "sessions-no-transaction",
-    file: "lib/database.ts",
+    file: "lib/history/database.ts",
     from: "return this.transaction(work);",
     to: "return work();",
     tests: SESSIONS_TESTS,
@@ -505,7 +505,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "sessions-no-wal",
-    file: "lib/database.ts",
+    file: "lib/history/database.ts",
     from: 'if (!memory) db.exec("PRAGMA journal_mode = WAL");',
     to: "",
     tests: SESSIONS_TESTS,
@@ -577,7 +577,7 @@ export const MUTANTS: readonly Mutant[] = [
   // Network failures
   {
     id: "timeout-classifier-narrowed",
-    file: "lib/net_failure.ts",
+    file: "lib/lmstudio/net_failure.ts",
     from: 'test: /timed out|ETIMEDOUT|os error 110/i, reason: "connection timed out"',
     to: 'test: /ETIMEDOUT/, reason: "connection timed out"',
     tests: ["tests/lib/net_failure_test.ts"],
@@ -586,7 +586,7 @@ export const MUTANTS: readonly Mutant[] = [
   // Inference and history
   {
     id: "history-ignores-max-tokens",
-    file: "lib/context_budget.ts",
+    file: "lib/inference/context_budget.ts",
     from: "(window - maxTokens - MARGIN_TOKENS) * CHARS_PER_TOKEN - fixedChars",
     to: "(window - MARGIN_TOKENS) * CHARS_PER_TOKEN - fixedChars",
     tests: ["tests/tools/chat_budget_test.ts", "tests/lib/context_budget_test.ts"],
@@ -594,7 +594,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "ttft-at-last-token",
-    file: "lib/inference.ts",
+    file: "lib/lmstudio/inference.ts",
     from: "this.#firstTokenAt ??= now;",
     to: "this.#firstTokenAt = now;",
     tests: ["tests/lib/generation_timing_test.ts", "tests/tools/ask_test.ts"],
@@ -602,7 +602,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "download-no-backoff",
-    file: "lib/download.ts",
+    file: "lib/lmstudio/download.ts",
     from: "const delay = Math.min(options.intervalMs, firstDelay * 2 ** poll);",
     to: "const delay = options.intervalMs;",
     tests: ["tests/lib/download_test.ts", "tests/tools/fidelity_test.ts"],
@@ -610,7 +610,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "download-backoff-never-grows",
-    file: "lib/download.ts",
+    file: "lib/lmstudio/download.ts",
     from: "const delay = Math.min(options.intervalMs, firstDelay * 2 ** poll);",
     to: "const delay = firstDelay;",
     tests: ["tests/lib/download_test.ts", "tests/tools/fidelity_test.ts"],
@@ -635,7 +635,7 @@ export const MUTANTS: readonly Mutant[] = [
   // Delegation at LM Studio's defaults: the KV ledger, the overflow retry, sizing, packing
   {
     id: "ledger-ignores-tokens",
-    file: "lib/kv_ledger.ts",
+    file: "lib/inference/kv_ledger.ts",
     from: "return this.#inFlight < this.#slots && this.#used + waiter.tokens <= this.#capacity;",
     to: "return this.#inFlight < this.#slots;",
     tests: ["tests/lib/kv_ledger_test.ts", "tests/tools/overflow_test.ts"],
@@ -643,7 +643,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "ledger-alone-not-exclusive",
-    file: "lib/kv_ledger.ts",
+    file: "lib/inference/kv_ledger.ts",
     from: "if (this.#exclusive || waiter.alone) return false;",
     to: "if (waiter.alone) return false;",
     tests: ["tests/lib/kv_ledger_test.ts"],
@@ -651,7 +651,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "ledger-per-call",
-    file: "lib/kv_ledger.ts",
+    file: "lib/inference/kv_ledger.ts",
     from: "  let ledger = ledgers.get(id);\n  if (ledger) {",
     to: "  let ledger = ledgers.get(id);\n  if (ledger && false) {",
     tests: ["tests/lib/kv_ledger_test.ts", "tests/tools/overflow_test.ts"],
@@ -659,7 +659,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "overflow-never-retried",
-    file: "lib/admission.ts",
+    file: "lib/inference/admission.ts",
     from:
       "if (!isSharedOverflow(error) || tooLarge || attempt >= OVERFLOW_RETRIES || options.signal?.aborted) {",
     to: "if (true) {",
@@ -668,7 +668,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "overflow-retry-not-alone",
-    file: "lib/admission.ts",
+    file: "lib/inference/admission.ts",
     from: "alone: attempt > 0,",
     to: "alone: false,",
     tests: ["tests/lib/admission_test.ts"],
@@ -676,7 +676,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "overflow-retry-too-large",
-    file: "lib/admission.ts",
+    file: "lib/inference/admission.ts",
     from: "const tooLarge = instance !== undefined && tokens > instance.context;",
     to: "const tooLarge = false;",
     tests: ["tests/lib/admission_test.ts"],
@@ -684,7 +684,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "cjk-three-per-token",
-    file: "lib/tokens.ts",
+    file: "lib/inference/tokens.ts",
     from: "if (isDense(c)) dense++;",
     to: "if (isDense(c)) other++;",
     tests: ["tests/lib/tokens_test.ts", "tests/tools/packing_test.ts"],
@@ -693,7 +693,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "delegated-max-tokens-whole",
-    file: "lib/context_budget.ts",
+    file: "lib/inference/context_budget.ts",
     from: "Math.min(DEFAULT_MAX_TOKENS, Math.floor(context / 4))",
     to: "DEFAULT_MAX_TOKENS",
     tests: ["tests/lib/context_budget_test.ts", "tests/tools/packing_test.ts"],
@@ -702,7 +702,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "sizing-first-instance",
-    file: "lib/context_budget.ts",
+    file: "lib/inference/context_budget.ts",
     from: "all.reduce((smallest, i) => i.context < smallest.context ? i : smallest);",
     to: "all[0]!;",
     tests: ["tests/lib/context_budget_test.ts", "tests/tools/packing_test.ts"],
@@ -720,7 +720,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "split-drops-last-line",
-    file: "lib/packing.ts",
+    file: "lib/inference/packing.ts",
     from: "  flush(lines.length - 1);\n  return pieces;",
     to: "  return pieces;",
     tests: ["tests/lib/packing_test.ts"],
@@ -788,10 +788,10 @@ export const MUTANTS: readonly Mutant[] = [
     filter: "idleness end sessions",
     why: "a session whose client listens on its GET stream expires as idle",
   },
-  // Several LM Studio servers (lib/hosts.ts, lib/pool.ts, lib/pool_fanout.ts)
+  // Several LM Studio servers (lib/lmstudio/hosts.ts, lib/lmstudio/pool.ts, lib/inference/pool_fanout.ts)
   {
     id: "pool-one-token-for-all",
-    file: "lib/hosts.ts",
+    file: "lib/lmstudio/hosts.ts",
     from: "return urls.map((u, i) => ({ url: u, apiKey: tokens[i] }));",
     to: "return urls.map((u) => ({ url: u, apiKey: tokens[0] }));",
     tests: ["tests/lib/hosts_test.ts", "tests/tools/pool_test.ts"],
@@ -799,7 +799,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "pool-any-error-moves",
-    file: "lib/pool_fanout.ts",
+    file: "lib/inference/pool_fanout.ts",
     from: "const hostFailed = !options.signal?.aborted && options.isHostFailure(error);",
     to: "const hostFailed = !options.signal?.aborted;",
     tests: ["tests/lib/pool_fanout_test.ts"],
@@ -807,7 +807,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "pool-4xx-is-server-failure",
-    file: "lib/pool.ts",
+    file: "lib/lmstudio/pool.ts",
     from: "if (error instanceof HttpStatusError) return error.status >= 500;",
     to: "if (error instanceof HttpStatusError) return error.status >= 400;",
     tests: ["tests/tools/pool_test.ts"],
@@ -815,7 +815,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "pool-listing-ends-backoff",
-    file: "lib/pool.ts",
+    file: "lib/lmstudio/pool.ts",
     from: "        return { host, models };",
     to: "        this.markUp(host);\n        return { host, models };",
     tests: ["tests/tools/pool_fanout_test.ts"],

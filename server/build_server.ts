@@ -14,7 +14,7 @@ import {
 } from "./sdk.ts";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../lib/errors.ts";
-import { type Logger, teeLogger } from "../lib/logger.ts";
+import { type Logger, teeLogger } from "../lib/config/logger.ts";
 import { TOOLS } from "../tools/index.ts";
 import { ProgressReporter, type SendProgress } from "./progress.ts";
 import { registerPrompts } from "./prompts.ts";

@@ -7,11 +7,11 @@
  *
  * @module
  */
-import type { Config } from "../lib/config.ts";
-import { hostSecrets } from "../lib/hosts.ts";
-import type { Logger } from "../lib/logger.ts";
-import { Pool } from "../lib/pool.ts";
-import { redactingLogger, redactor } from "../lib/redact.ts";
+import type { Config } from "../lib/config/config.ts";
+import { hostSecrets } from "../lib/lmstudio/hosts.ts";
+import type { Logger } from "../lib/config/logger.ts";
+import { Pool } from "../lib/lmstudio/pool.ts";
+import { redactingLogger, redactor } from "../lib/config/redact.ts";
 import { lazyServerStores } from "./store.ts";
 import type { TaskStore } from "./task_store.ts";
 import type { ToolDeps } from "../tools/tool.ts";

@@ -6,7 +6,7 @@
  */
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import { EmptyAnswerError } from "../lib/errors.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../lib/config/logger.ts";
 import { type ContentBlock, errorText } from "../tools/result.ts";
 
 /**

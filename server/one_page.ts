@@ -9,7 +9,8 @@
 import { ProtocolError, ProtocolErrorCode } from "./sdk.ts";
 
 /** A list request, as far as paging goes. */
-interface ListRequest {
+export interface ListRequest {
+  /** The request's params; a `cursor` is refused. */
   readonly params?: { readonly cursor?: unknown } | undefined;
 }
 

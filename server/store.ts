@@ -1,11 +1,11 @@
 /**
- * The server's database: the chat history (lib/sessions.ts) and the MCP tasks (task_store.ts) in one
+ * The server's database: the chat history (lib/history/sessions.ts) and the MCP tasks (task_store.ts) in one
  * SQLite file (MCP_SESSIONS_DB), opened once with every migration of both, in their one sequence.
  *
  * @module
  */
-import { Database, type Migration } from "../lib/database.ts";
-import { HISTORY_MIGRATIONS, historyStore, type SessionStore } from "../lib/sessions.ts";
+import { Database, type Migration } from "../lib/history/database.ts";
+import { HISTORY_MIGRATIONS, historyStore, type SessionStore } from "../lib/history/sessions.ts";
 import { TASK_MIGRATIONS, type TaskStore, taskStore } from "./task_store.ts";
 
 /** Every migration of the server's database: the history's, then the tasks'. */

@@ -4,7 +4,7 @@
  * through our tools, and the simulator's own behaviour is pinned to them so it cannot go lenient.
  */
 import assert from "node:assert/strict";
-import { eventStream } from "../lib/sse.ts";
+import { eventStream } from "../lib/lmstudio/sse.ts";
 import capture from "./fixtures/lmstudio/v1-chat-completions.input-does-not-fit.json" with { type: "json" };
 import quoted from "./fixtures/lmstudio/quoted-messages.json" with { type: "json" };
 import loaded from "./fixtures/lmstudio/api-v1-models.loaded.json" with { type: "json" };

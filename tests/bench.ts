@@ -32,7 +32,7 @@ import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { eventStream } from "../lib/sse.ts";
+import { eventStream } from "../lib/lmstudio/sse.ts";
 import { TOOL_LIST_BUDGET, visibleBytes } from "../server/tool_list.ts";
 import { readServerLog } from "./support/http_log.ts";
 import { startInProcess } from "./support/in_process.ts";
@@ -42,7 +42,7 @@ import { writeReferenceDb } from "./support/reference_db.ts";
 import { tokens } from "./support/sim/inference.ts";
 import { withBystander } from "./support/bystander.ts";
 import { random } from "./support/random.ts";
-import { gatherFiles } from "../lib/files.ts";
+import { gatherFiles } from "../lib/files/files.ts";
 
 const flags = parseArgs({
   args: Deno.args,

@@ -141,3 +141,14 @@ Deno.test("layers: server/ holds no rule about one tool by name (each tool owns 
   }
   assert.deepEqual(found, []);
 });
+
+Deno.test("layers: no source file over 450 lines unless its header says why one file is clearer", async () => {
+  const long: string[] = [];
+  for (const file of await sourceFiles()) {
+    const source = await Deno.readTextFile(join(ROOT, file));
+    const lines = source.split("\n").length;
+    const header = /^\/\*\*[\s\S]*?\*\//.exec(source)?.[0] ?? "";
+    if (lines > 450 && !/on purpose/.test(header)) long.push(`${file} (${lines} lines)`);
+  }
+  assert.deepEqual(long, []);
+});

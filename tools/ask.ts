@@ -7,9 +7,9 @@
  */
 import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
-import { loadImage } from "../lib/images.ts";
-import { findModel, unsuitableReason } from "../lib/models.ts";
-import { requireAnswer } from "../lib/inference.ts";
+import { loadImage } from "../lib/files/images.ts";
+import { findModel, unsuitableReason } from "../lib/lmstudio/models.ts";
+import { requireAnswer } from "../lib/lmstudio/inference.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { type AskArgs, askInput, DEFAULT_MAX_TOKENS } from "./ask_input.ts";
 import { runPacked } from "./ask_files.ts";
@@ -115,7 +115,7 @@ export const ask: ToolSpec = defineTool("ask", () => ({
     );
   }
   if (args.each || args.prompts) checkEach(args);
-  // With several LM Studio servers: the one where the model is loaded and has room (see lib/pool.ts).
+  // With several LM Studio servers: the one where the model is loaded and has room (see lib/lmstudio/pool.ts).
   const routed = await routeCall(given, args.model, { signal: context.signal });
   const { deps } = routed;
   using _counted = routed.route; // Counted on its server until the call ends.

@@ -1,7 +1,7 @@
 /**
  * `ask` with `files` (one answer over all of them): the whole folder is read whatever the context. The
  * files go in one request when they fit; otherwise they are packed into as few context-sized requests as
- * needed (lib/packing.ts: files in order, a file larger than one request split at line boundaries, each
+ * needed (lib/inference/packing.ts: files in order, a file larger than one request split at line boundaries, each
  * part framed with its path and line range), the requests run on the model's slots within its KV ledger,
  * and their answers are combined in rounds (tools/combine.ts) into one answer to the prompt. Only what
  * cannot be read at all is skipped, with its reason. The result says how the job was split (requests,
@@ -11,12 +11,19 @@
  * @module
  */
 import type { CallToolResult } from "@modelcontextprotocol/server";
-import { DEFAULT_MAX_TOKENS, MARGIN_TOKENS, sizingInstance } from "../lib/context_budget.ts";
+import { DEFAULT_MAX_TOKENS, MARGIN_TOKENS, sizingInstance } from "../lib/inference/context_budget.ts";
 import { CancelledError, InputError } from "../lib/errors.ts";
-import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
-import { framePieces, packPieces, type Piece, pieceLabel, pieceTokens, splitFile } from "../lib/packing.ts";
-import type { NativeModel } from "../lib/schemas.ts";
-import { estimateTokens } from "../lib/tokens.ts";
+import { type InferenceResult, requireAnswer } from "../lib/lmstudio/inference.ts";
+import {
+  framePieces,
+  packPieces,
+  type Piece,
+  pieceLabel,
+  pieceTokens,
+  splitFile,
+} from "../lib/inference/packing.ts";
+import type { NativeModel } from "../lib/lmstudio/schemas.ts";
+import { estimateTokens } from "../lib/inference/tokens.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { type JobSizing, onePassAdvice, onePassTokens, sizeJob } from "./ask_load.ts";
 import { combineAnswers } from "./combine.ts";

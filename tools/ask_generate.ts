@@ -2,17 +2,17 @@
  * One generation of `ask` with the call's options: LM Studio's native chat, or its OpenAI-compatible
  * endpoint for `json_schema` (structured output) and `ttl`. Every generation goes through the client's
  * load gate, so calls made at once on an unloaded model start one load, not one instance each, and
- * through its instance's KV ledger (lib/admission.ts): it starts when its prompt and `max_tokens` fit the
+ * through its instance's KV ledger (lib/inference/admission.ts): it starts when its prompt and `max_tokens` fit the
  * shared cache beside every other request of this process, and a shared-cache overflow is retried alone.
  *
  * @module
  */
-import { runAdmitted } from "../lib/admission.ts";
-import { chatCompletion, type ContentPart } from "../lib/completions.ts";
-import { requestTokens } from "../lib/context_budget.ts";
+import { runAdmitted } from "../lib/inference/admission.ts";
+import { chatCompletion, type ContentPart } from "../lib/lmstudio/completions.ts";
+import { requestTokens } from "../lib/inference/context_budget.ts";
 import { LmStudioError } from "../lib/errors.ts";
-import type { InferenceHooks, InferenceResult } from "../lib/inference.ts";
-import { nativeChat } from "../lib/native_chat_endpoint.ts";
+import type { InferenceHooks, InferenceResult } from "../lib/lmstudio/inference.ts";
+import { nativeChat } from "../lib/lmstudio/native_chat_endpoint.ts";
 import type { AskArgs } from "./ask_input.ts";
 import type { ToolDeps } from "./tool.ts";
 

@@ -5,9 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import { MAX_PARALLEL } from "../lib/config.ts";
-import { DEFAULT_MAX_TOKENS } from "../lib/context_budget.ts";
-import { REASONING_LEVELS } from "../lib/native_chat_endpoint.ts";
+import { MAX_PARALLEL } from "../lib/config/config.ts";
+import { DEFAULT_MAX_TOKENS } from "../lib/inference/context_budget.ts";
+import { REASONING_LEVELS } from "../lib/lmstudio/native_chat_endpoint.ts";
 import { FilesField } from "./file_input.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 

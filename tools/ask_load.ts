@@ -13,11 +13,11 @@ import {
   delegatedMaxTokens,
   MARGIN_TOKENS,
   sizingInstance,
-} from "../lib/context_budget.ts";
+} from "../lib/inference/context_budget.ts";
 import { LmStudioError } from "../lib/errors.ts";
-import { fittingContext } from "../lib/inference.ts";
-import { findModel } from "../lib/models.ts";
-import type { NativeModel } from "../lib/schemas.ts";
+import { fittingContext } from "../lib/lmstudio/inference.ts";
+import { findModel } from "../lib/lmstudio/models.ts";
+import type { NativeModel } from "../lib/lmstudio/schemas.ts";
 import type { AskRequest } from "./ask_generate.ts";
 import { DEFAULT_CONTEXT } from "./file_input.ts";
 import type { ToolContext } from "./tool.ts";

@@ -9,8 +9,8 @@
  * @module
  */
 import { z } from "zod";
-import { CHAT_DEFAULTS, sendChat } from "../lib/chat_send.ts";
-import { type FileSet, frameFiles } from "../lib/files.ts";
+import { CHAT_DEFAULTS, sendChat } from "../lib/history/chat_send.ts";
+import { type FileSet, frameFiles } from "../lib/files/files.ts";
 import {
   contextOf,
   FilesField,
@@ -21,9 +21,9 @@ import {
   readFilesFor,
 } from "./file_input.ts";
 import { InputError } from "../lib/errors.ts";
-import { findModel, formatBytes } from "../lib/models.ts";
-import { iso, sessionJson, sessionMarkdown } from "../lib/session_export.ts";
-import type { SessionStore, SessionSummary } from "../lib/sessions.ts";
+import { findModel, formatBytes } from "../lib/lmstudio/models.ts";
+import { iso, sessionJson, sessionMarkdown } from "../lib/history/session_export.ts";
+import type { SessionStore, SessionSummary } from "../lib/history/sessions.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
 import { plural, textAndStructured } from "./result.ts";

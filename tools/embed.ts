@@ -5,9 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import { embed as embedTexts } from "../lib/embeddings.ts";
+import { embed as embedTexts } from "../lib/lmstudio/embeddings.ts";
 import { InputError } from "../lib/errors.ts";
-import { findModel, unsuitableReason } from "../lib/models.ts";
+import { findModel, unsuitableReason } from "../lib/lmstudio/models.ts";
 import { ModelKey, NonBlank } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
 import { hostReport, routeCall, withFailover } from "./route.ts";
@@ -42,7 +42,7 @@ export const embed: ToolSpec = defineTool("embed", () => ({
   annotations: READ_ONLY,
 }), async (args, given, context) => {
   const inputs = typeof args.input === "string" ? [args.input] : args.input;
-  // With several LM Studio servers: the one where the model is loaded and has room (see lib/pool.ts).
+  // With several LM Studio servers: the one where the model is loaded and has room (see lib/lmstudio/pool.ts).
   const routed = await routeCall(given, args.model, { signal: context.signal });
   const { deps } = routed;
   using _counted = routed.route; // Counted on its server until the call ends.

@@ -5,7 +5,7 @@
  * - **Width**: as many at once as `parallel` (the call's), else `LMSTUDIO_MCP_PARALLEL`, else the loaded
  *   instance's `parallel`, else LM Studio's default 4; the result says which.
  * - **Budget**: the requests in flight share ONE KV cache (the loaded context); when they outgrow it LM
- *   Studio fails all of them. Every item goes through the instance's KV ledger (lib/kv_ledger.ts, shared
+ *   Studio fails all of them. Every item goes through the instance's KV ledger (lib/inference/kv_ledger.ts, shared
  *   with every other call of the process): it starts only when its prompt and `max_tokens` fit what the
  *   requests in flight leave, so large items run fewer at once. A file larger than one request is split
  *   at line boundaries, one item per part. Unset, `max_tokens` is a quarter of the context.
@@ -18,20 +18,25 @@
  * @module
  */
 import { CancelledError, InputError } from "../lib/errors.ts";
-import { type InferenceResult, requireAnswer } from "../lib/inference.ts";
-import { framePiece, pieceLabel, pieceTokens, splitFile } from "../lib/packing.ts";
-import type { NativeModel } from "../lib/schemas.ts";
-import { estimateTokens } from "../lib/tokens.ts";
+import { type InferenceResult, requireAnswer } from "../lib/lmstudio/inference.ts";
+import { framePiece, pieceLabel, pieceTokens, splitFile } from "../lib/inference/packing.ts";
+import type { NativeModel } from "../lib/lmstudio/schemas.ts";
+import { estimateTokens } from "../lib/inference/tokens.ts";
 import { type AskRequest, generate } from "./ask_generate.ts";
 import { onePassTokens, sizeJob } from "./ask_load.ts";
-import { mapBudgeted } from "../lib/fanout.ts";
+import { mapBudgeted } from "../lib/inference/fanout.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
 import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
 import { filesLine, filesReport, readAllFiles, type ReadFiles } from "./file_input.ts";
 import { errorText } from "./result.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { ToolContext } from "./tool.ts";
-import { DEFAULT_PARALLEL, MARGIN_TOKENS, requestTokens, sizingInstance } from "../lib/context_budget.ts";
+import {
+  DEFAULT_PARALLEL,
+  MARGIN_TOKENS,
+  requestTokens,
+  sizingInstance,
+} from "../lib/inference/context_budget.ts";
 
 export { DEFAULT_PARALLEL };
 /** Most requests one `each` call makes (files split into parts count each part). */

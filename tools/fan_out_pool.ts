@@ -2,15 +2,15 @@
  * `each` / `prompts` over several LM Studio servers: the requests go to every server where the model is
  * loaded, each with its own width (the call's `parallel`, else LMSTUDIO_MCP_PARALLEL, else that
  * instance's slots) and KV budget (that instance's loaded context); a server that fails mid-job is marked
- * down and its unfinished requests move to the others (lib/pool_fanout.ts). With one server this is
- * exactly the single fan-out (lib/fanout.ts).
+ * down and its unfinished requests move to the others (lib/inference/pool_fanout.ts). With one server this is
+ * exactly the single fan-out (lib/inference/fanout.ts).
  *
  * @module
  */
-import { type Budget, type BudgetedRun, mapBudgeted } from "../lib/fanout.ts";
-import { findModel } from "../lib/models.ts";
-import { brief, type Host, isHostFailure, slotsOf } from "../lib/pool.ts";
-import { type Lane, type LaneReport, mapOverLanes } from "../lib/pool_fanout.ts";
+import { type Budget, type BudgetedRun, mapBudgeted } from "../lib/inference/fanout.ts";
+import { findModel } from "../lib/lmstudio/models.ts";
+import { brief, type Host, isHostFailure, slotsOf } from "../lib/lmstudio/pool.ts";
+import { type Lane, type LaneReport, mapOverLanes } from "../lib/inference/pool_fanout.ts";
 import type { AskRequest } from "./ask_generate.ts";
 import { DEFAULT_CONTEXT } from "./file_input.ts";
 import { onHost } from "./route.ts";

@@ -6,10 +6,16 @@
  */
 import { z } from "zod";
 import { InputError } from "../lib/errors.ts";
-import { estimateTokens, type FileSet, gatherFiles, type SkippedFile, type TextFile } from "../lib/files.ts";
-import { fittingContext } from "../lib/inference.ts";
+import {
+  estimateTokens,
+  type FileSet,
+  gatherFiles,
+  type SkippedFile,
+  type TextFile,
+} from "../lib/files/files.ts";
+import { fittingContext } from "../lib/lmstudio/inference.ts";
 import { fileScope } from "./file_scope.ts";
-import type { NativeModel } from "../lib/schemas.ts";
+import type { NativeModel } from "../lib/lmstudio/schemas.ts";
 import type { ToolContext, ToolDeps } from "./tool.ts";
 import {
   charBudget,
@@ -17,8 +23,8 @@ import {
   loadedContextLength,
   MARGIN_TOKENS,
   tokensNeeded,
-} from "../lib/context_budget.ts";
-import { estimateTokens as estimateTextTokens } from "../lib/tokens.ts";
+} from "../lib/inference/context_budget.ts";
+import { estimateTokens as estimateTextTokens } from "../lib/inference/tokens.ts";
 
 /** The input field. */
 export const FilesField = (): z.ZodType<string[]> => z.array(z.string().min(1).max(4096)).min(1).max(100);
@@ -150,7 +156,7 @@ export async function readFilesFor(
 
 /**
  * The characters cap errs for dense scripts (Chinese, Japanese, Korean: about a token per character), so
- * the files read are also held to the context's tokens as lib/tokens.ts counts them; one that does not fit
+ * the files read are also held to the context's tokens as lib/inference/tokens.ts counts them; one that does not fit
  * is skipped, its size given in characters at 3 per token so that the advice names a context that holds it.
  */
 function withinTokens(

@@ -5,9 +5,9 @@
  * @module
  */
 import { z } from "zod";
-import { type DownloadState, toDownloadState, waitForDownload } from "../lib/download.ts";
+import { type DownloadState, toDownloadState, waitForDownload } from "../lib/lmstudio/download.ts";
 import { InputError, LmStudioError } from "../lib/errors.ts";
-import { formatBytes } from "../lib/models.ts";
+import { formatBytes } from "../lib/lmstudio/models.ts";
 import { HostField } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { formatBytes, type ModelSummary, summarizeModel } from "../lib/models.ts";
-import { type HostCatalog, slotsOf } from "../lib/pool.ts";
+import { formatBytes, type ModelSummary, summarizeModel } from "../lib/lmstudio/models.ts";
+import { type HostCatalog, slotsOf } from "../lib/lmstudio/pool.ts";
 import { textAndStructured } from "./result.ts";
 import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 

@@ -5,9 +5,9 @@
  */
 import { z } from "zod";
 import { LmStudioError } from "../lib/errors.ts";
-import { LOAD_OPTIONS } from "../lib/lmstudio.ts";
-import { describeAvailability, findModel } from "../lib/models.ts";
-import type { NativeModel } from "../lib/schemas.ts";
+import { LOAD_OPTIONS } from "../lib/lmstudio/client.ts";
+import { describeAvailability, findModel } from "../lib/lmstudio/models.ts";
+import type { NativeModel } from "../lib/lmstudio/schemas.ts";
 import { textAndStructured } from "./result.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 import { HostField, ModelKey } from "./fields.ts";

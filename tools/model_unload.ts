@@ -6,9 +6,9 @@
  */
 import { z } from "zod";
 import { LmStudioError } from "../lib/errors.ts";
-import { loadedInstances, resolveUnloadTargets } from "../lib/models.ts";
-import type { Host } from "../lib/pool.ts";
-import type { NativeModel } from "../lib/schemas.ts";
+import { loadedInstances, resolveUnloadTargets } from "../lib/lmstudio/models.ts";
+import type { Host } from "../lib/lmstudio/pool.ts";
+import type { NativeModel } from "../lib/lmstudio/schemas.ts";
 import { HostField, ModelKey } from "./fields.ts";
 import { textAndStructured } from "./result.ts";
 import { defineTool, type ToolDeps, type ToolSpec } from "./tool.ts";

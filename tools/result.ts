@@ -6,7 +6,7 @@
  * @module
  */
 import { CancelledError, LmStudioError } from "../lib/errors.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../lib/config/logger.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 
 /** A content block of a tool result. */

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { findModel } from "../lib/models.ts";
-import { brief, type Host, isHostFailure, type Route } from "../lib/pool.ts";
-import type { NativeModel } from "../lib/schemas.ts";
+import { findModel } from "../lib/lmstudio/models.ts";
+import { brief, type Host, isHostFailure, type Route } from "../lib/lmstudio/pool.ts";
+import type { NativeModel } from "../lib/lmstudio/schemas.ts";
 import type { ToolDeps } from "./tool.ts";
 
 /** A call's dependencies with `client` set to the server it was routed to. */

@@ -6,11 +6,11 @@
  */
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import type { Config } from "../lib/config.ts";
-import type { LmStudioClient } from "../lib/lmstudio.ts";
-import type { Logger } from "../lib/logger.ts";
-import type { Pool } from "../lib/pool.ts";
-import type { SessionStore } from "../lib/sessions.ts";
+import type { Config } from "../lib/config/config.ts";
+import type { LmStudioClient } from "../lib/lmstudio/client.ts";
+import type { Logger } from "../lib/config/logger.ts";
+import type { Pool } from "../lib/lmstudio/pool.ts";
+import type { SessionStore } from "../lib/history/sessions.ts";
 
 /**
  * Everything a handler may use: what tools are given of the server's dependencies (`Deps` in

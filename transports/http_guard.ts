@@ -22,6 +22,9 @@
  * connection is vouched for and busy. One client that opens every connection and sends nothing (or only
  * requests without the token) cannot lock out the others.
  *
+ * Over 450 lines on purpose: the relay, the timers and making room at the limit all read and change one
+ * table of connections; the request framing it follows lives apart (http_framing.ts).
+ *
  * @module
  */
 import { type FramingPhase, RequestFraming } from "./http_framing.ts";

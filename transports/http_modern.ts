@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../lib/config/logger.ts";
 import type { InstanceScope, McpApp } from "../server/build_server.ts";
 import { createMcpHandler, isLegacyRequest, type McpHttpHandler, MODERN_REVISION } from "../server/sdk.ts";
 import {

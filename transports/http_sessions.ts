@@ -12,7 +12,7 @@ import { ReplayBudget, ReplayStore } from "./http_replay.ts";
 import { UnreadBudget } from "./http_unread.ts";
 import { guarded } from "./guard.ts";
 import { isEventStream, type ParsedBody, rpcError } from "./http_body.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../lib/config/logger.ts";
 import type { ServerFactory } from "../server/build_server.ts";
 import { type McpServer, WebStandardStreamableHTTPServerTransport } from "../server/sdk.ts";
 

@@ -31,7 +31,7 @@ import {
   unsupportedRevision,
 } from "./envelope.ts";
 import { BatchReplies, type ErrorReply, MAX_BATCH_MESSAGES, MAX_PENDING_BATCHES } from "./stdio_batch.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../lib/config/logger.ts";
 import {
   type JSONRPCMessage,
   ProtocolErrorCode as ErrorCode,

@@ -1,12 +1,12 @@
 /**
- * `lib/admission.ts`: a generation runs within its instance's ledger; the shared-cache overflow alone is
+ * `lib/inference/admission.ts`: a generation runs within its instance's ledger; the shared-cache overflow alone is
  * retried, alone and after a pause; a prompt too large, or another failure, is not.
  */
 import assert from "node:assert/strict";
-import { isSharedOverflow, runAdmitted } from "../../lib/admission.ts";
+import { isSharedOverflow, runAdmitted } from "../../lib/inference/admission.ts";
 import { ContextOverflowError, LmStudioError } from "../../lib/errors.ts";
-import { existingLedger } from "../../lib/kv_ledger.ts";
-import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { existingLedger } from "../../lib/inference/kv_ledger.ts";
+import { LmStudioClient } from "../../lib/lmstudio/client.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { until } from "../support/wait.ts";
 

@@ -1,5 +1,5 @@
 /**
- * `lib/context_budget.ts` alone: the one rule for what fits a model's context.
+ * `lib/inference/context_budget.ts` alone: the one rule for what fits a model's context.
  */
 import assert from "node:assert/strict";
 import {
@@ -9,8 +9,8 @@ import {
   requestTokens,
   sizingInstance,
   tokensNeeded,
-} from "../../lib/context_budget.ts";
-import type { NativeModel } from "../../lib/schemas.ts";
+} from "../../lib/inference/context_budget.ts";
+import type { NativeModel } from "../../lib/lmstudio/schemas.ts";
 
 Deno.test("charBudget keeps the answer's tokens and a margin aside, at 3 characters per token", () => {
   const cases: [window: number, maxTokens: number, fixed: number, chars: number][] = [
@@ -49,7 +49,7 @@ Deno.test("delegatedMaxTokens(): a quarter of the context, at most the default o
   assert.equal(delegatedMaxTokens(100), 64, "never below 64");
 });
 
-Deno.test("requestTokens(): text by lib/tokens.ts, plus the answer and the margin", () => {
+Deno.test("requestTokens(): text by lib/inference/tokens.ts, plus the answer and the margin", () => {
   assert.equal(requestTokens("你好世界", 100), 4 + 100 + 64);
   assert.equal(requestTokens("abcdef", 0), 2 + 64);
 });

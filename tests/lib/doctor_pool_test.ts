@@ -1,7 +1,7 @@
 /** `--check` with several servers: each is checked with its own token, and each line names its server. */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config.ts";
-import { runDoctor } from "../../lib/doctor.ts";
+import { parseConfig } from "../../lib/config/config.ts";
+import { runDoctor } from "../../lib/config/doctor.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 
 Deno.test("runDoctor() checks every server of LM_STUDIO_URL, then the sessions database once", async () => {

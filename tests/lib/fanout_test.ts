@@ -3,10 +3,10 @@
  * context length to suggest, and LMSTUDIO_MCP_PARALLEL.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config.ts";
-import { mapBudgeted } from "../../lib/fanout.ts";
-import { fittingContext } from "../../lib/inference.ts";
-import { LoadGate } from "../../lib/load_gate.ts";
+import { parseConfig } from "../../lib/config/config.ts";
+import { mapBudgeted } from "../../lib/inference/fanout.ts";
+import { fittingContext } from "../../lib/lmstudio/inference.ts";
+import { LoadGate } from "../../lib/lmstudio/load_gate.ts";
 import { fanOutWidth } from "../../tools/fan_out.ts";
 
 /** A run whose items end when the test says, recording what is in flight. */

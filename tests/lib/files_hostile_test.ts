@@ -1,5 +1,5 @@
 /**
- * The hostile-input suite for reading folders (`lib/files.ts`): a repository the server reads is input
+ * The hostile-input suite for reading folders (`lib/files/files.ts`): a repository the server reads is input
  * too. Patterns built to backtrack (client globs and `.gitignore` lines, growing terms), one entry that
  * costs more than its slice of the budget, 1 MiB hostile `.gitignore` files at nested levels (time and
  * memory), `.gitignore` files that cannot be applied whole (here or above), `info/exclude`, ignore files
@@ -20,8 +20,8 @@ import {
   gatherFiles,
   neutraliseTags,
   readText,
-} from "../../lib/files.ts";
-import { sortStrings } from "../../lib/sort_strings.ts";
+} from "../../lib/files/files.ts";
+import { sortStrings } from "../../lib/files/sort_strings.ts";
 import { random } from "../support/random.ts";
 import { withBystander } from "../support/bystander.ts";
 import { tempDir } from "../support/temp.ts";

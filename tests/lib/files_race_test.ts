@@ -13,9 +13,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { InputError } from "../../lib/errors.ts";
-import { type FileSet, gatherFiles, readText } from "../../lib/files.ts";
-import { globMatcher } from "../../lib/glob.ts";
-import { Walker } from "../../lib/walk.ts";
+import { type FileSet, gatherFiles, readText } from "../../lib/files/files.ts";
+import { globMatcher } from "../../lib/files/glob.ts";
+import { Walker } from "../../lib/files/walk.ts";
 import { tempDir } from "../support/temp.ts";
 
 async function write(root: string, path: string, content = "text\n"): Promise<void> {

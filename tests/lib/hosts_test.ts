@@ -3,9 +3,9 @@
  * aligned with the URLs, and a token is never sent anywhere but to its own server.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { ConfigError } from "../../lib/errors.ts";
-import { hostNames, splitHosts } from "../../lib/hosts.ts";
+import { hostNames, splitHosts } from "../../lib/lmstudio/hosts.ts";
 
 const parse = (env: Record<string, string>) => parseConfig(env, { home: "/home/me" }).config;
 

@@ -1,8 +1,8 @@
 /**
- * `lib/kv_ledger.ts`: admission to one loaded instance's shared KV cache.
+ * `lib/inference/kv_ledger.ts`: admission to one loaded instance's shared KV cache.
  */
 import assert from "node:assert/strict";
-import { existingLedger, KvLedger, ledgerFor } from "../../lib/kv_ledger.ts";
+import { existingLedger, KvLedger, ledgerFor } from "../../lib/inference/kv_ledger.ts";
 
 const key = { baseUrl: "http://127.0.0.1:1", instanceId: "m" };
 /** Lets every promise that can settle now settle (a macrotask runs after all pending microtasks). */

@@ -1,8 +1,8 @@
 /**
- * `lib/packing.ts`: files split at line boundaries and packed, in order, into requests of a given size.
+ * `lib/inference/packing.ts`: files split at line boundaries and packed, in order, into requests of a given size.
  */
 import assert from "node:assert/strict";
-import { framePiece, packPieces, pieceLabel, pieceTokens, splitFile } from "../../lib/packing.ts";
+import { framePiece, packPieces, pieceLabel, pieceTokens, splitFile } from "../../lib/inference/packing.ts";
 
 const lines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1} of the file`).join("\n");
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Lane, mapOverLanes } from "../../lib/pool_fanout.ts";
+import { type Lane, mapOverLanes } from "../../lib/inference/pool_fanout.ts";
 
 class HostDown extends Error {}
 const lane = (host: string, width: number, total = 100): Lane<string> => ({ host, name: host, width, total });

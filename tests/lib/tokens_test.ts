@@ -1,11 +1,11 @@
 /**
- * `lib/tokens.ts`: token estimates as tokenizers count, on samples in code, English, Chinese, Japanese,
+ * `lib/inference/tokens.ts`: token estimates as tokenizers count, on samples in code, English, Chinese, Japanese,
  * Korean and Russian (tests/fixtures/tokens). The simulator's count stands in for a real tokenizer (Han,
  * kana and Hangul one per character, the rest one per four): the estimate must never be below it, nor
  * far above it.
  */
 import assert from "node:assert/strict";
-import { estimateTokens, prefixWithin } from "../../lib/tokens.ts";
+import { estimateTokens, prefixWithin } from "../../lib/inference/tokens.ts";
 import { estimateTokens as tokenizerCount } from "../support/sim/inference.ts";
 
 const samples = ["code.ts", "english.md", "chinese.md", "japanese.md", "korean.md", "russian.md"];

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { Database } from "../../lib/database.ts";
-import { HISTORY_MIGRATIONS, openSessionStore } from "../../lib/sessions.ts";
+import { Database } from "../../lib/history/database.ts";
+import { HISTORY_MIGRATIONS, openSessionStore } from "../../lib/history/sessions.ts";
 import { lazyServerStores, openServerStores, SCHEMA_VERSION } from "../../server/store.ts";
 import { TASK_MIGRATIONS } from "../../server/task_store.ts";
 

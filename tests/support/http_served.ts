@@ -7,10 +7,10 @@
  */
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { parseConfig } from "../../lib/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { httpSettings } from "../../transports/http_listen.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
-import { openSessionStore } from "../../lib/sessions.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
+import { openSessionStore } from "../../lib/history/sessions.ts";
 import { type HttpHandle, type HttpLimits, serveHttp } from "../../transports/http.ts";
 import type { LmStudioSim } from "./lmstudio_sim.ts";
 import { mcpApp } from "../../server/build_server.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 import { join } from "node:path";
-import { gatherFiles } from "../../lib/files.ts";
+import { gatherFiles } from "../../lib/files/files.ts";
 import { withBystander } from "./bystander.ts";
 
 const onTmpfs = await Deno.stat("/dev/shm").then((info) => info.isDirectory, () => false);

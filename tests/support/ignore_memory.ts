@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { gatherFiles } from "../../lib/files.ts";
+import { gatherFiles } from "../../lib/files/files.ts";
 import { withBystander } from "./bystander.ts";
 
 const root = Deno.args[0]!;

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { parseConfig } from "../../lib/config.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
+import { parseConfig } from "../../lib/config/config.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
 import { httpSettings } from "../../transports/http_listen.ts";
 import { type HttpHandle, type HttpLimits, serveHttp } from "../../transports/http.ts";
 import { mcpApp } from "../../server/build_server.ts";

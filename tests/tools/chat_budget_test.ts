@@ -3,7 +3,7 @@
  * answer (`max_tokens`). A larger `max_tokens` leaves room for fewer past turns.
  */
 import assert from "node:assert/strict";
-import { openSessionStore } from "../../lib/sessions.ts";
+import { openSessionStore } from "../../lib/history/sessions.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";

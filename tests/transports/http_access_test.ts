@@ -5,9 +5,9 @@
  * the MCP transport, which answers `{}` with 400 (not a JSON-RPC message); a refused one gets 401 or 403.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { httpSettings } from "../../transports/http_listen.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
 import { type HttpHandle, serveHttp } from "../../transports/http.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { mcpApp } from "../../server/build_server.ts";

@@ -4,8 +4,8 @@
  * and at shutdown.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
+import { parseConfig } from "../../lib/config/config.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
 import { mcpApp } from "../../server/build_server.ts";
 import { buildDeps } from "../../server/deps.ts";
 import { DEFAULT_HTTP_LIMITS } from "../../transports/http.ts";

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { parseConfig } from "../../lib/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { httpSettings } from "../../transports/http_listen.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
 import { type HttpHandle, serveHttp } from "../../transports/http.ts";
 import type { CallToolResult } from "../../server/sdk.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
