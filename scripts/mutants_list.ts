@@ -422,7 +422,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "combine-round-failure-swallowed",
-    file: "tools/combine.ts",
+    file: "tools/ask/combine.ts",
     from: "if (failed && !failed.ok) throw failed.error;",
     to: "",
     tests: ["tests/tools/combine_rounds_test.ts"],
@@ -430,7 +430,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "combine-failure-drops-answers",
-    file: "tools/fan_out.ts",
+    file: "tools/ask/fan_out.ts",
     from: "? `${combineFailed}\\n\\n${itemsText}`",
     to: "? combineFailed",
     tests: ["tests/tools/combine_rounds_test.ts"],
@@ -618,7 +618,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "prompts-cap-off",
-    file: "tools/ask_input.ts",
+    file: "tools/ask/input.ts",
     from: "export const MAX_ITEMS = 200;",
     to: "export const MAX_ITEMS = 20_000;",
     tests: ["tests/tools/ask_limits_test.ts"],
@@ -626,7 +626,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "images-cap-off",
-    file: "tools/ask_input.ts",
+    file: "tools/ask/input.ts",
     from: ".min(1).max(10)",
     to: ".min(1).max(1000)",
     tests: ["tests/tools/ask_limits_test.ts"],
@@ -711,7 +711,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "load-no-step-down",
-    file: "tools/ask_load.ts",
+    file: "tools/ask/load.ts",
     from: "if (!isMemoryRefusal(error) || asked <= FLOOR || tries >= MAX_LOAD_TRIES) {",
     to: "if (true) {",
     tests: ["tests/tools/packing_test.ts"],

@@ -117,7 +117,7 @@ Deno.test("deno publish --dry-run ships the server and its docs, not the tests",
     const file of [
       "main.ts",
       "lib/lmstudio/http.ts",
-      "tools/ask.ts",
+      "tools/ask/ask.ts",
       "server/build_server.ts",
       "transports/stdio.ts",
       "deno.json",

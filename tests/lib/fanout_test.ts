@@ -7,7 +7,7 @@ import { parseConfig } from "../../lib/config/config.ts";
 import { mapBudgeted } from "../../lib/inference/fanout.ts";
 import { fittingContext } from "../../lib/lmstudio/inference.ts";
 import { LoadGate } from "../../lib/lmstudio/load_gate.ts";
-import { fanOutWidth } from "../../tools/fan_out.ts";
+import { fanOutWidth } from "../../tools/ask/fan_out.ts";
 
 /** A run whose items end when the test says, recording what is in flight. */
 function controlled() {

@@ -12,31 +12,31 @@
  * - **Deadlines** start when LM Studio starts an item, not while it waits in LM Studio's queue (MLX may
  *   serve one at a time whatever the width).
  * - **Loading**: an unloaded model is loaded once before the fan-out, sized so the largest item fits one
- *   request (tools/ask_load.ts; through the load gate, so other calls wait on the same load); with `ttl`
+ *   request (tools/ask/load.ts; through the load gate, so other calls wait on the same load); with `ttl`
  *   the first item loads it (a JIT load, the only kind that honours a TTL) and the rest wait for it.
  *
  * @module
  */
-import { CancelledError, InputError } from "../lib/errors.ts";
-import { type InferenceResult, requireAnswer } from "../lib/lmstudio/inference.ts";
-import { framePiece, pieceLabel, pieceTokens, splitFile } from "../lib/inference/packing.ts";
-import type { NativeModel } from "../lib/lmstudio/schemas.ts";
-import { estimateTokens } from "../lib/inference/tokens.ts";
-import { type AskRequest, generate } from "./ask_generate.ts";
-import { onePassTokens, sizeJob } from "./ask_load.ts";
-import { mapBudgeted } from "../lib/inference/fanout.ts";
+import { CancelledError, InputError } from "../../lib/errors.ts";
+import { type InferenceResult, requireAnswer } from "../../lib/lmstudio/inference.ts";
+import { framePiece, pieceLabel, pieceTokens, splitFile } from "../../lib/inference/packing.ts";
+import type { NativeModel } from "../../lib/lmstudio/schemas.ts";
+import { estimateTokens } from "../../lib/inference/tokens.ts";
+import { type AskRequest, generate } from "./generate.ts";
+import { onePassTokens, sizeJob } from "./load.ts";
+import { mapBudgeted } from "../../lib/inference/fanout.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
 import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
-import { filesLine, filesReport, readAllFiles, type ReadFiles } from "./file_input.ts";
-import { errorText } from "./result.ts";
+import { filesLine, filesReport, readAllFiles, type ReadFiles } from "../shared/file_input.ts";
+import { errorText } from "../shared/result.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
-import type { ToolContext } from "./tool.ts";
+import type { ToolContext } from "../tool.ts";
 import {
   DEFAULT_PARALLEL,
   MARGIN_TOKENS,
   requestTokens,
   sizingInstance,
-} from "../lib/inference/context_budget.ts";
+} from "../../lib/inference/context_budget.ts";
 
 export { DEFAULT_PARALLEL };
 /** Most requests one `each` call makes (files split into parts count each part). */
@@ -187,7 +187,7 @@ export async function runEach(
     );
   report();
   const started = performance.now();
-  // With several LM Studio servers: every one where the model is loaded (tools/fan_out_pool.ts).
+  // With several LM Studio servers: every one where the model is loaded (tools/ask/fan_out_pool.ts).
   const spread = await spreadOverPool(itemRequest, items, {
     width,
     total: contextSize,

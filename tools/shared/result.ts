@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { CancelledError, LmStudioError } from "../lib/errors.ts";
-import type { Logger } from "../lib/config/logger.ts";
+import { CancelledError, LmStudioError } from "../../lib/errors.ts";
+import type { Logger } from "../../lib/config/logger.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 
 /** A content block of a tool result. */

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { findModel } from "../lib/lmstudio/models.ts";
-import { brief, type Host, isHostFailure, type Route } from "../lib/lmstudio/pool.ts";
-import type { NativeModel } from "../lib/lmstudio/schemas.ts";
-import type { ToolDeps } from "./tool.ts";
+import { findModel } from "../../lib/lmstudio/models.ts";
+import { brief, type Host, isHostFailure, type Route } from "../../lib/lmstudio/pool.ts";
+import type { NativeModel } from "../../lib/lmstudio/schemas.ts";
+import type { ToolDeps } from "../tool.ts";
 
 /** A call's dependencies with `client` set to the server it was routed to. */
 export interface Routed {

@@ -5,8 +5,8 @@
  * @module
  */
 import { z } from "zod";
-import type { InferenceProgress, InferenceResult, InferenceStats } from "../lib/lmstudio/inference.ts";
-import type { Progress } from "./tool.ts";
+import type { InferenceProgress, InferenceResult, InferenceStats } from "../../lib/lmstudio/inference.ts";
+import type { Progress } from "../tool.ts";
 import type { ContentBlock } from "./result.ts";
 
 /** `structuredContent.stats`. */

@@ -5,13 +5,13 @@
  *
  * @module
  */
-import { LmStudioError } from "../lib/errors.ts";
-import { mapBudgeted } from "../lib/inference/fanout.ts";
-import { type InferenceResult, requireAnswer } from "../lib/lmstudio/inference.ts";
-import { type AskRequest, generate } from "./ask_generate.ts";
-import type { ToolContext } from "./tool.ts";
-import { MARGIN_TOKENS, requestTokens } from "../lib/inference/context_budget.ts";
-import { estimateTokens, prefixWithin } from "../lib/inference/tokens.ts";
+import { LmStudioError } from "../../lib/errors.ts";
+import { mapBudgeted } from "../../lib/inference/fanout.ts";
+import { type InferenceResult, requireAnswer } from "../../lib/lmstudio/inference.ts";
+import { type AskRequest, generate } from "./generate.ts";
+import type { ToolContext } from "../tool.ts";
+import { MARGIN_TOKENS, requestTokens } from "../../lib/inference/context_budget.ts";
+import { estimateTokens, prefixWithin } from "../../lib/inference/tokens.ts";
 
 /** Rounds before giving up; each round at least halves the answers, so 8 merge over 200 items. */
 const MAX_ROUNDS = 8;

@@ -6,18 +6,18 @@
  * @module
  */
 import { z } from "zod";
-import { InputError } from "../lib/errors.ts";
-import { loadImage } from "../lib/files/images.ts";
-import { findModel, unsuitableReason } from "../lib/lmstudio/models.ts";
-import { requireAnswer } from "../lib/lmstudio/inference.ts";
-import { type AskRequest, generate } from "./ask_generate.ts";
-import { type AskArgs, askInput, DEFAULT_MAX_TOKENS } from "./ask_input.ts";
-import { runPacked } from "./ask_files.ts";
+import { InputError } from "../../lib/errors.ts";
+import { loadImage } from "../../lib/files/images.ts";
+import { findModel, unsuitableReason } from "../../lib/lmstudio/models.ts";
+import { requireAnswer } from "../../lib/lmstudio/inference.ts";
+import { type AskRequest, generate } from "./generate.ts";
+import { type AskArgs, askInput, DEFAULT_MAX_TOKENS } from "./input.ts";
+import { runPacked } from "./files.ts";
 import { runEach } from "./fan_out.ts";
-import { FilesReportSchema } from "./file_input.ts";
-import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
-import { hostReport, routeCall, withFailover } from "./route.ts";
-import { defineTool, type ToolSpec } from "./tool.ts";
+import { FilesReportSchema } from "../shared/file_input.ts";
+import { inferenceBlocks, progressHook, StatsSchema } from "../shared/inference_view.ts";
+import { hostReport, routeCall, withFailover } from "../shared/route.ts";
+import { defineTool, type ToolSpec } from "../tool.ts";
 
 const ItemSchema = () =>
   z.object({

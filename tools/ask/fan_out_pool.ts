@@ -7,14 +7,14 @@
  *
  * @module
  */
-import { type Budget, type BudgetedRun, mapBudgeted } from "../lib/inference/fanout.ts";
-import { findModel } from "../lib/lmstudio/models.ts";
-import { brief, type Host, isHostFailure, slotsOf } from "../lib/lmstudio/pool.ts";
-import { type Lane, type LaneReport, mapOverLanes } from "../lib/inference/pool_fanout.ts";
-import type { AskRequest } from "./ask_generate.ts";
-import { DEFAULT_CONTEXT } from "./file_input.ts";
-import { onHost } from "./route.ts";
-import type { ToolContext } from "./tool.ts";
+import { type Budget, type BudgetedRun, mapBudgeted } from "../../lib/inference/fanout.ts";
+import { findModel } from "../../lib/lmstudio/models.ts";
+import { brief, type Host, isHostFailure, slotsOf } from "../../lib/lmstudio/pool.ts";
+import { type Lane, type LaneReport, mapOverLanes } from "../../lib/inference/pool_fanout.ts";
+import type { AskRequest } from "./generate.ts";
+import { DEFAULT_CONTEXT } from "../shared/file_input.ts";
+import { onHost } from "../shared/route.ts";
+import type { ToolContext } from "../tool.ts";
 
 /** What a fan-out over the pool did, besides the outcomes. */
 export interface Spread<R> extends BudgetedRun<R> {

@@ -5,26 +5,26 @@
  * @module
  */
 import { z } from "zod";
-import { InputError } from "../lib/errors.ts";
+import { InputError } from "../../lib/errors.ts";
 import {
   estimateTokens,
   type FileSet,
   gatherFiles,
   type SkippedFile,
   type TextFile,
-} from "../lib/files/files.ts";
-import { fittingContext } from "../lib/lmstudio/inference.ts";
+} from "../../lib/files/files.ts";
+import { fittingContext } from "../../lib/lmstudio/inference.ts";
 import { fileScope } from "./file_scope.ts";
-import type { NativeModel } from "../lib/lmstudio/schemas.ts";
-import type { ToolContext, ToolDeps } from "./tool.ts";
+import type { NativeModel } from "../../lib/lmstudio/schemas.ts";
+import type { ToolContext, ToolDeps } from "../tool.ts";
 import {
   charBudget,
   CHARS_PER_TOKEN,
   loadedContextLength,
   MARGIN_TOKENS,
   tokensNeeded,
-} from "../lib/inference/context_budget.ts";
-import { estimateTokens as estimateTextTokens } from "../lib/inference/tokens.ts";
+} from "../../lib/inference/context_budget.ts";
+import { estimateTokens as estimateTextTokens } from "../../lib/inference/tokens.ts";
 
 /** The input field. */
 export const FilesField = (): z.ZodType<string[]> => z.array(z.string().min(1).max(4096)).min(1).max(100);

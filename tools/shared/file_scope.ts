@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { HOW_TO_ALLOW } from "../lib/files/allow_dirs.ts";
-import { InputError } from "../lib/errors.ts";
-import { isInside } from "../lib/files/is_inside.ts";
-import type { ToolContext, ToolDeps } from "./tool.ts";
+import { HOW_TO_ALLOW } from "../../lib/files/allow_dirs.ts";
+import { InputError } from "../../lib/errors.ts";
+import { isInside } from "../../lib/files/is_inside.ts";
+import type { ToolContext, ToolDeps } from "../tool.ts";
 
 /** Where one call's `files` may be read from. */
 export interface FileScope {

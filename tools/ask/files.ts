@@ -3,7 +3,7 @@
  * files go in one request when they fit; otherwise they are packed into as few context-sized requests as
  * needed (lib/inference/packing.ts: files in order, a file larger than one request split at line boundaries, each
  * part framed with its path and line range), the requests run on the model's slots within its KV ledger,
- * and their answers are combined in rounds (tools/combine.ts) into one answer to the prompt. Only what
+ * and their answers are combined in rounds (tools/ask/combine.ts) into one answer to the prompt. Only what
  * cannot be read at all is skipped, with its reason. The result says how the job was split (requests,
  * rounds, at once), the `max_tokens` kept per answer, the load it made, and the `context_length` that
  * would read everything in one request.
@@ -11,9 +11,9 @@
  * @module
  */
 import type { CallToolResult } from "@modelcontextprotocol/server";
-import { DEFAULT_MAX_TOKENS, MARGIN_TOKENS, sizingInstance } from "../lib/inference/context_budget.ts";
-import { CancelledError, InputError } from "../lib/errors.ts";
-import { type InferenceResult, requireAnswer } from "../lib/lmstudio/inference.ts";
+import { DEFAULT_MAX_TOKENS, MARGIN_TOKENS, sizingInstance } from "../../lib/inference/context_budget.ts";
+import { CancelledError, InputError } from "../../lib/errors.ts";
+import { type InferenceResult, requireAnswer } from "../../lib/lmstudio/inference.ts";
 import {
   framePieces,
   packPieces,
@@ -21,18 +21,18 @@ import {
   pieceLabel,
   pieceTokens,
   splitFile,
-} from "../lib/inference/packing.ts";
-import type { NativeModel } from "../lib/lmstudio/schemas.ts";
-import { estimateTokens } from "../lib/inference/tokens.ts";
-import { type AskRequest, generate } from "./ask_generate.ts";
-import { type JobSizing, onePassAdvice, onePassTokens, sizeJob } from "./ask_load.ts";
+} from "../../lib/inference/packing.ts";
+import type { NativeModel } from "../../lib/lmstudio/schemas.ts";
+import { estimateTokens } from "../../lib/inference/tokens.ts";
+import { type AskRequest, generate } from "./generate.ts";
+import { type JobSizing, onePassAdvice, onePassTokens, sizeJob } from "./load.ts";
 import { combineAnswers } from "./combine.ts";
 import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
 import { fanOutWidth } from "./fan_out.ts";
-import { filesLine, filesReport, readAllFiles, type ReadFiles } from "./file_input.ts";
-import { inferenceBlocks, progressHook } from "./inference_view.ts";
-import { errorText } from "./result.ts";
-import type { ToolContext } from "./tool.ts";
+import { filesLine, filesReport, readAllFiles, type ReadFiles } from "../shared/file_input.ts";
+import { inferenceBlocks, progressHook } from "../shared/inference_view.ts";
+import { errorText } from "../shared/result.ts";
+import type { ToolContext } from "../tool.ts";
 
 /** Most requests one call's files are packed into; files beyond are skipped with the advice. */
 export const MAX_REQUESTS = 256;
@@ -192,7 +192,7 @@ async function runParts(
     `${args.prompt}\n\n(The files are too large for one request: this is part ${i + 1} of ${parts.length}. ` +
     "Answer over these files only; the answers of all parts are combined afterwards.)\n\n" +
     framePieces(parts[i]!);
-  // With several LM Studio servers: every one where the model is loaded (tools/fan_out_pool.ts).
+  // With several LM Studio servers: every one where the model is loaded (tools/ask/fan_out_pool.ts).
   const spread = await spreadOverPool(run, parts, {
     width,
     total: sizing.window,

@@ -13,14 +13,14 @@ import {
   delegatedMaxTokens,
   MARGIN_TOKENS,
   sizingInstance,
-} from "../lib/inference/context_budget.ts";
-import { LmStudioError } from "../lib/errors.ts";
-import { fittingContext } from "../lib/lmstudio/inference.ts";
-import { findModel } from "../lib/lmstudio/models.ts";
-import type { NativeModel } from "../lib/lmstudio/schemas.ts";
-import type { AskRequest } from "./ask_generate.ts";
-import { DEFAULT_CONTEXT } from "./file_input.ts";
-import type { ToolContext } from "./tool.ts";
+} from "../../lib/inference/context_budget.ts";
+import { LmStudioError } from "../../lib/errors.ts";
+import { fittingContext } from "../../lib/lmstudio/inference.ts";
+import { findModel } from "../../lib/lmstudio/models.ts";
+import type { NativeModel } from "../../lib/lmstudio/schemas.ts";
+import type { AskRequest } from "./generate.ts";
+import { DEFAULT_CONTEXT } from "../shared/file_input.ts";
+import type { ToolContext } from "../tool.ts";
 
 /** The smallest context a load sized to a job asks for (LM Studio's default). */
 const FLOOR = 4096;

@@ -7,14 +7,14 @@
  *
  * @module
  */
-import { runAdmitted } from "../lib/inference/admission.ts";
-import { chatCompletion, type ContentPart } from "../lib/lmstudio/completions.ts";
-import { requestTokens } from "../lib/inference/context_budget.ts";
-import { LmStudioError } from "../lib/errors.ts";
-import type { InferenceHooks, InferenceResult } from "../lib/lmstudio/inference.ts";
-import { nativeChat } from "../lib/lmstudio/native_chat_endpoint.ts";
-import type { AskArgs } from "./ask_input.ts";
-import type { ToolDeps } from "./tool.ts";
+import { runAdmitted } from "../../lib/inference/admission.ts";
+import { chatCompletion, type ContentPart } from "../../lib/lmstudio/completions.ts";
+import { requestTokens } from "../../lib/inference/context_budget.ts";
+import { LmStudioError } from "../../lib/errors.ts";
+import type { InferenceHooks, InferenceResult } from "../../lib/lmstudio/inference.ts";
+import { nativeChat } from "../../lib/lmstudio/native_chat_endpoint.ts";
+import type { AskArgs } from "./input.ts";
+import type { ToolDeps } from "../tool.ts";
 
 /** What every generation of one call shares. */
 export interface AskRequest {
