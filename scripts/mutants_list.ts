@@ -847,4 +847,13 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/transports/http_access_test.ts"],
     why: "the Host check rewrites the port",
   },
+  {
+    id: "pool-full-queues-instead-of-spreading",
+    file: "lib/pool.ts",
+    from: 'if (idle) return to(idle.host, "downloaded", notes, key);',
+    to: "",
+    tests: ["tests/tools/pool_test.ts"],
+    filter: "every loaded instance is full",
+    why: "a request queues on a full server while another has the model downloaded",
+  },
 ];

@@ -293,8 +293,8 @@ export class Pool {
   /**
    * Chooses the server for a request on `model`: the one named, else (with one server) that one without
    * asking anything, else the first where the model is loaded and has a free slot (the most free first),
-   * else the least busy where it is loaded, else the first where it is downloaded. Servers that are down
-   * are skipped with a note while others are up.
+   * else the first where it is downloaded but not loaded, else the least busy where it is loaded. Servers
+   * that are down are skipped with a note while others are up.
    *
    * @param model The model the caller named (key, variant or instance id)
    * @param options The server the caller named; cancellation
@@ -352,8 +352,11 @@ export class Pool {
       b.free - a.free || a.host.index - b.host.index
     );
     if (free.length) return to(free[0]!.host, "loaded", notes, key);
+    // No loaded instance has room: a server that has the model but not loaded takes it (LM Studio loads it
+    // there on demand), so a second machine joins instead of the request queueing on a full one.
+    const idle = withModel.find((c) => slotsOf(c.model) === 0);
+    if (idle) return to(idle.host, "downloaded", notes, key);
     const least = loaded.sort((a, b) => a.load - b.load || a.host.index - b.host.index)[0];
-    if (least) return to(least.host, "busy", notes, key);
-    return to(withModel[0]!.host, "downloaded", notes, key);
+    return to(least!.host, "busy", notes, key);
   }
 }

@@ -151,7 +151,9 @@ Deno.test("the total per call counts every file already read: files whose sum pa
   assert.ok(set.chars <= 100);
   assert.deepEqual(
     set.skipped.map((s) => [s.path, s.reason]),
-    ["c.txt", "d.txt", "e.txt"].map((n) => [n, "40 characters would pass the total of 100 for this model"]),
+    ["c.txt", "d.txt", "e.txt"].map((
+      n,
+    ) => [n, "40 characters would pass the total of 100 for this call; pass a narrower folder or glob"]),
   );
   // A smaller file later still fits what is left.
   await write(tmp.path, "f.txt", "small\n");

@@ -213,6 +213,23 @@ Deno.test("pool: ask goes where the model is loaded and has room, and names the 
   assert.match(textOf(missing), new RegExp(`No LM Studio server has "m/none" \\(${name(a)}, ${name(b)}\\)`));
 });
 
+Deno.test("pool: when every loaded instance is full, a server that has the model downloaded takes the request", async () => {
+  await using a = LmStudioSim.start({ models: [llm("m/one", { parallel: 1 })] });
+  await using b = LmStudioSim.start({ models: [llm("m/one", { loaded: false })] });
+  await using server = await startInProcess({ env: { LM_STUDIO_URL: `${a.url},${b.url}` } });
+  a.chatScript = { tokenDelayMs: 40_000 };
+  const slow = server.call("ask", { model: "m/one", prompt: "hold a" });
+  await until(() => inference(a).length === 1, "the first ask to reach a");
+  const second = await server.call("ask", { model: "m/one", prompt: "second", stream: false });
+  assert.equal(second.isError, undefined, textOf(second));
+  assert.equal((second.structuredContent as { host: string }).host, name(b));
+  assert.equal(inference(a).length, 1, "the full server got nothing more");
+  assert.equal(inference(b).length, 1);
+  a.chatScript = {};
+  await server.client.close(); // Cancels the slow one.
+  await slow.catch(() => {});
+});
+
 Deno.test("pool: a chat keeps its history here whichever server answers; embed is routed too", async () => {
   await using a = LmStudioSim.start({ models: [llm("m/one", { parallel: 1 }), embedding("e/one", false)] });
   await using b = LmStudioSim.start({ models: [llm("m/one", { parallel: 1 }), embedding("e/one", true)] });
