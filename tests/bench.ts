@@ -34,7 +34,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { eventStream } from "../lib/lmstudio/sse.ts";
 import { TOOL_LIST_BUDGET, visibleBytes } from "../server/tool_list.ts";
-import { readServerLog } from "./support/http_log.ts";
+import { spawnHttpServer } from "./support/http_server.ts";
 import { startInProcess } from "./support/in_process.ts";
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { cacheDir, childEnv, MAIN, ROOT, RUN_FLAGS } from "./support/mcp.ts";
@@ -898,18 +898,9 @@ async function eventLoopHolds(): Promise<void> {
 }
 
 async function httpVsStdio(env: Record<string, string>): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...RUN_FLAGS, MAIN, "--http", "127.0.0.1:0"],
-    env: await childEnv(await Deno.makeTempDir(), env),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(child.stderr);
-  const url = await log.url;
-  if (!url) throw new Error(`the HTTP server did not start: ${log.text()}`);
+  await using server = await spawnHttpServer({ env });
   const http = new Client({ name: "bench", version: "0" });
-  await http.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await http.connect(new StreamableHTTPClientTransport(new URL(server.url)));
   const stdio = await connect({
     name: "ours",
     command: Deno.execPath(),
@@ -927,9 +918,6 @@ async function httpVsStdio(env: Record<string, string>): Promise<void> {
   }
   await http.close();
   await stdio.close();
-  child.kill("SIGTERM");
-  await child.status;
-  await log.ended;
   record("model_list over Streamable HTTP, p50", "ms", median(overHttp), null);
   record("  over stdio, p50", "ms", median(overStdio), null);
 }

@@ -12,9 +12,9 @@ import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { CallToolResult } from "../../server/sdk.ts";
 import { random } from "../support/random.ts";
-import { readServerLog } from "../support/http_log.ts";
+import { spawnHttpServer } from "../support/http_server.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { childEnv, MAIN, ROOT, RUN_FLAGS, textOf } from "../support/mcp.ts";
+import { textOf } from "../support/mcp.ts";
 import { type RawConnection, rawConnection } from "../support/http_served.ts";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
@@ -49,19 +49,13 @@ Deno.test("hostile globs and .gitignore lines never make another HTTP client wai
   await Deno.writeTextFile(join(project.path, "secret.txt"), "hunter2\n");
 
   await using sim = LmStudioSim.start();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, "--http", "127.0.0.1:0"],
-    env: await childEnv(home.path, { LM_STUDIO_URL: sim.url }),
-    clearEnv: true,
+  await using server = await spawnHttpServer({
+    env: { LM_STUDIO_URL: sim.url },
+    home: home.path,
     cwd: project.path,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(child.stderr);
-  try {
-    const url = await log.url;
-    assert.ok(url, log.text());
+  });
+  {
+    const url = server.url;
     const hostile = new Client({ name: "hostile", version: "0" });
     await hostile.connect(new StreamableHTTPClientTransport(new URL(url)));
     const calls = Promise.all([
@@ -114,10 +108,6 @@ Deno.test("hostile globs and .gitignore lines never make another HTTP client wai
     assert.equal(invalid.isError, true);
     assert.match(textOf(invalid), /files: \[z-a\] is not a valid glob \(the range z-a is reversed\)/);
     await Promise.all([hostile.close(), bystander.close()]);
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await log.ended;
   }
 });
 
@@ -130,20 +120,13 @@ Deno.test(
     await using home = await tempDir("hostile-conn-home");
     await using sim = LmStudioSim.start();
     const token = "hostile-test-token-0123456789";
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN, "--http", "127.0.0.1:0"],
-      env: await childEnv(home.path, { LM_STUDIO_URL: sim.url, LMSTUDIO_MCP_TOKEN: token }),
-      clearEnv: true,
-      cwd: home.path,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const log = readServerLog(child.stderr);
+    await using server = await spawnHttpServer({
+      env: { LM_STUDIO_URL: sim.url, LMSTUDIO_MCP_TOKEN: token },
+      home: home.path,
+    });
     const open: RawConnection[] = [];
     try {
-      const url = await log.url;
-      assert.ok(url, log.text());
+      const url = server.url;
       const port = Number(new URL(url).port);
       const served = async () => {
         await using conn = await rawConnection(port);
@@ -199,9 +182,6 @@ Deno.test(
       }
     } finally {
       await Promise.all(open.map((conn) => conn[Symbol.asyncDispose]()));
-      child.kill("SIGTERM");
-      await child.status;
-      await log.ended;
     }
   },
 );

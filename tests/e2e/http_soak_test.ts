@@ -10,9 +10,9 @@ import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { CallToolResult } from "../../server/sdk.ts";
 import { openSession, post, rawConnection, toolCall, writeChatSession } from "../support/http_served.ts";
-import { readServerLog } from "../support/http_log.ts";
+import { type HttpServer, spawnHttpServer } from "../support/http_server.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { childEnv, MAIN, ROOT, RUN_FLAGS, textOf } from "../support/mcp.ts";
+import { RUN_FLAGS, textOf } from "../support/mcp.ts";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
 
@@ -27,20 +27,8 @@ const RSS_BOUND_MIB = 400;
 const BYSTANDER_BOUND_MS = 2_000;
 const BYSTANDER_SHARE_OF_PHASE = 1 / 10;
 
-async function spawnServer(home: string, env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN],
-    env: await childEnv(home, { LMSTUDIO_MCP_HTTP: "127.0.0.1:0", ...env }),
-    clearEnv: true,
-    cwd: home,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(child.stderr);
-  const url = await log.url;
-  assert.ok(url, log.text());
-  return { child, log, url };
+function spawnServer(home: string, env: Record<string, string>): Promise<HttpServer> {
+  return spawnHttpServer({ env, home, listenByEnv: true });
 }
 
 async function connect(url: string): Promise<Client> {
@@ -277,28 +265,18 @@ Deno.test("HTTP process: with --allow-net narrowed to its own port, it serves wi
   const port = probe.addr.port;
   probe.close();
   const simPort = new URL(sim.url).port;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${ROOT}deno.json`,
-      ...RUN_FLAGS.map((flag) =>
-        flag.startsWith("--allow-net") ? `--allow-net=127.0.0.1:${port},127.0.0.1:${simPort}` : flag
-      ),
-      MAIN,
-    ],
-    env: await childEnv(home.path, { LMSTUDIO_MCP_HTTP: `127.0.0.1:${port}`, LM_STUDIO_URL: sim.url }),
-    clearEnv: true,
-    cwd: home.path,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(child.stderr);
-  const url = await log.url;
+  const server = await spawnHttpServer({
+    env: { LMSTUDIO_MCP_HTTP: `127.0.0.1:${port}`, LM_STUDIO_URL: sim.url },
+    home: home.path,
+    listenByEnv: true,
+    flags: RUN_FLAGS.map((flag) =>
+      flag.startsWith("--allow-net") ? `--allow-net=127.0.0.1:${port},127.0.0.1:${simPort}` : flag
+    ),
+  });
+  const { url, child, log } = server;
   assert.equal(url, `http://127.0.0.1:${port}/mcp`, log.text());
   assert.match(log.text(), /Serving without the connection guard[\s\S]*Add 127\.0\.0\.1 to --allow-net/);
-  const client = await connect(url!);
+  const client = await connect(url);
   assert.equal((await client.callTool({ name: "model_list", arguments: {} })).isError, undefined);
   await client.close();
   child.kill("SIGTERM");
