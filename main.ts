@@ -9,14 +9,16 @@
  */
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
-import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config.ts";
-import { runDoctor } from "./lib/doctor.ts";
-import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/env_file.ts";
+import { type Config, CONFIG_VARIABLES, parseConfig } from "./lib/config/config.ts";
+import { runDoctor } from "./lib/config/doctor.ts";
+import { homeDirectory, resolveEnvironment, userEnvFilePath } from "./lib/config/env_file.ts";
 import { LmStudioError } from "./lib/errors.ts";
-import { createStderrLogger, type Logger } from "./lib/logger.ts";
-import { redactingLogger, redactor } from "./lib/redact.ts";
+import { hostSecrets } from "./lib/lmstudio/hosts.ts";
+import { createStderrLogger, type Logger } from "./lib/config/logger.ts";
+import { redactingLogger, redactor } from "./lib/config/redact.ts";
 import { type HttpSettings, httpSettings } from "./transports/http_listen.ts";
 import { serveHttp } from "./transports/http.ts";
+import { mcpApp } from "./server/build_server.ts";
 import { buildDeps } from "./server/deps.ts";
 import { serveOnStdio } from "./transports/stdio.ts";
 
@@ -111,7 +113,8 @@ function loadConfig(
     readTextFile,
   });
   // Everything said about the configuration is redacted: a bad value may hold the API key.
-  const redact = redactor([resolved.env.LM_STUDIO_API_KEY?.trim()]);
+  const key = resolved.env.LM_STUDIO_API_KEY?.trim();
+  const redact = redactor([key, ...(key?.includes(",") ? key.split(",").map((t) => t.trim()) : [])]);
   const safe = redactingLogger(log, redact);
   for (const notice of resolved.notices) safe.warn(notice);
   try {
@@ -134,9 +137,9 @@ function loadConfig(
 }
 
 async function check(config: Config): Promise<number> {
-  const redact = redactor([config.apiKey]);
+  const redact = redactor(hostSecrets(config.hosts));
   const say = (line: string) => print(redact(line));
-  say(`lmstudio-mcp ${VERSION} — checking ${config.baseUrl}`);
+  say(`lmstudio-mcp ${VERSION} — checking ${config.hosts.map((h) => h.baseUrl).join(", ")}`);
   const results = await runDoctor(config);
   for (const result of results) {
     say(`${result.ok ? "✓" : "✗"} ${result.message}`);
@@ -162,15 +165,57 @@ function keepServingOnStrayErrors(log: Logger): void {
   });
 }
 
-function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): void {
+/**
+ * Why the listening socket could not be opened, said so that a person (or a service manager's log) knows
+ * what to do; undefined for errors that are not about the address.
+ */
+export function listenFailure(error: unknown, settings: HttpSettings): string | undefined {
+  const where = `${
+    settings.hostname.includes(":") ? `[${settings.hostname}]` : settings.hostname
+  }:${settings.port}`;
+  if (error instanceof Deno.errors.AddrInUse) {
+    return `Cannot serve MCP on ${where}: port ${settings.port} is already in use (another lmstudio-mcp, or ` +
+      `another program: \`lsof -i :${settings.port}\` shows which). Stop it, or choose another port, e.g. ` +
+      `--http ${settings.port === 65535 ? settings.port - 1 : settings.port + 1}`;
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return `Cannot serve MCP on ${where}: ${settings.hostname} is not an address of this machine. Use ` +
+      "127.0.0.1 (this machine only) or an address the machine has";
+  }
+  if (error instanceof Deno.errors.PermissionDenied && settings.port < 1024) {
+    return `Cannot serve MCP on ${where}: ports below 1024 need special rights. Choose a port from 1024 up, ` +
+      "e.g. --http 8765";
+  }
+  return undefined;
+}
+
+/** Starts HTTP mode; returns an exit code when it cannot listen. */
+function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): number | undefined {
   // Beyond loopback a client's working folder means nothing here: files reads only allowed folders.
   const built = buildDeps(config, given, { secrets: [settings.token], remote: !settings.loopback });
   const log = built.deps.log;
+  let handle;
+  try {
+    handle = serveHttp(settings, mcpApp(built.deps, INFO));
+  } catch (error) {
+    const message = listenFailure(error, settings);
+    if (message === undefined) throw error;
+    log.error(message);
+    built.close();
+    return 1;
+  }
   keepServingOnStrayErrors(log);
-  const handle = serveHttp(settings, built.deps, INFO);
+  if (settings.token === undefined && config.allowDirs.length === 0) {
+    log.warn(
+      "No token: anyone who can connect to this machine's loopback (any local user or program) can use " +
+        "your models, read your chat history and task results, and, through the files parameter, have any file " +
+        "you can read sent to LM Studio. On a machine you share, set LMSTUDIO_MCP_TOKEN (clients then send it " +
+        "as a bearer token) and narrow files with --allow-dir",
+    );
+  }
   log.info(
     `${VERSION} serving MCP at ${handle.url}` + (settings.token ? " (bearer token required)" : "") +
-      `, LM Studio at ${config.baseUrl}`,
+      `, LM Studio at ${config.hosts.map((h) => h.baseUrl).join(", ")}`,
   );
   // SIGINT/SIGTERM: end every session (aborting LM Studio calls in flight), stop listening, close the DB.
   let stopping = false;
@@ -185,13 +230,14 @@ function serveOverHttp(config: Config, settings: HttpSettings, given: Logger): v
   for (const signal of Deno.build.os === "windows" ? ["SIGINT"] as const : ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => void stop());
   }
+  return undefined;
 }
 
 function serve(config: Config, given: Logger): void {
   const { deps } = buildDeps(config, given);
   keepServingOnStrayErrors(deps.log);
-  serveOnStdio(deps, INFO);
-  deps.log.info(`${VERSION} ready on stdio, LM Studio at ${config.baseUrl}`);
+  serveOnStdio(mcpApp(deps, INFO).make, deps.log);
+  deps.log.info(`${VERSION} ready on stdio, LM Studio at ${config.hosts.map((h) => h.baseUrl).join(", ")}`);
 }
 
 /**
@@ -244,10 +290,7 @@ export async function main(args: readonly string[]): Promise<number | undefined>
     return 1;
   }
   if (flags.check) return await check(config);
-  if (http) {
-    serveOverHttp(config, http, log);
-    return undefined;
-  }
+  if (http) return serveOverHttp(config, http, log);
   serve(config, log);
   return undefined;
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { classifyNetFailure, type NetFailureKind } from "./net_failure.ts";
+import { classifyNetFailure, type NetFailureKind } from "./lmstudio/net_failure.ts";
 
 /** Base class of every expected failure; its message is safe to show to the user. */
 export class LmStudioError extends Error {

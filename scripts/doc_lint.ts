@@ -25,13 +25,14 @@ const TOP_PAGES = ["README.md", "CONTRIBUTING.md", "SECURITY.md", "CHANGELOG.md"
 
 async function sources(): Promise<string[]> {
   const files = ["main.ts"];
-  for (const dir of ["transports", "server", "tools", "lib"]) {
+  const walk = async (dir: string): Promise<void> => {
     for await (const entry of Deno.readDir(new URL(`${dir}/`, ROOT))) {
-      if (entry.isFile && entry.name.endsWith(".ts") && `${dir}/${entry.name}` !== "server/sdk.ts") {
-        files.push(`${dir}/${entry.name}`);
-      }
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else if (entry.isFile && entry.name.endsWith(".ts") && path !== "server/sdk.ts") files.push(path);
     }
-  }
+  };
+  for (const dir of ["transports", "server", "tools", "lib"]) await walk(dir);
   return files.sort();
 }
 

@@ -14,8 +14,7 @@ import {
 } from "./sdk.ts";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../lib/errors.ts";
-import { type Logger, teeLogger } from "../lib/logger.ts";
-import { redactingLogger } from "../lib/redact.ts";
+import { type Logger, teeLogger } from "../lib/config/logger.ts";
 import { TOOLS } from "../tools/index.ts";
 import { ProgressReporter, type SendProgress } from "./progress.ts";
 import { registerPrompts } from "./prompts.ts";
@@ -24,7 +23,8 @@ import { clientTakesTasks, registerTaskMethods, startTask, TASKS_EXTENSION, wort
 import { toolList } from "./tool_list.ts";
 import { onePage } from "./one_page.ts";
 import { errorResult } from "./error_boundary.ts";
-import type { Deps, ToolSpec } from "../tools/tool.ts";
+import type { Deps } from "./deps.ts";
+import type { ToolSpec } from "../tools/tool.ts";
 
 function failure(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
@@ -78,6 +78,47 @@ export type Era = "legacy" | "modern";
 /** Who the tasks of a 2026-07-28 instance belong to, when the entry does not say: the local user. */
 export const LOCAL_OWNER = "local";
 
+/** How one instance is scoped by the entry that asks for it. */
+export interface InstanceScope {
+  /** Who the tasks it starts and serves belong to. @default the local user */
+  readonly taskOwner?: string | undefined;
+  /** Aborts every call of the instance (an HTTP server shutting down). */
+  readonly shutdown?: AbortSignal | undefined;
+}
+
+/**
+ * Builds one server instance for an era: what a transport is given to serve with (the SDK examples'
+ * `(era) => McpServer`), so that transports know neither the tools nor their dependencies.
+ */
+export type ServerFactory = (era: Era, scope?: InstanceScope) => McpServer;
+
+/** What an entry (stdio, HTTP) serves: the factory, the process's log (redacted), name and version. */
+export interface McpApp {
+  /** Builds a server instance. */
+  readonly make: ServerFactory;
+  /** The process's log: stderr, every line redacted. */
+  readonly log: Logger;
+  /** Name and version (`initialize`, `server/discover`, `/health`). */
+  readonly info: ServerInfo;
+}
+
+/**
+ * The app of a process: instances built on its dependencies, its log, its name. `main.ts` (the composition
+ * root) builds it once and hands it to a transport; the HTTP tests do the same.
+ *
+ * @param deps The process's dependencies (server/deps.ts)
+ * @param info Name and version
+ * @returns The app
+ */
+export function mcpApp(deps: Deps, info: ServerInfo): McpApp {
+  return {
+    make: (era, scope = {}) =>
+      createServer(scope.shutdown ? { ...deps, shutdown: scope.shutdown } : deps, info, era, scope.taskOwner),
+    log: deps.log,
+    info,
+  };
+}
+
 /**
  * Builds the MCP server with every tool registered. The same builder serves both protocol eras: the
  * entries (stdio, HTTP) call it once per 2025 session or stdio connection, and once per 2026-07-28
@@ -112,20 +153,17 @@ export function createServer(
   // stops generating and the process can exit.
   const shutdown = new AbortController();
   server.server.onclose = () => shutdown.abort();
-  // Secrets never leave the process: redacted from error results and from every log line, on stderr
-  // (buildDeps wraps the log) and to the client.
+  // Secrets never leave the process: redacted from error results, and from every log line on stderr
+  // (the log given is already redacting: buildDeps wraps it, once) and in each copy sent to the client.
   const redact = given.redact;
   const stderr = given.log;
   // A 2025 session also gets the server's own warnings (say, a store that cannot be listed) as MCP log
   // messages, at the level it set with logging/setLevel; a call's lines go with the call (callLogger).
-  const log = era === "modern" ? stderr : redactingLogger(
-    teeLogger(stderr, (level, data) => {
-      if (server.isConnected()) {
-        server.sendLoggingMessage({ level, logger: "lmstudio-mcp", data }).catch(() => {});
-      }
-    }),
-    redact,
-  );
+  const log = era === "modern" ? stderr : teeLogger(stderr, (level, data) => {
+    if (server.isConnected()) {
+      server.sendLoggingMessage({ level, logger: "lmstudio-mcp", data: redact(data) }).catch(() => {});
+    }
+  });
   const deps: Deps = { ...given, redact, log };
   const roots = era === "legacy" ? clientRoots(server) : () => Promise.resolve(undefined);
   // Tools are served here rather than through McpServer.registerTool: their definitions (zod schemas)
@@ -199,17 +237,14 @@ function discoverEveryRevision(server: McpServer): void {
 }
 
 /**
- * The log of one call: stderr, plus MCP log messages to the client that asked for them (2025 clients
+ * The log of one call: stderr (redacting already), plus MCP log messages (each redacted here) to the client that asked for them (2025 clients
  * with `logging/setLevel`, 2026-07-28 clients with a `logLevel` in the request's `_meta`). The SDK
  * applies the level filter of the era.
  */
 function callLogger(base: Logger, ctx: ServerContext, redact: (text: string) => string): Logger {
-  return redactingLogger(
-    teeLogger(base, (level, data) => {
-      ctx.mcpReq.log(level, redact(data), "lmstudio-mcp").catch(() => {});
-    }),
-    redact,
-  );
+  return teeLogger(base, (level, data) => {
+    ctx.mcpReq.log(level, redact(data), "lmstudio-mcp").catch(() => {});
+  });
 }
 
 /** The progress reporter of one call: notifications only for a `progressToken` the client sent. */

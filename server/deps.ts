@@ -1,18 +1,26 @@
 /**
- * The composition root: everything a tool may use, built once per process from the configuration —
- * LM Studio's client, the chat store (opened on first use), and the redactor that keeps secrets (the
- * API key, the HTTP token) out of every result and log line. `main.ts` builds it for stdio and for HTTP;
- * the in-process test harness builds it the same way.
+ * The composition root: everything the server and its tools use, built once per process from the
+ * configuration — LM Studio's servers (one client each, the first as `client`), the database (chat
+ * history and tasks, opened on first use), and the redactor that keeps secrets (every server's API key,
+ * the HTTP token) out of every result and log line: the log is wrapped here, once. `main.ts` builds it
+ * for stdio and for HTTP; the in-process test harness builds it the same way.
  *
  * @module
  */
-import type { Config } from "../lib/config.ts";
-import { LmStudioClient } from "../lib/lmstudio.ts";
-import type { Logger } from "../lib/logger.ts";
-import { redactingLogger, redactor } from "../lib/redact.ts";
-import { lazySessionStore, type SessionStore } from "../lib/sessions.ts";
-import { openServerStore } from "./store.ts";
-import type { Deps } from "../tools/tool.ts";
+import type { Config } from "../lib/config/config.ts";
+import { hostSecrets } from "../lib/lmstudio/hosts.ts";
+import type { Logger } from "../lib/config/logger.ts";
+import { Pool } from "../lib/lmstudio/pool.ts";
+import { redactingLogger, redactor } from "../lib/config/redact.ts";
+import { lazyServerStores } from "./store.ts";
+import type { TaskStore } from "./task_store.ts";
+import type { ToolDeps } from "../tools/tool.ts";
+
+/** Everything the server uses: what its tools are given, and the task store. */
+export interface Deps extends ToolDeps {
+  /** The MCP tasks, in the chat history's database (opened on first use). */
+  readonly tasks: () => TaskStore;
+}
 
 /** Options of {@linkcode buildDeps}. */
 export interface BuildOptions {
@@ -20,13 +28,15 @@ export interface BuildOptions {
   readonly secrets?: readonly (string | undefined)[];
   /** Whether clients reach the server over HTTP beyond loopback (`files` then needs `--allow-dir`). */
   readonly remote?: boolean;
+  /** How long a server that failed is skipped at first (tests shorten it). @default 15 s */
+  readonly backoffMs?: number;
 }
 
 /** What {@linkcode buildDeps} made, and how to release it. */
 export interface BuiltDeps {
   /** The dependencies every server instance shares. */
   readonly deps: Deps;
-  /** Closes the chat store if it was opened. */
+  /** Closes the database if it was opened. */
   close(): void;
 }
 
@@ -39,19 +49,23 @@ export interface BuiltDeps {
  * @returns The dependencies and their `close`
  */
 export function buildDeps(config: Config, log: Logger, options: BuildOptions = {}): BuiltDeps {
-  const redact = redactor([config.apiKey, ...(options.secrets ?? [])]);
-  const open = lazySessionStore(config.sessionsDb, openServerStore);
-  let store: SessionStore | undefined;
-  const sessions = () => store = open();
+  const redact = redactor([...hostSecrets(config.hosts), ...(options.secrets ?? [])]);
+  const pool = new Pool(config.hosts, {
+    timeouts: config.timeouts,
+    ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }),
+  });
+  const stores = lazyServerStores(config.sessionsDb);
   return {
     deps: {
-      client: new LmStudioClient(config),
+      client: pool.hosts[0]!.client,
+      pool,
       config,
       log: redactingLogger(log, redact),
-      sessions,
+      sessions: () => stores.get().sessions,
+      tasks: () => stores.get().tasks,
       redact,
       remote: options.remote,
     },
-    close: () => store?.close(),
+    close: () => stores.close(),
   };
 }

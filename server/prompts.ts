@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { completable, type McpServer, type RegisteredPrompt } from "./sdk.ts";
 import { onePage } from "./one_page.ts";
-import type { Deps } from "../tools/tool.ts";
+import type { Deps } from "./deps.ts";
 
 /** At most this many completion values (the MCP spec's limit per reply). */
 const MAX_COMPLETIONS = 100;
@@ -54,9 +54,8 @@ export function registerPrompts(server: McpServer, deps: Deps): void {
           prompt: `Review these files. Focus on ${focus?.trim() || "bugs, risks and unclear code"}. ` +
             "Cite file paths and quote the lines you mean. Be concise; say so if you find nothing.",
         }) +
-        "\nIf the files do not fit (the result lists them as skipped), call it again with each: true and " +
-        'combine: "Merge these reviews into one list, most important first". Then report the findings ' +
-        "to me, checking any you doubt.",
+        "\nThe server reads every file, in several requests merged into one answer when they do not fit one. " +
+        "Then report the findings to me, checking any you doubt.",
     ));
 
   const summarizeFolder = server.registerPrompt("summarize-folder", {

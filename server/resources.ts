@@ -12,8 +12,8 @@ import {
 } from "./sdk.ts";
 import { sessionResourceText, sessionUri } from "../tools/chat.ts";
 import { onePage } from "./one_page.ts";
-import { plural } from "../tools/result.ts";
-import type { Deps } from "../tools/tool.ts";
+import { plural } from "../tools/shared/result.ts";
+import type { Deps } from "./deps.ts";
 
 /** The template of every session's URI. */
 const SESSIONS_TEMPLATE = "lmstudio-mcp://sessions/{id}";

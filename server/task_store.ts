@@ -1,13 +1,13 @@
 /**
  * Where MCP tasks (server/tasks.ts) keep their state and result: tables `mcp_tasks` and
- * `mcp_task_results` in the server's SQLite database (lib/database.ts), beside the chat history. A
+ * `mcp_task_results` in the server's SQLite database (lib/history/database.ts), beside the chat history. A
  * finished task's result survives a dropped connection and a restart; a running task renews a lease, and
  * one whose lease ran out (its server died) reads as failed. Each task is read by id and owner only (no
  * listing), and the results kept are capped in bytes.
  *
  * @module
  */
-import type { Database, Migration } from "../lib/database.ts";
+import type { Database, Migration } from "../lib/history/database.ts";
 
 /** The state of an MCP task (the tasks extension's statuses). */
 export type TaskStatus = "working" | "completed" | "failed" | "cancelled";
@@ -85,7 +85,7 @@ export interface TaskStore {
 
 /**
  * The task tables' migrations: versions 3 and 4 of the database's one sequence (the chat history's
- * are 1 and 2; lib/database.ts).
+ * are 1 and 2; lib/history/database.ts).
  */
 export const TASK_MIGRATIONS: readonly Migration[] = [
   // 3: MCP tasks (long tool calls the client polls), their state and result; rowid keeps creation order.

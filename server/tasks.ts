@@ -21,7 +21,6 @@
  */
 import { z } from "zod";
 import type { ResultBudget, TaskRow, TaskState, TaskStore } from "./task_store.ts";
-import { tasksOf } from "./store.ts";
 import { ProgressReporter } from "./progress.ts";
 import { errorResult } from "./error_boundary.ts";
 import {
@@ -32,7 +31,8 @@ import {
   ProtocolErrorCode,
   type ServerContext,
 } from "./sdk.ts";
-import type { Deps, ToolContext, ToolSpec } from "../tools/tool.ts";
+import type { Deps } from "./deps.ts";
+import type { ToolContext, ToolDeps, ToolSpec } from "../tools/tool.ts";
 
 /** The extension's identifier. */
 export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
@@ -82,7 +82,7 @@ export function clientTakesTasks(ctx: ServerContext): boolean {
  * @param deps What the tool may consult (LM Studio, for a model's size)
  * @returns True for a task
  */
-export async function worthATask(tool: ToolSpec, args: unknown, deps: Deps): Promise<boolean> {
+export async function worthATask(tool: ToolSpec, args: unknown, deps: ToolDeps): Promise<boolean> {
   if (running.size >= MAX_RUNNING) return false;
   try {
     return await tool.long(args, deps);
@@ -108,7 +108,7 @@ export function startTask(
   roots: ToolContext["roots"],
   owner: string,
 ): Record<string, unknown> {
-  const store = tasksOf(deps.sessions());
+  const store = deps.tasks();
   const lease = leaseMs(deps);
   const row = store.create({
     id: crypto.randomUUID(),
@@ -178,7 +178,7 @@ export function startTask(
  * @param owner Who asks: the token holder over HTTP, the local user on stdio
  */
 export function registerTaskMethods(server: McpServer, deps: Deps, owner: string): void {
-  const store = (): TaskStore => tasksOf(deps.sessions());
+  const store = (): TaskStore => deps.tasks();
   const byId = { params: z.looseObject({ taskId: z.string().min(1).max(200) }) };
   const find = (id: string, ctx: ServerContext): TaskState => {
     if (!clientTakesTasks(ctx)) {

@@ -4,7 +4,7 @@
  * through our tools, and the simulator's own behaviour is pinned to them so it cannot go lenient.
  */
 import assert from "node:assert/strict";
-import { eventStream } from "../lib/sse.ts";
+import { eventStream } from "../lib/lmstudio/sse.ts";
 import capture from "./fixtures/lmstudio/v1-chat-completions.input-does-not-fit.json" with { type: "json" };
 import quoted from "./fixtures/lmstudio/quoted-messages.json" with { type: "json" };
 import loaded from "./fixtures/lmstudio/api-v1-models.loaded.json" with { type: "json" };
@@ -119,15 +119,17 @@ Deno.test("contract: the GGUF empty-stream overflow (#2339) has no content delta
   assert.doesNotMatch(textOf(ask), /returned an empty answer/);
 });
 
-Deno.test("contract: a recorded MLX instance lists no parallel and is served one request at a time", async () => {
+Deno.test("contract: a recorded MLX instance lists no parallel and is served 4 at a time (mlx-engine DEFAULT_MAX_SEQ_NUMS)", async () => {
   const instance = loaded.models.find((m) => m.key === GEMMA_1B)!.loaded_instances[0]!;
   assert.deepEqual(Object.keys(instance.config), ["context_length"], "the recording has no parallel");
   await using sim = LmStudioSim.start({ models: structuredClone(loaded.models) as SimModel[] });
   sim.chatScript = { reasoning: null, tokenDelayMs: 5, answer: "a b c d" };
   await Promise.all(
-    ["1", "2", "3"].map((n) => post(sim, "/api/v1/chat", { model: GEMMA_1B, input: n, stream: true })),
+    ["1", "2", "3", "4", "5"].map((n) =>
+      post(sim, "/api/v1/chat", { model: GEMMA_1B, input: n, stream: true })
+    ),
   );
-  assert.equal(sim.peakInFlight.get(GEMMA_1B), 1);
+  assert.equal(sim.peakInFlight.get(GEMMA_1B), 4);
   // A 0.4 server's GGUF instance may list no parallel either; LM Studio still serves 4 at once.
   await using unlisted = LmStudioSim.start({ listParallel: false });
   await post(unlisted, "/api/v1/models/load", { model: "google/gemma-3-12b" });

@@ -9,7 +9,19 @@
  * pause), and a chat send on sessions of 10, 1,000 and 5,000 turns. For ours also: the SDK's own cold-start
  * floor and a bare Deno responder's, a 1,000-token streamed `ask` against reading the stream directly,
  * `each` on 4 parallel slots against 1, `each` over large files on a 4,096-token model whose 4 slots share
- * one KV cache (wall time, files read, at once, overflows), and HTTP against stdio.
+ * one KV cache (wall time, files read, at once, overflows), the longest the event loop is held while a
+ * folder with a hostile `.gitignore` is read (what tests assert only as counts), and HTTP against stdio.
+ *
+ * A second table, "defaults", runs delegation as a user who changed nothing meets it: a model loaded at
+ * 4,096 tokens with 4 parallel slots sharing one KV cache, `max_tokens` not set, over this repository's
+ * `lib/` and over a folder of Chinese, Japanese and Korean text (built from tests/fixtures/tokens), alone
+ * and two calls at once: files read, requests sent, the most in flight, overflows, wall time.
+ * `--defaults` runs only that table.
+ *
+ * A third table, "pool", runs `ask` with 32 prompts on one LM Studio against two equal ones listed in
+ * LM_STUDIO_URL (each loaded with 4 slots; the simulator spends the same time on every token, so the
+ * ratio measures how the work is spread), and on two where one is stopped mid-job: wall time, requests
+ * and answers per server, items answered twice (0), failed (0). `--pool` runs only that table.
  *
  * The reference is installed on demand into a cache folder (`npm install`, then `npm rebuild
  * better-sqlite3`, since current npm skips install scripts); without Node and npm its column is skipped.
@@ -20,14 +32,17 @@ import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { eventStream } from "../lib/sse.ts";
+import { eventStream } from "../lib/lmstudio/sse.ts";
 import { TOOL_LIST_BUDGET, visibleBytes } from "../server/tool_list.ts";
-import { readServerLog } from "./support/http_log.ts";
+import { spawnHttpServer } from "./support/http_server.ts";
 import { startInProcess } from "./support/in_process.ts";
 import { LmStudioSim } from "./support/lmstudio_sim.ts";
 import { cacheDir, childEnv, MAIN, ROOT, RUN_FLAGS } from "./support/mcp.ts";
 import { writeReferenceDb } from "./support/reference_db.ts";
 import { tokens } from "./support/sim/inference.ts";
+import { withBystander } from "./support/bystander.ts";
+import { random } from "./support/random.ts";
+import { gatherFiles } from "../lib/files/files.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -35,6 +50,8 @@ const flags = parseArgs({
     "compare-reference": { type: "boolean" },
     json: { type: "boolean" },
     quick: { type: "boolean" },
+    defaults: { type: "boolean" },
+    pool: { type: "boolean" },
   },
 }).values;
 const QUICK = flags.quick === true;
@@ -213,6 +230,8 @@ async function referenceTarget(): Promise<Target | undefined> {
 }
 
 async function main(): Promise<void> {
+  if (flags.defaults) return await defaultsTable();
+  if (flags.pool) return await poolTable();
   await using sim = LmStudioSim.start();
   // A long loaded context, so that the 500 KB prompts of the memory run are answered, not refused.
   const qwen = sim.model(QWEN)!;
@@ -428,6 +447,7 @@ async function main(): Promise<void> {
   await streamed(sim, ours, env);
   await parallelEach(sim);
   await fanOutFits();
+  await eventLoopHolds();
   await httpVsStdio(env);
 
   if (flags.json) {
@@ -466,6 +486,237 @@ async function main(): Promise<void> {
   console.log(`| ${widths.map((w, i) => (i ? "-".repeat(w - 1) + ":" : "-".repeat(w))).join(" | ")} |`);
   for (const l of lines) console.log(line(l));
   for (const note of notes) console.log(`- ${note}`);
+  console.log("");
+  await defaultsTable();
+  console.log("");
+  await poolTable();
+}
+
+/** One row of the pool table. */
+interface PoolRow {
+  readonly run: string;
+  readonly ms: number;
+  readonly perHost: string;
+  readonly answered: number;
+  readonly twice: number;
+  readonly failed: number;
+}
+
+/**
+ * `ask` with 32 prompts over one server, two equal servers, and two where one stops mid-job (see the
+ * module's comment). Each server: the model loaded at 8,192 tokens with 4 slots, 20 answer tokens at a
+ * fixed time per token.
+ */
+async function poolTable(): Promise<void> {
+  const tokenMs = QUICK ? 10 : 25;
+  const answer = Array.from({ length: 20 }, (_, i) => `w${i}`).join(" ");
+  const prompts = Array.from({ length: 32 }, (_, i) => `item-${String(i).padStart(2, "0")}`);
+  const out: PoolRow[] = [];
+  const start = () => {
+    const sim = LmStudioSim.start();
+    const config = sim.model(QWEN)!.loaded_instances[0]!.config as Record<string, unknown>;
+    config.context_length = 8192;
+    config.parallel = 4;
+    sim.chatScript = { reasoning: null, tokenDelayMs: tokenMs, answer };
+    return sim;
+  };
+  const runs: { run: string; servers: number; stopAfter?: number }[] = [
+    { run: "one server", servers: 1 },
+    { run: "two equal servers", servers: 2 },
+    { run: "two, the first stopped mid-job", servers: 2, stopAfter: 4 },
+  ];
+  for (const run of runs) {
+    const sims = Array.from({ length: run.servers }, start);
+    try {
+      await using server = await startInProcess({ env: { LM_STUDIO_URL: sims.map((s) => s.url).join(",") } });
+      const chats = (sim: LmStudioSim) => sim.requestsTo("POST /api/v1/chat");
+      let stopped: Promise<void> | undefined;
+      if (run.stopAfter !== undefined) {
+        const first = sims[0]!;
+        first.chatScript = {
+          ...first.chatScript,
+          onEnd: () => {
+            if (chats(first).filter((r) => r.endedAt !== undefined).length >= run.stopAfter!) {
+              stopped ??= first.close();
+            }
+          },
+        };
+      }
+      const t = performance.now();
+      const result = await server.call("ask", { model: QWEN, prompt: "Classify", prompts, max_tokens: 100 });
+      const ms = performance.now() - t;
+      await stopped;
+      const data = result.structuredContent as {
+        items?: { error: string | null }[];
+        fanout?: {
+          at_once: number;
+          hosts?: { host: string; requests: number; answers: number; at_once: number }[];
+        };
+      } | undefined;
+      const times = new Map<string, number>();
+      for (const sim of sims) {
+        for (const r of chats(sim)) {
+          if (r.endedAt === undefined || r.abortedAt !== undefined) continue;
+          const item = /item-\d\d/.exec(JSON.stringify(r.body))?.[0] ?? "?";
+          times.set(item, (times.get(item) ?? 0) + 1);
+        }
+      }
+      const hosts = data?.fanout?.hosts ??
+        [{
+          host: "the server",
+          requests: chats(sims[0]!).length,
+          answers: 32,
+          at_once: data?.fanout?.at_once ?? 0,
+        }];
+      out.push({
+        run: run.run,
+        ms,
+        perHost: hosts.map((h, i) => `#${i + 1}: ${h.requests}/${h.answers}/${h.at_once}`).join(", "),
+        answered: (data?.items ?? []).filter((i) => i.error === null).length,
+        twice: [...times.values()].filter((n) => n > 1).length,
+        failed: (data?.items ?? []).filter((i) => i.error !== null).length + (result.isError ? 1 : 0),
+      });
+    } finally {
+      for (const sim of sims) await sim.close();
+    }
+  }
+  if (flags.json) {
+    console.log(JSON.stringify({ pool: out }, null, 2));
+    return;
+  }
+  console.log(
+    `Pool: ask with 32 prompts, model loaded at 8,192 tokens with 4 slots on each server, ${tokenMs} ms per ` +
+      "token, 20-token answers",
+  );
+  console.log(
+    "| run | wall ms | speed-up | per server: requests/answers/at once | answered | twice | failed |",
+  );
+  console.log("|---|--:|--:|---|--:|--:|--:|");
+  for (const r of out) {
+    console.log(
+      `| ${r.run} | ${r.ms.toFixed(0)} | ${
+        (out[0]!.ms / r.ms).toFixed(2)
+      }× | ${r.perHost} | ${r.answered} | ${r.twice} | ${r.failed} |`,
+    );
+  }
+}
+
+/** One row of the defaults table. */
+interface DefaultsRow {
+  readonly call: string;
+  readonly found: number;
+  readonly read: number;
+  readonly requests: number;
+  readonly atOnce: number;
+  readonly overflows: number;
+  readonly failed: number;
+  readonly ms: number;
+}
+
+/** A folder of Chinese, Japanese and Korean text: 12 files of 600 to 7,000 characters, lines of ~80. */
+async function cjkFolder(dir: string): Promise<void> {
+  const samples = await Promise.all(
+    ["chinese", "japanese", "korean"].map((name) =>
+      Deno.readTextFile(new URL(`./fixtures/tokens/${name}.md`, import.meta.url))
+    ),
+  );
+  const sizes = [600, 1200, 2500, 7000];
+  for (const [i, sample] of samples.entries()) {
+    for (const [j, size] of sizes.entries()) {
+      let text = "";
+      for (let n = 0; text.length < size; n++) text += `${n + 1}. ${sample}\n`;
+      await Deno.writeTextFile(`${dir}/${["zh", "ja", "ko"][i]}-${j}.md`, text.slice(0, size));
+    }
+  }
+}
+
+/**
+ * Delegation at LM Studio's defaults (see the module's comment): each call on a fresh in-process server
+ * against one simulator whose model is loaded at 4,096 tokens with 4 slots sharing one cache.
+ */
+async function defaultsTable(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-cjk-" });
+  const lib = new URL("../lib", import.meta.url).pathname;
+  const out: DefaultsRow[] = [];
+  try {
+    await cjkFolder(dir);
+    const count = async (path: string) => {
+      let n = 0;
+      for await (const entry of Deno.readDir(path)) if (entry.isFile) n++;
+      return n;
+    };
+    const found = { lib: await count(lib), cjk: await count(dir) };
+    const runs: { call: string; args: Record<string, unknown>[] }[] = [
+      { call: "ask files: lib/", args: [{ files: [lib] }] },
+      { call: "ask files: lib/, each", args: [{ files: [lib], each: true }] },
+      { call: "ask files: CJK folder", args: [{ files: [dir] }] },
+      { call: "ask files: CJK folder, each", args: [{ files: [dir], each: true }] },
+      {
+        call: "two at once: lib/ and CJK each",
+        args: [{ files: [lib] }, { files: [dir], each: true }],
+      },
+    ];
+    for (const run of runs) {
+      await using sim = LmStudioSim.start();
+      const config = sim.model(QWEN)!.loaded_instances[0]!.config as Record<string, unknown>;
+      config.context_length = 4096;
+      config.parallel = 4;
+      sim.chatScript = { reasoning: null, tokenDelayMs: 2, answer: "word ".repeat(60).trim() };
+      await using server = await startInProcess({ env: { LM_STUDIO_URL: sim.url } });
+      const t = performance.now();
+      const results = await Promise.all(
+        run.args.map((args) =>
+          server.call("ask", { model: QWEN, prompt: "Summarise what this is about", ...args })
+        ),
+      );
+      const ms = performance.now() - t;
+      let read = 0;
+      let overflows = 0;
+      let failed = 0;
+      for (const result of results) {
+        const data = result.structuredContent as {
+          items?: { error: string | null }[];
+          files?: { read: { path: string }[] };
+        } | undefined;
+        read += new Set((data?.files?.read ?? []).map((f) => f.path.replace(/ \(lines .*$/, ""))).size;
+        const errors = [
+          ...(data?.items ?? []).map((i) => i.error ?? ""),
+          ...(result.isError ? [JSON.stringify(result.content)] : []),
+        ];
+        overflows += errors.filter((e) => /does not fit|exceeded|greater than the context/i.test(e)).length;
+        failed += errors.filter(Boolean).length;
+      }
+      out.push({
+        call: run.call,
+        found: run.args.reduce((n, a) => n + ((a.files as string[])[0] === lib ? found.lib : found.cjk), 0),
+        read,
+        requests: sim.requestsTo("POST /api/v1/chat").length +
+          sim.requestsTo("POST /v1/chat/completions").length,
+        atOnce: sim.peakInFlight.get(QWEN) ?? 0,
+        overflows: Math.max(overflows, sim.contextExceeded),
+        failed,
+        ms,
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  if (flags.json) {
+    console.log(JSON.stringify({ defaults: out }, null, 2));
+    return;
+  }
+  console.log(
+    "Defaults: model loaded at 4,096 tokens, parallel 4, one shared KV cache, max_tokens not set",
+  );
+  console.log("| call | files read | requests | at once | overflows | failed | wall ms |");
+  console.log("|---|--:|--:|--:|--:|--:|--:|");
+  for (const r of out) {
+    console.log(
+      `| ${r.call} | ${r.read} of ${r.found} | ${r.requests} | ${r.atOnce} | ${r.overflows} | ${r.failed} | ${
+        r.ms.toFixed(0)
+      } |`,
+    );
+  }
 }
 
 async function streamed(sim: LmStudioSim, ours: Target, env: Record<string, string>): Promise<void> {
@@ -612,19 +863,44 @@ async function fanOutFits(): Promise<void> {
   }
 }
 
+/**
+ * How long reading a folder whose `.gitignore` holds 2,000 lines built to backtrack holds the event loop
+ * (the longest gap a 5 ms bystander timer sees, median and worst of a few runs), and how many turns the
+ * bystander got: the tests assert only that it got many (a count), these are the milliseconds.
+ */
+async function eventLoopHolds(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "lmstudio-mcp-bench-" });
+  try {
+    await Deno.mkdir(`${dir}/.git`);
+    await Deno.mkdir(`${dir}/src`);
+    const rng = random(20261128);
+    const lines = Array.from({ length: 2_000 }, () => `${"*a".repeat(5 + Math.floor(rng() * 20))}*b`);
+    await Deno.writeTextFile(`${dir}/.gitignore`, `${lines.join("\n")}\nsecret.txt\n`);
+    for (let i = 0; i < 200; i++) {
+      await Deno.writeTextFile(`${dir}/src/${"a".repeat(60 + (i % 50))}${i}`, "x\n");
+    }
+    const gaps: number[] = [];
+    const turns: number[] = [];
+    for (let run = 0; run < (QUICK ? 2 : 5); run++) {
+      const measured = await withBystander(() =>
+        gatherFiles(["."], { base: dir, roots: [dir], maxFileChars: 100_000, maxTotalChars: 10_000_000 })
+          .catch((error: unknown) => error)
+      );
+      gaps.push(measured.worstGapMs);
+      turns.push(measured.turns);
+    }
+    record("event loop held by a hostile .gitignore walk, median", "ms", median(gaps), null);
+    record("  worst", "ms", Math.max(...gaps), null);
+    record("  bystander turns during the walk, median", "turns", median(turns), null, false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 async function httpVsStdio(env: Record<string, string>): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...RUN_FLAGS, MAIN, "--http", "127.0.0.1:0"],
-    env: await childEnv(await Deno.makeTempDir(), env),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(child.stderr);
-  const url = await log.url;
-  if (!url) throw new Error(`the HTTP server did not start: ${log.text()}`);
+  await using server = await spawnHttpServer({ env });
   const http = new Client({ name: "bench", version: "0" });
-  await http.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await http.connect(new StreamableHTTPClientTransport(new URL(server.url)));
   const stdio = await connect({
     name: "ours",
     command: Deno.execPath(),
@@ -642,9 +918,6 @@ async function httpVsStdio(env: Record<string, string>): Promise<void> {
   }
   await http.close();
   await stdio.close();
-  child.kill("SIGTERM");
-  await child.status;
-  await log.ended;
   record("model_list over Streamable HTTP, p50", "ms", median(overHttp), null);
   record("  over stdio, p50", "ms", median(overStdio), null);
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 import manifest from "../manifest.json" with { type: "json" };
 import serverJson from "../server.json" with { type: "json" };
-import { CONFIG_VARIABLES } from "../lib/config.ts";
+import { CONFIG_VARIABLES } from "../lib/config/config.ts";
 import { VERSION } from "../main.ts";
 import { serverRunFlags, TARGETS } from "../scripts/permissions.ts";
 import { ROOT } from "./support/mcp.ts";
@@ -18,11 +18,13 @@ import { runWithin } from "./support/wait.ts";
 
 async function shippedFiles(): Promise<string[]> {
   const files = ["main.ts"];
-  for (const dir of ["lib", "tools"]) {
+  const walk = async (dir: string): Promise<void> => {
     for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
-      if (entry.isFile && entry.name.endsWith(".ts")) files.push(`${dir}/${entry.name}`);
+      if (entry.isDirectory) await walk(`${dir}/${entry.name}`);
+      else if (entry.isFile && entry.name.endsWith(".ts")) files.push(`${dir}/${entry.name}`);
     }
-  }
+  };
+  for (const dir of ["lib", "tools", "server", "transports"]) await walk(dir);
   return files.sort();
 }
 
@@ -71,7 +73,8 @@ Deno.test("the module graph of main.ts is local files, npm: and node: only, all 
   }
   for (const file of local) {
     assert.ok(
-      file === "main.ts" || file === "deno.json" || /^(transports|server|tools|lib)\/[^/]+\.ts$/.test(file),
+      file === "main.ts" || file === "deno.json" ||
+        /^(transports|server|tools|lib)\/([^/]+\/)*[^/]+\.ts$/.test(file),
       `${file} is imported by main.ts but not in publish.include`,
     );
   }
@@ -113,8 +116,8 @@ Deno.test("deno publish --dry-run ships the server and its docs, not the tests",
   for (
     const file of [
       "main.ts",
-      "lib/http.ts",
-      "tools/ask.ts",
+      "lib/lmstudio/http.ts",
+      "tools/ask/ask.ts",
       "server/build_server.ts",
       "transports/stdio.ts",
       "deno.json",

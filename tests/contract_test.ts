@@ -4,9 +4,14 @@
  * simulator's own fidelity to the recordings is pinned in `simulator_test.ts`.
  */
 import assert from "node:assert/strict";
-import { parse } from "../lib/lmstudio.ts";
-import { summarizeModel } from "../lib/models.ts";
-import { DownloadJobSchema, LoadReplySchema, ModelListSchema, UnloadReplySchema } from "../lib/schemas.ts";
+import { parse } from "../lib/lmstudio/client.ts";
+import { summarizeModel } from "../lib/lmstudio/models.ts";
+import {
+  DownloadJobSchema,
+  LoadReplySchema,
+  ModelListSchema,
+  UnloadReplySchema,
+} from "../lib/lmstudio/schemas.ts";
 import loaded from "./fixtures/lmstudio/api-v1-models.loaded.json" with { type: "json" };
 import noneLoaded from "./fixtures/lmstudio/api-v1-models.none-loaded.json" with { type: "json" };
 import loadReply from "./fixtures/lmstudio/api-v1-models-load.reply.json" with { type: "json" };

@@ -68,11 +68,14 @@ async function graph(): Promise<Import[]> {
   return all;
 }
 
-Deno.test("layers: no import runs back up, and every relative import names a file that exists", async () => {
+Deno.test("layers: no import runs back up, no transport imports tools/, every relative import names a file", async () => {
   const imports = await graph();
   assert.ok(imports.length > 100, `read ${imports.length} imports: the parser found too few`);
   const upward = imports.filter((i) => i.to !== undefined && layerOf(i.to) > layerOf(i.from));
   assert.deepEqual(upward.map((i) => `${i.from} → ${i.to}`), []);
+  // A transport is given a server factory; the tools and their dependencies are the server's business.
+  const intoTools = imports.filter((i) => i.from.startsWith("transports/") && i.to?.startsWith("tools/"));
+  assert.deepEqual(intoTools.map((i) => `${i.from} → ${i.to}`), []);
   const missing: string[] = [];
   for (const i of imports) {
     if (i.to === undefined) continue;
@@ -137,4 +140,15 @@ Deno.test("layers: server/ holds no rule about one tool by name (each tool owns 
     }
   }
   assert.deepEqual(found, []);
+});
+
+Deno.test("layers: no source file over 450 lines unless its header says why one file is clearer", async () => {
+  const long: string[] = [];
+  for (const file of await sourceFiles()) {
+    const source = await Deno.readTextFile(join(ROOT, file));
+    const lines = source.split("\n").length;
+    const header = /^\/\*\*[\s\S]*?\*\//.exec(source)?.[0] ?? "";
+    if (lines > 450 && !/on purpose/.test(header)) long.push(`${file} (${lines} lines)`);
+  }
+  assert.deepEqual(long, []);
 });

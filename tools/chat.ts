@@ -9,8 +9,8 @@
  * @module
  */
 import { z } from "zod";
-import { CHAT_DEFAULTS, sendChat } from "../lib/chat_send.ts";
-import { type FileSet, frameFiles } from "../lib/files.ts";
+import { CHAT_DEFAULTS, sendChat } from "../lib/history/chat_send.ts";
+import { type FileSet, frameFiles } from "../lib/files/files.ts";
 import {
   contextOf,
   FilesField,
@@ -19,15 +19,16 @@ import {
   FilesReportSchema,
   type ReadFiles,
   readFilesFor,
-} from "./file_input.ts";
+} from "./shared/file_input.ts";
 import { InputError } from "../lib/errors.ts";
-import { findModel, formatBytes } from "../lib/models.ts";
-import { iso, sessionJson, sessionMarkdown } from "../lib/session_export.ts";
-import type { SessionStore, SessionSummary } from "../lib/sessions.ts";
-import { ModelKey, NonBlank } from "./fields.ts";
-import { inferenceBlocks, progressHook, StatsSchema } from "./inference_view.ts";
-import { plural, textAndStructured } from "./result.ts";
-import { defineTool, type Deps, type ToolContext, type ToolSpec } from "./tool.ts";
+import { findModel, formatBytes } from "../lib/lmstudio/models.ts";
+import { iso, sessionJson, sessionMarkdown } from "../lib/history/session_export.ts";
+import type { SessionStore, SessionSummary } from "../lib/history/sessions.ts";
+import { ModelKey, NonBlank } from "./shared/fields.ts";
+import { inferenceBlocks, progressHook, StatsSchema } from "./shared/inference_view.ts";
+import { plural, textAndStructured } from "./shared/result.ts";
+import { defineTool, type ToolContext, type ToolDeps, type ToolSpec } from "./tool.ts";
+import { hostReport, routeCall } from "./shared/route.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 
 const MIB = 1024 * 1024;
@@ -112,6 +113,7 @@ export const chat: ToolSpec = defineTool("chat", () => ({
     deleted: z.boolean().optional(),
     format: z.string().optional(),
     document: z.string().optional(),
+    host: z.string().optional(),
   },
   annotations: {
     readOnlyHint: false,
@@ -154,9 +156,14 @@ export const chat: ToolSpec = defineTool("chat", () => ({
     throw new InputError('chat send needs message (the text to send). To clear a session use action "reset"');
   }
   const label = args.model ?? store.get(id)?.model ?? "the model";
-  const files = args.files ? await attachFiles(args.files, args, label, deps, context) : undefined;
+  // The history stays here; with several LM Studio servers the turn goes where the model has room.
+  const model = args.model ?? store.get(id)?.model ?? undefined;
+  const routed = model === undefined ? undefined : await routeCall(deps, model, { signal: context.signal });
+  const on = routed?.deps ?? deps;
+  using _counted = routed?.route; // Counted on its server until the call ends.
+  const files = args.files ? await attachFiles(args.files, args, label, on, context) : undefined;
   context.progress.update(`Sending to ${label} in session ${id}`);
-  const sent = await sendChat(deps.client, store, {
+  const sent = await sendChat(on.client, store, {
     sessionId: id,
     message: args.message,
     model: args.model,
@@ -174,6 +181,7 @@ export const chat: ToolSpec = defineTool("chat", () => ({
     onWaiting: () => context.progress.update(`Waiting for another send to session ${id} to finish`),
   });
   const { result, session } = sent;
+  const where = routed ? hostReport(on, routed.route) : { line: "", field: {} };
   const notes = [`Session "${id}": ${plural(session.turns, "turn")} stored.`];
   if (files) notes.push(`${filesLine(files)} The turn stores their paths and digests, not their text.`);
   if (sent.omittedTurns > 0) {
@@ -187,6 +195,7 @@ export const chat: ToolSpec = defineTool("chat", () => ({
       "system was ignored: it only applies when a session starts. Reset the session to change it.",
     );
   }
+  if (where.line) notes.push(where.line);
   return {
     content: inferenceBlocks(result, notes),
     structuredContent: {
@@ -201,6 +210,7 @@ export const chat: ToolSpec = defineTool("chat", () => ({
       usage: { prompt_tokens: result.stats.input_tokens, completion_tokens: result.stats.output_tokens },
       stats: { ...result.stats },
       ...(files ? { files: filesReport(files) } : {}),
+      ...where.field,
     },
   };
 });
@@ -210,7 +220,7 @@ async function attachFiles(
   patterns: readonly string[],
   args: { message?: string | undefined; system?: string | undefined; max_tokens?: number | undefined },
   model: string,
-  deps: Deps,
+  deps: ToolDeps,
   context: ToolContext,
 ): Promise<ReadFiles> {
   const catalog = await deps.client.catalog({ signal: context.signal });
@@ -240,7 +250,7 @@ async function filesNote(set: FileSet): Promise<string> {
 async function deleteSession(
   store: SessionStore,
   id: string,
-  deps: Deps,
+  deps: ToolDeps,
   context: ToolContext,
 ): Promise<boolean> {
   const release = await store.lock(id, {
@@ -347,7 +357,7 @@ function exportSession(store: SessionStore, id: string, format: "markdown" | "js
  * @param id The session id
  * @returns The Markdown, or undefined when there is no such session
  */
-export function sessionResourceText(deps: Deps, id: string): string | undefined {
+export function sessionResourceText(deps: ToolDeps, id: string): string | undefined {
   const store = deps.sessions();
   const session = store.get(id);
   if (!session) return undefined;

@@ -5,11 +5,12 @@
  * @module
  */
 import { z } from "zod";
-import { embed as embedTexts } from "../lib/embeddings.ts";
+import { embed as embedTexts } from "../lib/lmstudio/embeddings.ts";
 import { InputError } from "../lib/errors.ts";
-import { findModel, unsuitableReason } from "../lib/models.ts";
-import { ModelKey, NonBlank } from "./fields.ts";
-import { textAndStructured } from "./result.ts";
+import { findModel, unsuitableReason } from "../lib/lmstudio/models.ts";
+import { ModelKey, NonBlank } from "./shared/fields.ts";
+import { textAndStructured } from "./shared/result.ts";
+import { hostReport, routeCall, withFailover } from "./shared/route.ts";
 import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 
 const MAX_ITEMS = 1024;
@@ -36,10 +37,15 @@ export const embed: ToolSpec = defineTool("embed", () => ({
     count: z.number().int(),
     embeddings: z.array(z.array(z.number())),
     prompt_tokens: z.number().nullable(),
+    host: z.string().optional(),
   },
   annotations: READ_ONLY,
-}), async (args, deps, context) => {
+}), async (args, given, context) => {
   const inputs = typeof args.input === "string" ? [args.input] : args.input;
+  // With several LM Studio servers: the one where the model is loaded and has room (see lib/lmstudio/pool.ts).
+  const routed = await routeCall(given, args.model, { signal: context.signal });
+  const { deps } = routed;
+  using _counted = routed.route; // Counted on its server until the call ends.
   const catalog = await deps.client.catalog({ signal: context.signal });
   const unsuitable = unsuitableReason(catalog, args.model, {
     tool: "embed",
@@ -56,12 +62,13 @@ export const embed: ToolSpec = defineTool("embed", () => ({
   context.progress.update(`Embedding ${inputs.length} text${inputs.length === 1 ? "" : "s"}`);
   // Through the load gate: embeds of an unloaded model made at once start one load between them.
   const known = findModel(catalog, args.model);
-  const result = await deps.client.loads.run(
-    known?.key ?? args.model,
-    Boolean(known?.loaded_instances?.length),
-    () => embedTexts(deps.client, args.model, inputs, context.signal),
-    context.signal,
-  );
+  const { value: result, route } = await withFailover(routed, args.model, (on) =>
+    on.client.loads.run(
+      known?.key ?? args.model,
+      Boolean(known?.loaded_instances?.length),
+      () => embedTexts(on.client, args.model, inputs, context.signal),
+      context.signal,
+    ), context.signal);
   const preview = (v: number[]) =>
     `[${v.slice(0, PREVIEW).map((x) => x.toFixed(4)).join(", ")}${v.length > PREVIEW ? ", …" : ""}]`;
   const lines = [
@@ -76,11 +83,14 @@ export const embed: ToolSpec = defineTool("embed", () => ({
   if (!args.full && result.vectors.length > 3) {
     lines.push(`… and ${result.vectors.length - 3} more (pass full: true to print them all)`);
   }
+  const where = hostReport(deps, route);
+  if (where.line) lines.push(where.line);
   return textAndStructured(lines.join("\n"), {
     model: result.model,
     dimension: result.dimension,
     count: result.vectors.length,
     embeddings: result.vectors,
     prompt_tokens: result.promptTokens,
+    ...where.field,
   });
 });

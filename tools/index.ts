@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { ask } from "./ask.ts";
+import { ask } from "./ask/ask.ts";
 import { chat } from "./chat.ts";
 import { embed } from "./embed.ts";
 import { modelDownload } from "./model_download.ts";

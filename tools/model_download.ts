@@ -1,13 +1,15 @@
 /**
- * `model_download`: fetch a model from the LM Studio catalogue or Hugging Face, with live progress.
+ * `model_download`: fetch a model from the LM Studio catalogue or Hugging Face, with live progress. With
+ * several servers, into the one named by `host`, else the first (a job id belongs to its server).
  *
  * @module
  */
 import { z } from "zod";
-import { type DownloadState, toDownloadState, waitForDownload } from "../lib/download.ts";
+import { type DownloadState, toDownloadState, waitForDownload } from "../lib/lmstudio/download.ts";
 import { InputError, LmStudioError } from "../lib/errors.ts";
-import { formatBytes } from "../lib/models.ts";
-import { textAndStructured } from "./result.ts";
+import { formatBytes } from "../lib/lmstudio/models.ts";
+import { HostField } from "./shared/fields.ts";
+import { textAndStructured } from "./shared/result.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 
 function describeState(name: string, state: DownloadState): string {
@@ -30,6 +32,7 @@ export const modelDownload: ToolSpec = defineTool("model_download", () => ({
     model: z.string().trim().min(1, "must not be empty").max(2048).optional(),
     quantization: z.string().trim().min(1).max(64).optional().describe("e.g. Q4_K_M"),
     job_id: z.string().trim().min(1).max(256).optional(),
+    host: HostField(),
   },
   outputSchema: {
     job_id: z.string().nullable(),
@@ -40,6 +43,7 @@ export const modelDownload: ToolSpec = defineTool("model_download", () => ({
     percent: z.number().nullable(),
     bytes_per_second: z.number().nullable(),
     estimated_completion: z.string().nullable(),
+    host: z.string().optional(),
   },
   annotations: {
     readOnlyHint: false,
@@ -52,14 +56,18 @@ export const modelDownload: ToolSpec = defineTool("model_download", () => ({
   if (args.model === undefined && args.job_id === undefined) {
     throw new InputError("Pass `model` (what to download) or `job_id` (an earlier download)");
   }
-  const name = args.model ?? `job ${args.job_id}`;
+  const host = args.host === undefined ? deps.pool.hosts[0]! : deps.pool.host(args.host);
+  const client = host.client;
+  const several = deps.pool.several;
+  const name = (args.model ?? `job ${args.job_id}`) + (several ? ` on ${host.name}` : "");
+  const again = several ? ` and host "${host.name}"` : "";
   let state: DownloadState;
   if (args.job_id !== undefined) {
-    state = toDownloadState(await deps.client.downloadStatus(args.job_id, { signal }), args.job_id);
+    state = toDownloadState(await client.downloadStatus(args.job_id, { signal }), args.job_id);
   } else {
     progress.update(`Starting the download of ${name}`);
     state = toDownloadState(
-      await deps.client.startDownload(name, args.quantization, { signal }),
+      await client.startDownload(args.model!, args.quantization, { signal }),
     );
   }
   const report = (s: DownloadState) =>
@@ -72,7 +80,7 @@ export const modelDownload: ToolSpec = defineTool("model_download", () => ({
     );
   }
   if ((state.status === "downloading" || state.status === "paused") && state.job_id) {
-    state = await waitForDownload(deps.client, state.job_id, {
+    state = await waitForDownload(client, state.job_id, {
       intervalMs: deps.config.downloadPollIntervalMs,
       budgetMs: deps.config.downloadPollTimeoutMs,
       onProgress: report,
@@ -88,11 +96,11 @@ export const modelDownload: ToolSpec = defineTool("model_download", () => ({
     text = `Downloaded ${name}${size}. Load it with model_load.`;
   } else if (state.status === "paused") {
     text = `${describeState(name, state)}. The download is paused in LM Studio: resume it there, ` +
-      `then call model_download with job_id "${state.job_id}" to follow it.`;
+      `then call model_download with job_id "${state.job_id}"${again} to follow it.`;
   } else {
     text = `${describeState(name, state)}. Still downloading after ${
       Math.round(deps.config.downloadPollTimeoutMs / 1000)
-    } s of waiting. Call model_download with job_id "${state.job_id}" to keep waiting.`;
+    } s of waiting. Call model_download with job_id "${state.job_id}"${again} to keep waiting.`;
   }
-  return textAndStructured(text, { ...state, finished });
+  return textAndStructured(text, { ...state, finished, ...(several ? { host: host.name } : {}) });
 });

@@ -5,12 +5,13 @@
  */
 import { z } from "zod";
 import { LmStudioError } from "../lib/errors.ts";
-import { LOAD_OPTIONS } from "../lib/lmstudio.ts";
-import { describeAvailability, findModel } from "../lib/models.ts";
-import type { NativeModel } from "../lib/schemas.ts";
-import { textAndStructured } from "./result.ts";
+import { LOAD_OPTIONS } from "../lib/lmstudio/client.ts";
+import { describeAvailability, findModel } from "../lib/lmstudio/models.ts";
+import type { NativeModel } from "../lib/lmstudio/schemas.ts";
+import { textAndStructured } from "./shared/result.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
-import { ModelKey } from "./fields.ts";
+import { HostField, ModelKey } from "./shared/fields.ts";
+import { hostWithModel } from "./shared/route.ts";
 
 /** Models at least this large load slowly enough to be worth a task. */
 const LARGE_MODEL_BYTES = 1_000_000_000;
@@ -32,6 +33,7 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
     }).optional().describe("Not applied"),
     ttl: z.number().int().min(1).max(31_536_000).optional()
       .describe("Not applied; pass ttl to ask"),
+    host: HostField(),
   },
   outputSchema: {
     instance_id: z.string(),
@@ -41,6 +43,7 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
     requested: z.record(z.string(), z.unknown()),
     not_as_requested: z.array(z.string()),
     already_loaded: z.boolean(),
+    host: z.string().optional(),
   },
   annotations: {
     readOnlyHint: false,
@@ -55,14 +58,17 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
   const { signal, progress } = context;
   const hasOptions = LOAD_OPTIONS.some((key) => args[key] !== undefined);
   const notes = unappliedNotes(args);
-  const models = await deps.client.listModels({ signal });
+  const { host, models } = await hostWithModel(deps, args.model, { host: args.host, signal });
+  const on = deps.pool.several
+    ? { text: ` on ${host.name}`, field: { host: host.name } }
+    : { text: "", field: {} };
   const model = findModel(models, args.model);
   if (!model) throw new LmStudioError(describeAvailability(models, args.model));
   const instance = model.loaded_instances?.[0];
   if (instance && !hasOptions) {
     const context_length = instance.config?.context_length ?? null;
     return textAndStructured(
-      `${model.key} is already loaded as ${instance.id}` +
+      `${model.key} is already loaded as ${instance.id}${on.text}` +
         (context_length ? ` (context ${context_length})` : "") +
         `. To change its settings, model_unload it and load it again with options.` + notes,
       {
@@ -73,12 +79,13 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
         requested: {},
         not_as_requested: [],
         already_loaded: true,
+        ...on.field,
       },
     );
   }
   progress.update(`Loading ${model.key}`);
-  const { gpu: _gpu, ttl: _ttl, ...options } = args; // Never sent: see unappliedNotes.
-  const result = await deps.client.loadModel({ ...options, model: model.key }, { signal });
+  const { gpu: _gpu, ttl: _ttl, host: _host, ...options } = args; // Never sent: see unappliedNotes.
+  const result = await host.client.loadModel({ ...options, model: model.key }, { signal });
   const config = result.config;
   const requested = requestedOptions(options);
   const differences = compareApplied(requested, config);
@@ -86,7 +93,9 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
     ? "(LM Studio did not report the load time)"
     : `in ${result.loadTimeSeconds.toFixed(2)} s`;
   return textAndStructured(
-    `Loaded ${result.instanceId} (${result.type ?? model.type}) ${time} — ${describeConfig(config)}` +
+    `Loaded ${result.instanceId}${on.text} (${result.type ?? model.type}) ${time} — ${
+      describeConfig(config)
+    }` +
       differences.map((d) => `\n${d.text}`).join("") + unconfirmedNote(requested, config) +
       secondInstanceNote(model, result.instanceId) + notes,
     {
@@ -97,6 +106,7 @@ export const modelLoad: ToolSpec = defineTool("model_load", () => ({
       requested,
       not_as_requested: differences.map((d) => d.key),
       already_loaded: false,
+      ...on.field,
     },
   );
 });

@@ -6,15 +6,21 @@
  */
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import type { Config } from "../lib/config.ts";
-import type { LmStudioClient } from "../lib/lmstudio.ts";
-import type { Logger } from "../lib/logger.ts";
-import type { SessionStore } from "../lib/sessions.ts";
+import type { Config } from "../lib/config/config.ts";
+import type { LmStudioClient } from "../lib/lmstudio/client.ts";
+import type { Logger } from "../lib/config/logger.ts";
+import type { Pool } from "../lib/lmstudio/pool.ts";
+import type { SessionStore } from "../lib/history/sessions.ts";
 
-/** Everything a handler may use; built once per process by `buildDeps` (server/deps.ts). */
-export interface Deps {
-  /** LM Studio. */
+/**
+ * Everything a handler may use: what tools are given of the server's dependencies (`Deps` in
+ * server/deps.ts, built once per process by `buildDeps`).
+ */
+export interface ToolDeps {
+  /** LM Studio: the server a call was routed to (the first of LM_STUDIO_URL until then). */
   readonly client: LmStudioClient;
+  /** Every LM Studio server of LM_STUDIO_URL (one client each); `client` is one of them. */
+  readonly pool: Pool;
   /** The parsed configuration. */
   readonly config: Config;
   /** Where log lines go: stderr, and within a call also the client's MCP log (redacted). */
@@ -94,13 +100,13 @@ export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape
    * connections whose client takes tasks, such a call answers at once with a task (server/tasks.ts).
    * Absent: never. A throw counts as no (the plain call then says what failed).
    */
-  long?(args: z.infer<z.ZodObject<I>>, deps: Deps): boolean | Promise<boolean>;
+  long?(args: z.infer<z.ZodObject<I>>, deps: ToolDeps): boolean | Promise<boolean>;
 }
 
 /** A tool's handler: validated input in, result out; expected failures are thrown as LmStudioError. */
 export type Handler<I extends z.ZodRawShape> = (
   args: z.infer<z.ZodObject<I>>,
-  deps: Deps,
+  deps: ToolDeps,
   context: ToolContext,
 ) => Promise<CallToolResult>;
 
@@ -113,9 +119,9 @@ export interface ToolSpec {
   /** The input schema as one zod object, built on first use and kept. */
   input(): z.ZodType;
   /** Runs the handler on input already validated against `input()`. */
-  readonly run: (args: unknown, deps: Deps, context: ToolContext) => Promise<CallToolResult>;
+  readonly run: (args: unknown, deps: ToolDeps, context: ToolContext) => Promise<CallToolResult>;
   /** Whether a call (input already validated) may run for minutes: the definition's `long`, else false. */
-  readonly long: (args: unknown, deps: Deps) => Promise<boolean>;
+  readonly long: (args: unknown, deps: ToolDeps) => Promise<boolean>;
 }
 
 /**

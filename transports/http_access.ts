@@ -11,6 +11,10 @@
  *   cannot know it; `/health`, which needs no token, still answers only the loopback names (or a
  *   request that carries the token). Listing the names clients use is the stricter setting.
  *
+ * Every refusal says `Connection: close` (and the connection guard closes the connection after it): a
+ * client without the token keeps no connection open, so it cannot hold the connection limit against
+ * those that have it.
+ *
  * @module
  */
 import type { HttpSettings } from "./http_listen.ts";
@@ -92,6 +96,7 @@ export async function checkAccess(
         status: 401,
         headers: {
           "content-type": "application/json",
+          connection: "close",
           "www-authenticate": `Bearer realm="lmstudio-mcp"${
             given === undefined ? "" : ', error="invalid_token"'
           }`,
@@ -113,5 +118,8 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
 }
 
 function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", connection: "close" },
+  });
 }

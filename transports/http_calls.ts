@@ -3,14 +3,16 @@
  *
  * - A call is in flight from its POST until its reply is sent (or the client cancels it), and its
  *   response stream is open until the client has taken the last byte (or left): the session counts as
- *   active until both are over.
+ *   active until both are over. So does a session whose client holds a stream open to listen (the `GET`
+ *   stream every SDK client opens after `initialize`): a connected client is in use, however long it
+ *   says nothing and however slow the machine, and idle expiry is for clients that have gone.
  * - Two calls in flight may not share a JSON-RPC id: the SDK transport maps replies to streams by id
  *   (and the server its cancellations), so a second request with a live id would take over the first's
  *   stream and leave the first waiting forever. The second is refused up front.
  * - When every stream carrying a call is gone (the client disconnected) and none resumes it with
  *   `Last-Event-ID` within the grace period, the call is cancelled as if the client had sent
  *   `notifications/cancelled`, which aborts its LM Studio requests.
- * - At shutdown every call in flight is answered with an error.
+ * - At shutdown every call in flight has its work cancelled, then is answered with an error.
  * - What a response stream's client leaves unread is bounded (see `http_unread.ts`).
  *
  * @module
@@ -51,6 +53,8 @@ export class SessionCalls {
   readonly #calls = new Map<string, Call>();
   readonly #byStream = new Map<string, Set<Call>>();
   readonly #streams = new Set<Promise<void>>();
+  /** Open streams that carry no call of their own (a client listening). */
+  #listening = 0;
   #transport: Transport | undefined;
   #closed = false;
 
@@ -68,9 +72,9 @@ export class SessionCalls {
     return this.#calls.size;
   }
 
-  /** Whether a call is in flight or a response stream that carried one is still sending. */
+  /** Whether a call is in flight, a response stream that carried one is still sending, or a client listens. */
   busy(): boolean {
-    return this.#calls.size > 0 || this.#streams.size > 0;
+    return this.#calls.size > 0 || this.#streams.size > 0 || this.#listening > 0;
   }
 
   /**
@@ -172,7 +176,7 @@ export class SessionCalls {
   }
 
   /**
-   * Answers every call in flight with an error and cancels its work.
+   * Cancels the work of every call in flight, then answers it with an error.
    *
    * @param code The JSON-RPC error code
    * @param message The error message
@@ -180,14 +184,15 @@ export class SessionCalls {
   async answerAll(code: number, message: string): Promise<void> {
     const calls = [...this.#calls.values()];
     await Promise.all(calls.map(async (call) => {
+      // The work stops first, so a caller told of the shutdown knows nothing of it runs on.
+      this.#cancel(call.id, message);
       try {
         await this.#transport?.send(
           { jsonrpc: "2.0", id: call.id, error: { code, message } } as JSONRPCMessage,
         );
       } catch {
-        // No stream and nothing to resume: the cancellation below still stops the work.
+        // No stream and nothing to resume: the work is stopped all the same.
       }
-      this.#cancel(call.id, message);
     }));
   }
 
@@ -225,11 +230,14 @@ export class SessionCalls {
       void ended.then(() => this.#streams.delete(ended));
     }
     let learned = !learn;
+    const listening = !learn;
+    if (listening) this.#listening++;
     const body = boundedStream(response.body, this.#options.unread, {
       onChunk: (chunk) => {
         if (!learned) learned = this.#learn(chunk, calls);
       },
       onEnd: (gone) => {
+        if (listening) this.#listening--;
         for (const call of calls) {
           call.attached--;
           if (gone && call.attached === 0 && this.#calls.get(keyOf(call.id)) === call) this.#graceFor(call);

@@ -8,6 +8,11 @@
  * empty lines before the request line); a body is framed by `Transfer-Encoding: chunked` (§7.1, chunks
  * then trailers then an empty line) or else by `Content-Length` (§6.3), and has no length otherwise.
  *
+ * What it cannot follow it refuses (phase `refused`, with the status to answer), so that no connection
+ * ever goes on without its timers: HTTP/2 without TLS (the `PRI` preface of h2c, which would multiplex
+ * streams no timer sees), a `Content-Length` that is not 1 to 15 digits or disagrees with itself, a
+ * transfer coding that does not end in `chunked`, a malformed chunk, an oversized head or chunk line.
+ *
  * @module
  */
 
@@ -19,10 +24,18 @@ export type FramingPhase =
   | "head"
   /** A request body. */
   | "body"
-  /** Something this reader does not follow (HTTP/2, a malformed frame): no timers apply. */
-  | "opaque"
-  /** A head larger than the limit: the connection should be closed. */
-  | "too-large";
+  /** Something this reader does not follow: the connection is to be answered with `refusal` and closed. */
+  | "refused";
+
+/** Why a connection's requests cannot be followed, and what to answer. */
+export interface Refusal {
+  /** The HTTP status: 400 malformed framing, 413 a length no body could have, 431 an oversized head. */
+  readonly status: 400 | 413 | 431;
+  /** What was wrong, for the client. */
+  readonly message: string;
+  /** The client spoke HTTP/2 without TLS (answer with an HTTP/2 GOAWAY, not an HTTP/1.1 status). */
+  readonly http2?: true;
+}
 
 /** Largest request head followed (the server behind refuses larger ones anyway). */
 export const MAX_HEAD_BYTES = 64 * 1024;
@@ -50,6 +63,7 @@ export class RequestFraming {
   #line = "";
   #remaining = 0;
   #requests = 0;
+  #refusal: Refusal | undefined;
 
   /**
    * Starts following a connection.
@@ -70,6 +84,11 @@ export class RequestFraming {
     return this.#since;
   }
 
+  /** Why the connection is refused (in phase `refused`). */
+  get refusal(): Refusal | undefined {
+    return this.#refusal;
+  }
+
   /** Heads completed so far. */
   get requests(): number {
     return this.#requests;
@@ -85,8 +104,7 @@ export class RequestFraming {
     let at = 0;
     while (at < bytes.length) {
       switch (this.#phase) {
-        case "opaque":
-        case "too-large":
+        case "refused":
           return;
         case "idle":
           this.#phase = "head";
@@ -115,7 +133,15 @@ export class RequestFraming {
     const from = Math.max(0, before - 3);
     const end = /\r?\n\r?\n/.exec(this.#head.slice(from));
     if (!end) {
-      if (this.#head.length > MAX_HEAD_BYTES) this.#phase = "too-large";
+      if (/^PRI \* HTTP\/2/.test(this.#head)) {
+        this.#refuse({
+          status: 400,
+          message: "HTTP/2 without TLS (h2c) is not served; use HTTP/1.1",
+          http2: true,
+        });
+      } else if (this.#head.length > MAX_HEAD_BYTES) {
+        this.#refuse({ status: 431, message: `The request head is over ${MAX_HEAD_BYTES} bytes` });
+      }
       return at + take.length;
     }
     const headEnd = from + end.index + end[0].length;
@@ -129,8 +155,11 @@ export class RequestFraming {
   #startBody(head: string, now: number): void {
     const lines = head.split(/\r?\n/);
     if (/^PRI \* HTTP\/2/.test(lines[0] ?? "")) {
-      this.#phase = "opaque";
-      return;
+      return this.#refuse({
+        status: 400,
+        message: "HTTP/2 without TLS (h2c) is not served; use HTTP/1.1",
+        http2: true,
+      });
     }
     const lengths: string[] = [];
     const encodings: string[] = [];
@@ -146,8 +175,10 @@ export class RequestFraming {
     }
     this.#since = now;
     if (encodings.length > 0) {
-      // A request whose last coding is not chunked has no knowable length: the server refuses it.
-      if (encodings.at(-1) !== "chunked") return void (this.#phase = "opaque");
+      // A request whose last coding is not chunked has no knowable length (RFC 9112 §6.3).
+      if (encodings.at(-1) !== "chunked") {
+        return this.#refuse({ status: 400, message: "Transfer-Encoding must end in chunked" });
+      }
       this.#phase = "body";
       this.#body = "chunk-size";
       this.#line = "";
@@ -155,8 +186,14 @@ export class RequestFraming {
     }
     if (lengths.length > 0) {
       const first = lengths[0]!;
-      if (!/^\d{1,15}$/.test(first) || lengths.some((value) => value !== first)) {
-        return void (this.#phase = "opaque");
+      if (lengths.some((value) => value !== first)) {
+        return this.#refuse({ status: 400, message: "Conflicting Content-Length values" });
+      }
+      if (/^\d{16,}$/.test(first)) {
+        return this.#refuse({ status: 413, message: `Content-Length ${first.slice(0, 40)} is too large` });
+      }
+      if (!/^\d{1,15}$/.test(first)) {
+        return this.#refuse({ status: 400, message: "Content-Length is not a number of bytes" });
       }
       this.#remaining = Number(first);
     } else {
@@ -184,7 +221,10 @@ export class RequestFraming {
         const end = newline < 0 ? bytes.length : newline;
         this.#line += latin1(bytes.subarray(at, end));
         if (this.#line.length > MAX_LINE_BYTES) {
-          this.#phase = "opaque";
+          this.#refuse({
+            status: 431,
+            message: `A chunk-size or trailer line is over ${MAX_LINE_BYTES} bytes`,
+          });
           return bytes.length;
         }
         if (newline >= 0) this.#endLine(this.#line.replace(/\r$/, ""));
@@ -193,18 +233,27 @@ export class RequestFraming {
     }
   }
 
+  #refuse(refusal: Refusal): void {
+    this.#phase = "refused";
+    this.#refusal = refusal;
+  }
+
   #endLine(line: string): void {
     this.#line = "";
     switch (this.#body) {
       case "chunk-size": {
         const size = line.split(";")[0]!.trim();
-        if (!/^[0-9a-fA-F]{1,12}$/.test(size)) return void (this.#phase = "opaque");
+        if (!/^[0-9a-fA-F]{1,12}$/.test(size)) {
+          return this.#refuse({ status: 400, message: "Malformed chunk size" });
+        }
         this.#remaining = parseInt(size, 16);
         this.#body = this.#remaining === 0 ? "trailers" : "chunk-data";
         return;
       }
       case "chunk-end":
-        if (line !== "") return void (this.#phase = "opaque");
+        if (line !== "") {
+          return this.#refuse({ status: 400, message: "A chunk does not end where its size says" });
+        }
         this.#body = "chunk-size";
         return;
       case "trailers":

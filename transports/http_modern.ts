@@ -12,10 +12,9 @@
  *
  * @module
  */
-import type { Logger } from "../lib/logger.ts";
-import { createServer, type ServerInfo } from "../server/build_server.ts";
+import type { Logger } from "../lib/config/logger.ts";
+import type { InstanceScope, McpApp } from "../server/build_server.ts";
 import { createMcpHandler, isLegacyRequest, type McpHttpHandler, MODERN_REVISION } from "../server/sdk.ts";
-import type { Deps } from "../tools/tool.ts";
 import {
   asRequest,
   CAPABILITIES_KEY,
@@ -56,20 +55,15 @@ export async function isModernRequest(
  * The modern leg's handler: a fresh server per request, sharing LM Studio's client, the config and
  * the stores with every other request.
  *
- * @param deps LM Studio, config, log, stores, and the shutdown signal
- * @param info Name and version for `server/discover`
+ * @param app Builds the instances; the log
  * @param maxBodyBytes Largest request body
- * @param taskOwner Who the tasks started here belong to (every request passed the same token check)
+ * @param scope Who the tasks started here belong to (every request passed the same token check), and
+ *   the signal of the server's shutdown
  * @returns The handler (`fetch`, and `close` to abort exchanges in flight)
  */
-export function modernHandler(
-  deps: Deps,
-  info: ServerInfo,
-  maxBodyBytes: number,
-  taskOwner?: string,
-): McpHttpHandler {
-  const log: Logger = deps.log;
-  const handler = createMcpHandler(({ era }) => createServer(deps, info, era, taskOwner), {
+export function modernHandler(app: McpApp, maxBodyBytes: number, scope: InstanceScope): McpHttpHandler {
+  const log: Logger = app.log;
+  const handler = createMcpHandler(({ era }) => app.make(era, scope), {
     legacy: "reject",
     maxRequestBodySize: maxBodyBytes,
     onerror: (error) => log.warn(`MCP (2026-07-28 request): ${error.message}`),

@@ -31,7 +31,7 @@ import {
   unsupportedRevision,
 } from "./envelope.ts";
 import { BatchReplies, type ErrorReply, MAX_BATCH_MESSAGES, MAX_PENDING_BATCHES } from "./stdio_batch.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../lib/config/logger.ts";
 import {
   type JSONRPCMessage,
   ProtocolErrorCode as ErrorCode,
@@ -39,8 +39,7 @@ import {
   type Transport,
 } from "../server/sdk.ts";
 import { MAX_MESSAGE_BYTES } from "./limits.ts";
-import { createServer, type ServerInfo } from "../server/build_server.ts";
-import type { Deps } from "../tools/tool.ts";
+import type { ServerFactory } from "../server/build_server.ts";
 
 /** Options of {@linkcode StdioTransport}. */
 export interface StdioTransportOptions {
@@ -311,12 +310,12 @@ export class StdioTransport implements Transport {
  * usually). When the client goes away (stdin ends, or stdout breaks) the transport closes, which aborts
  * every call in flight so LM Studio stops generating, and the process ends.
  *
- * @param deps The process's dependencies (server/deps.ts)
- * @param info Name and version
+ * @param make Builds the server instance for the connection's era
+ * @param log The process's log (stderr)
  */
-export function serveOnStdio(deps: Deps, info: ServerInfo): void {
-  serveStdio(({ era }) => createServer(deps, info, era), {
-    transport: guarded(new StdioTransport({ log: deps.log })),
-    onerror: (error) => deps.log.warn(`MCP: ${error.message}`),
+export function serveOnStdio(make: ServerFactory, log: Logger): void {
+  serveStdio(({ era }) => make(era), {
+    transport: guarded(new StdioTransport({ log })),
+    onerror: (error) => log.warn(`MCP: ${error.message}`),
   });
 }

@@ -10,31 +10,25 @@ import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { CallToolResult } from "../../server/sdk.ts";
 import { openSession, post, rawConnection, toolCall, writeChatSession } from "../support/http_served.ts";
-import { readServerLog } from "../support/http_log.ts";
+import { type HttpServer, spawnHttpServer } from "../support/http_server.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
-import { childEnv, MAIN, ROOT, RUN_FLAGS, textOf } from "../support/mcp.ts";
+import { RUN_FLAGS, textOf } from "../support/mcp.ts";
 import { tempDir } from "../support/temp.ts";
 import { until } from "../support/wait.ts";
 
 /** The resident memory the soak may reach, in MiB (it peaks at about 250; see docs/robustness.md). */
 const RSS_BOUND_MIB = 400;
-/** A safety bound on the bystander's slowest call, never a performance target. */
+/**
+ * A safety bound on the bystander's slowest round, never a performance target: 2 s, or a tenth of the
+ * longest phase on a machine so loaded that the phases themselves take minutes. A server that held its
+ * event loop for a phase (the defect this guards against) makes the bystander wait about the whole phase;
+ * one that interleaves keeps it to a few requests' time, however slow the machine.
+ */
 const BYSTANDER_BOUND_MS = 2_000;
+const BYSTANDER_SHARE_OF_PHASE = 1 / 10;
 
-async function spawnServer(home: string, env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${ROOT}deno.json`, ...RUN_FLAGS, MAIN],
-    env: await childEnv(home, { LMSTUDIO_MCP_HTTP: "127.0.0.1:0", ...env }),
-    clearEnv: true,
-    cwd: home,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(child.stderr);
-  const url = await log.url;
-  assert.ok(url, log.text());
-  return { child, log, url };
+function spawnServer(home: string, env: Record<string, string>): Promise<HttpServer> {
+  return spawnHttpServer({ env, home, listenByEnv: true });
 }
 
 async function connect(url: string): Promise<Client> {
@@ -107,7 +101,9 @@ Deno.test({
       phases[name] = Math.round(performance.now() - mark);
       mark = performance.now();
     };
-    // The bystander: a tool call and /health, over and over, each timed.
+    // The bystander: a tool call and /health, over and over, each timed. Its session must outlive the
+    // 3 s idle time however slow the machine (a test process starved for 3 s between two of its calls
+    // once let it expire): an SDK client listens on its GET stream, and a listening client is in use.
     const bystander = await connect(url);
     let slowest = 0;
     let served = 0;
@@ -213,7 +209,11 @@ Deno.test({
       console.error(JSON.stringify(report));
     }
     assert.ok(peak < RSS_BOUND_MIB, `resident memory peaked at ${JSON.stringify(report)}`);
-    assert.ok(slowest < BYSTANDER_BOUND_MS, `the bystander waited ${JSON.stringify(report)}`);
+    const bound = Math.max(BYSTANDER_BOUND_MS, Math.max(...Object.values(phases)) * BYSTANDER_SHARE_OF_PHASE);
+    assert.ok(
+      slowest < bound,
+      `the bystander waited over ${Math.round(bound)} ms: ${JSON.stringify(report)}`,
+    );
     await Promise.all(unread.map((response) => response.body?.cancel().catch(() => {})));
     await Promise.all([bystander, ...exporters].map((client) => client.close()));
     await Promise.all(slow.map((conn) => conn[Symbol.asyncDispose]()));
@@ -265,28 +265,18 @@ Deno.test("HTTP process: with --allow-net narrowed to its own port, it serves wi
   const port = probe.addr.port;
   probe.close();
   const simPort = new URL(sim.url).port;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${ROOT}deno.json`,
-      ...RUN_FLAGS.map((flag) =>
-        flag.startsWith("--allow-net") ? `--allow-net=127.0.0.1:${port},127.0.0.1:${simPort}` : flag
-      ),
-      MAIN,
-    ],
-    env: await childEnv(home.path, { LMSTUDIO_MCP_HTTP: `127.0.0.1:${port}`, LM_STUDIO_URL: sim.url }),
-    clearEnv: true,
-    cwd: home.path,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = readServerLog(child.stderr);
-  const url = await log.url;
+  const server = await spawnHttpServer({
+    env: { LMSTUDIO_MCP_HTTP: `127.0.0.1:${port}`, LM_STUDIO_URL: sim.url },
+    home: home.path,
+    listenByEnv: true,
+    flags: RUN_FLAGS.map((flag) =>
+      flag.startsWith("--allow-net") ? `--allow-net=127.0.0.1:${port},127.0.0.1:${simPort}` : flag
+    ),
+  });
+  const { url, child, log } = server;
   assert.equal(url, `http://127.0.0.1:${port}/mcp`, log.text());
   assert.match(log.text(), /Serving without the connection guard[\s\S]*Add 127\.0\.0\.1 to --allow-net/);
-  const client = await connect(url!);
+  const client = await connect(url);
   assert.equal((await client.callTool({ name: "model_list", arguments: {} })).isError, undefined);
   await client.close();
   child.kill("SIGTERM");

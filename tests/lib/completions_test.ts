@@ -1,10 +1,10 @@
 /**
- * OpenAI-compatible chat completions (`lib/completions.ts`) against the simulator over real HTTP.
+ * OpenAI-compatible chat completions (`lib/lmstudio/completions.ts`) against the simulator over real HTTP.
  */
 import assert from "node:assert/strict";
-import { chatCompletion } from "../../lib/completions.ts";
+import { chatCompletion } from "../../lib/lmstudio/completions.ts";
 import { ContextOverflowError, LmStudioError, StreamError } from "../../lib/errors.ts";
-import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { LmStudioClient } from "../../lib/lmstudio/client.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 
 const QWEN = "qwen/qwen3-8b";

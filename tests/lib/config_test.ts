@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DEFAULTS, normalizeBaseUrl, parseConfig } from "../../lib/config.ts";
+import { DEFAULTS, normalizeBaseUrl, parseConfig } from "../../lib/config/config.ts";
 import { ConfigError } from "../../lib/errors.ts";
 
 const MS_VARIABLES = [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { type DownloadState, toDownloadState, waitForDownload } from "../../lib/download.ts";
+import { type DownloadState, toDownloadState, waitForDownload } from "../../lib/lmstudio/download.ts";
 import { LmStudioError } from "../../lib/errors.ts";
-import { LmStudioClient } from "../../lib/lmstudio.ts";
+import { LmStudioClient } from "../../lib/lmstudio/client.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 
 const TIMEOUTS = { defaultMs: 5_000, inferenceMs: 5_000, loadMs: 5_000, sseIdleMs: 5_000 };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { homeDirectory, resolveEnvironment, userEnvFilePath } from "../../lib/env_file.ts";
+import { homeDirectory, resolveEnvironment, userEnvFilePath } from "../../lib/config/env_file.ts";
 import { ConfigError } from "../../lib/errors.ts";
 import { tempDir } from "../support/temp.ts";
 

@@ -3,11 +3,11 @@
  * context length to suggest, and LMSTUDIO_MCP_PARALLEL.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config.ts";
-import { mapBudgeted } from "../../lib/fanout.ts";
-import { fittingContext } from "../../lib/inference.ts";
-import { LoadGate } from "../../lib/load_gate.ts";
-import { fanOutWidth } from "../../tools/fan_out.ts";
+import { parseConfig } from "../../lib/config/config.ts";
+import { mapBudgeted } from "../../lib/inference/fanout.ts";
+import { fittingContext } from "../../lib/lmstudio/inference.ts";
+import { LoadGate } from "../../lib/lmstudio/load_gate.ts";
+import { fanOutWidth } from "../../tools/ask/fan_out.ts";
 
 /** A run whose items end when the test says, recording what is in flight. */
 function controlled() {
@@ -149,5 +149,18 @@ Deno.test("parseConfig() reads LMSTUDIO_MCP_PARALLEL and names a bad value", () 
     const { config, warnings } = parseConfig({ LMSTUDIO_MCP_PARALLEL: bad }, { home: "/h" });
     assert.equal(config.parallel, undefined);
     assert.match(warnings[0] ?? "", /^LMSTUDIO_MCP_PARALLEL=".*" is not a whole number from 1 to 64/);
+  }
+});
+
+Deno.test("parseConfig() reads LMSTUDIO_MCP_MAX_CONTEXT and names a bad value", () => {
+  assert.equal(parseConfig({ LMSTUDIO_MCP_MAX_CONTEXT: "16384" }).config.maxContext, 16384);
+  assert.equal(parseConfig({}).config.maxContext, undefined);
+  for (const bad of ["0", "100", "big", "1.5", "99999999"]) {
+    const { config, warnings } = parseConfig({ LMSTUDIO_MCP_MAX_CONTEXT: bad }, { home: "/h" });
+    assert.equal(config.maxContext, undefined);
+    assert.match(
+      warnings[0] ?? "",
+      /^LMSTUDIO_MCP_MAX_CONTEXT=".*" is not a whole number from 512 to 16777216/,
+    );
   }
 });

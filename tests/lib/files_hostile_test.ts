@@ -1,13 +1,14 @@
 /**
- * The hostile-input suite for reading folders (`lib/files.ts`): a repository the server reads is input
+ * The hostile-input suite for reading folders (`lib/files/files.ts`): a repository the server reads is input
  * too. Patterns built to backtrack (client globs and `.gitignore` lines, growing terms), one entry that
  * costs more than its slice of the budget, 1 MiB hostile `.gitignore` files at nested levels (time and
  * memory), `.gitignore` files that cannot be applied whole (here or above), `info/exclude`, ignore files
  * above the client's roots, invalid patterns, special files (FIFOs, procfs), files swapped while read,
  * forged framing tags, a tree of 50,000 files with a flat folder of 20,000, too-deep folders, and names
  * with quotes, line breaks and invalid UTF-8. Each case must finish within a bound and never hold the
- * event loop: a bystander timer keeps firing throughout (its worst gap is the latency another client
- * would see). Random choices use a fixed seed.
+ * event loop: a bystander timer must get many turns while the long ones run (a count, which only grows
+ * on a busier machine; how long the loop was held is measured by `deno task bench`, not asserted here).
+ * Random choices use a fixed seed.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -19,18 +20,19 @@ import {
   gatherFiles,
   neutraliseTags,
   readText,
-} from "../../lib/files.ts";
-import { sortStrings } from "../../lib/sort_strings.ts";
+} from "../../lib/files/files.ts";
+import { sortStrings } from "../../lib/files/sort_strings.ts";
 import { random } from "../support/random.ts";
 import { withBystander } from "../support/bystander.ts";
 import { tempDir } from "../support/temp.ts";
 
 /**
- * The worst gap a bystander may see between two turns of the event loop: a safety bound for a shared
- * 2-core CI machine (on an idle one the worst gaps are 20–60 ms), well under the seconds these cases
- * held the loop before.
+ * The fewest turns a bystander must get while a long walk runs. The walk yields every 10 ms, so the
+ * matching these cases cost (0.5–1 s of CPU) lets it in 70–110 times, and more on a busier machine (the
+ * same work takes longer); a walk that holds the loop through its matching lets it in only between its
+ * file reads: 4–20 times (measured with the `walk-never-yields` mutant).
  */
-const BYSTANDER_LIMIT_MS = 250;
+const MIN_TURNS = 30;
 
 const SEED = 20261128;
 
@@ -59,10 +61,10 @@ Deno.test("hostile globs from the client finish in linear work and leave the eve
   await write(tmp.path, "redos/ok.txt");
   for (const terms of [7, 14, 28]) {
     const pattern = `redos/${"*a".repeat(terms)}*b`;
-    const { value, worstGapMs } = await withBystander(() => read(tmp.path, [pattern]).catch((e) => e));
+    // Linear work: the pattern's budget is not spent (that would say "took too much work").
+    const { value } = await withBystander(() => read(tmp.path, [pattern]).catch((e) => e));
     assert.ok(value instanceof InputError, String(value));
     assert.match(value.message, /matches no file/);
-    assert.ok(worstGapMs < BYSTANDER_LIMIT_MS, `the event loop was held ${worstGapMs} ms`);
   }
   const { value } = await withBystander(() => read(tmp.path, [`redos/${"*".repeat(200)}t`]));
   assert.deepEqual(readPaths(value), ["redos/ok.txt"]);
@@ -76,13 +78,13 @@ Deno.test("a hostile .gitignore line costs linear work, and a huge one is bounde
   await write(tmp.path, ".gitignore", `${lines.join("\n")}\nsecret.txt\n`);
   for (let i = 0; i < 200; i++) await write(tmp.path, `src/${"a".repeat(60 + (i % 50))}${i}`);
   await write(tmp.path, "secret.txt", "hunter2\n");
-  const { value, worstGapMs } = await withBystander(() => read(tmp.path, ["."]).catch((e: Error) => e));
+  const { value, turns } = await withBystander(() => read(tmp.path, ["."]).catch((e: Error) => e));
   // Matching these rules costs more than an entry's slice: the entries are left out, and the call's
   // budget runs out after 100 of them (the walk stops and says so). Never is the ignored file read.
   if (value instanceof Error) assert.match(value.message, /took too much work/);
   else assert.ok(!readPaths(value).includes("secret.txt"), "an ignored file was read");
   assert.doesNotMatch(String(value instanceof Error ? value.message : JSON.stringify(value)), /hunter2/);
-  assert.ok(worstGapMs < BYSTANDER_LIMIT_MS, `the event loop was held ${worstGapMs} ms`);
+  assert.ok(turns >= MIN_TURNS, `a bystander got ${turns} turns while the walk ran: it held the loop`);
 });
 
 Deno.test("an entry whose matching needs more than its slice of the budget is left out, with one warning", async () => {
@@ -96,14 +98,13 @@ Deno.test("an entry whose matching needs more than its slice of the budget is le
   await write(tmp.path, "aaaa-too", "costly\n");
   await write(tmp.path, "ok.txt", "cheap\n");
   await write(tmp.path, "secret.txt", "hunter2\n");
-  const { value, worstGapMs } = await withBystander(() => read(tmp.path, ["."]));
+  const { value } = await withBystander(() => read(tmp.path, ["."]));
   assert.deepEqual(readPaths(value), ["aaaa-too", "ok.txt"]);
   assert.deepEqual(value.warnings, [{
     path: "a".repeat(250),
     message: "left out: matching the glob and .gitignore rules took over 1000000 steps for each; pass a " +
       "simpler pattern, or simplify the .gitignore",
   }]);
-  assert.ok(worstGapMs < BYSTANDER_LIMIT_MS, `the event loop was held ${worstGapMs} ms`);
   // Only costly entries: the call says why nothing was read, not that nothing matched.
   await assert.rejects(
     read(tmp.path, [`a*a*a${"a".repeat(200)}*`]),
@@ -146,7 +147,7 @@ Deno.test("1 MiB hostile .gitignore files at nested levels: bounded time and mem
   const report = JSON.parse(new TextDecoder().decode(child.stdout)) as {
     ms: number;
     rssGrowthMiB: number;
-    worstGapMs: number;
+    turns: number;
     read: string[];
     skipped: { path: string; reason: string }[];
   };
@@ -158,7 +159,7 @@ Deno.test("1 MiB hostile .gitignore files at nested levels: bounded time and mem
   }]);
   // Before: ~550 MiB kept per level (3 levels reached 1.8 GiB) and 16–36 s of one synchronous call each.
   assert.ok(report.rssGrowthMiB < 200, `resident memory grew ${report.rssGrowthMiB} MiB`);
-  assert.ok(report.worstGapMs < BYSTANDER_LIMIT_MS, `the event loop was held ${report.worstGapMs} ms`);
+  assert.ok(report.turns >= MIN_TURNS, `a bystander got ${report.turns} turns while the walk ran`);
 });
 
 Deno.test("an invalid .gitignore line is skipped alone: the file it hides stays hidden, with a warning", async () => {
@@ -479,12 +480,12 @@ Deno.test("a tree of 50,000 files is walked in bounded time, with the entry cap 
     entries: number;
     read: string[];
     skipped: { path: string; reason: string }[];
-    worstGapMs: number;
+    turns: number;
   };
   assert.equal(report.entries, 50_000);
   assert.equal(report.read.length, 10);
   assert.ok(report.read.every((path) => path.startsWith("pkg0/src/")), "read in path order");
   assert.ok(report.read.every((path) => !path.includes("/cache/")), "a .gitignored folder was read");
   assert.ok(report.skipped.some((s) => s.path === "." && /stopped after 50000 entries/.test(s.reason)));
-  assert.ok(report.worstGapMs < BYSTANDER_LIMIT_MS, `the event loop was held ${report.worstGapMs} ms`);
+  assert.ok(report.turns >= MIN_TURNS, `a bystander got ${report.turns} turns while the walk ran`);
 });

@@ -3,7 +3,7 @@
  * first delta (not the last), the total at the end, the speed between the first and last delta.
  */
 import assert from "node:assert/strict";
-import { NativeChatCollector } from "../../lib/native_chat_endpoint.ts";
+import { NativeChatCollector } from "../../lib/lmstudio/native_chat_endpoint.ts";
 
 Deno.test("time to first token is measured at the first streamed delta, on our clock", () => {
   let clock = 1_000;

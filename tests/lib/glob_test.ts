@@ -1,9 +1,9 @@
 /**
- * `lib/glob.ts` alone: what globs match (a table of cases, and a seeded comparison with a plain
+ * `lib/files/glob.ts` alone: what globs match (a table of cases, and a seeded comparison with a plain
  * recursive matcher), and how a glob is split into the folder to walk and the pattern below it.
  */
 import assert from "node:assert/strict";
-import { globMatcher, isGlob, splitGlob } from "../../lib/glob.ts";
+import { globMatcher, isGlob, splitGlob } from "../../lib/files/glob.ts";
 import { random as seeded } from "../support/random.ts";
 
 const GLOBS: readonly [glob: string, path: string, matches: boolean][] = [

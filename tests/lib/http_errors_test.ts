@@ -6,7 +6,7 @@ import {
   LmStudioError,
   ModelNotFoundError,
 } from "../../lib/errors.ts";
-import { errorFromReply, readErrorBody } from "../../lib/http_errors.ts";
+import { errorFromReply, readErrorBody } from "../../lib/lmstudio/http_errors.ts";
 
 const ctx = { hadKey: false };
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { ProtocolError } from "../../lib/errors.ts";
-import { HttpClient } from "../../lib/http.ts";
+import { HttpClient } from "../../lib/lmstudio/http.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 
 Deno.test("the HTTP client refuses any origin but LM_STUDIO_URL's, before a byte is sent", async () => {

@@ -1,5 +1,5 @@
 /**
- * `lib/ignore_rules.ts` alone: git's verdicts for a table of `.gitignore` rules (bytes, reversed ranges,
+ * `lib/files/ignore_rules.ts` alone: git's verdicts for a table of `.gitignore` rules (bytes, reversed ranges,
  * star runs and git's trimming included), a line git never matches skipped alone (every valid rule kept),
  * files that cannot be applied whole, linear work on hostile lines, compiling charged and paused — and a
  * seeded differential test against real `git` over random `.gitignore` files and trees: no file git
@@ -7,9 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { IgnoreRules } from "../../lib/ignore_rules.ts";
-import { BudgetExceededError } from "../../lib/pattern.ts";
-import { Walker } from "../../lib/walk.ts";
+import { IgnoreRules } from "../../lib/files/ignore_rules.ts";
+import { BudgetExceededError } from "../../lib/files/pattern.ts";
+import { Walker } from "../../lib/files/walk.ts";
 import { random } from "../support/random.ts";
 import { tempDir } from "../support/temp.ts";
 

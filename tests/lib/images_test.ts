@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { InputError } from "../../lib/errors.ts";
-import { loadImage, MAX_IMAGE_BYTES, sniffImage } from "../../lib/images.ts";
+import { loadImage, MAX_IMAGE_BYTES, sniffImage } from "../../lib/files/images.ts";
 import { tempDir } from "../support/temp.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);

@@ -1,9 +1,9 @@
 /**
- * `lib/is_inside.ts` alone: the roots containment check, named after what it protects against.
+ * `lib/files/is_inside.ts` alone: the roots containment check, named after what it protects against.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { isInside, resolveReal } from "../../lib/is_inside.ts";
+import { isInside, resolveReal } from "../../lib/files/is_inside.ts";
 import { tempDir } from "../support/temp.ts";
 
 const POSIX_CASES: readonly [what: string, path: string, folders: string[], inside: boolean][] = [

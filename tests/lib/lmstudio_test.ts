@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Timeouts } from "../../lib/config.ts";
+import type { Timeouts } from "../../lib/config/config.ts";
 import {
   AuthError,
   HttpStatusError,
@@ -11,10 +11,10 @@ import {
   UnreachableError,
 } from "../../lib/errors.ts";
 import { CancelledError } from "../../lib/errors.ts";
-import { HttpClient } from "../../lib/http.ts";
-import { NotLmStudioError } from "../../lib/http_errors.ts";
-import { LmStudioClient } from "../../lib/lmstudio.ts";
-import { nativeChat } from "../../lib/native_chat_endpoint.ts";
+import { HttpClient } from "../../lib/lmstudio/http.ts";
+import { NotLmStudioError } from "../../lib/lmstudio/http_errors.ts";
+import { LmStudioClient } from "../../lib/lmstudio/client.ts";
+import { nativeChat } from "../../lib/lmstudio/native_chat_endpoint.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 
 const TIMEOUTS: Timeouts = { defaultMs: 5_000, inferenceMs: 5_000, loadMs: 5_000, sseIdleMs: 5_000 };

@@ -5,8 +5,8 @@ import {
   formatBytes,
   resolveUnloadTargets,
   summarizeModel,
-} from "../../lib/models.ts";
-import type { NativeModel } from "../../lib/schemas.ts";
+} from "../../lib/lmstudio/models.ts";
+import type { NativeModel } from "../../lib/lmstudio/schemas.ts";
 import { defaultModels } from "../support/lmstudio_sim.ts";
 
 function catalogue(): NativeModel[] {

@@ -1,9 +1,9 @@
 /**
- * `lib/net_failure.ts` alone: the errors Deno's fetch throws on each platform, classified by kind, with
+ * `lib/lmstudio/net_failure.ts` alone: the errors Deno's fetch throws on each platform, classified by kind, with
  * the message found anywhere in the cause chain.
  */
 import assert from "node:assert/strict";
-import { causeMessages, classifyNetFailure, type NetFailureKind } from "../../lib/net_failure.ts";
+import { causeMessages, classifyNetFailure, type NetFailureKind } from "../../lib/lmstudio/net_failure.ts";
 import { UnreachableError } from "../../lib/errors.ts";
 
 const wrap = (message: string) => new TypeError("fetch failed", { cause: new Error(message) });

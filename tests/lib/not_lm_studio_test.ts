@@ -1,6 +1,6 @@
 /**
  * Another program at `LM_STUDIO_URL` is named as such, never blamed on LM Studio: the diagnosis
- * (`notLmStudio` in lib/http_errors.ts), the doctor (`--check`) and the tool errors, against real HTTP
+ * (`notLmStudio` in lib/lmstudio/http_errors.ts), the doctor (`--check`) and the tool errors, against real HTTP
  * servers on loopback that answer the way other programs do (a web app's 404 page, a JSON API's 404, another
  * model server, a plain-text 404, a page served with 200, a 405). LM Studio's own replies (the simulator, and
  * the bodies real servers send) stay LM Studio's.
@@ -8,9 +8,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config.ts";
-import { runDoctor } from "../../lib/doctor.ts";
-import { errorFromReply, notLmStudio, NotLmStudioError, type RequestSeen } from "../../lib/http_errors.ts";
+import { parseConfig } from "../../lib/config/config.ts";
+import { runDoctor } from "../../lib/config/doctor.ts";
+import {
+  errorFromReply,
+  notLmStudio,
+  NotLmStudioError,
+  type RequestSeen,
+} from "../../lib/lmstudio/http_errors.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";

@@ -1,11 +1,11 @@
 /**
- * `lib/pattern.ts` alone: matching costs linear work on patterns built to make a backtracking engine
+ * `lib/files/pattern.ts` alone: matching costs linear work on patterns built to make a backtracking engine
  * explode (runs of stars collapse as in git's wildmatch, and every state visited is charged), a shared
  * budget bounds many matches, compiling is charged too, and invalid patterns are refused with their
  * reason.
  */
 import assert from "node:assert/strict";
-import { globMatcher } from "../../lib/glob.ts";
+import { globMatcher } from "../../lib/files/glob.ts";
 import {
   BudgetExceededError,
   compilePattern,
@@ -13,7 +13,7 @@ import {
   PatternError,
   type PatternSyntax,
   utf8Bytes,
-} from "../../lib/pattern.ts";
+} from "../../lib/files/pattern.ts";
 
 Deno.test("globMatcher refuses invalid patterns with a PatternError naming the pattern and the reason", () => {
   const cases: [string, RegExp][] = [

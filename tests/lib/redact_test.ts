@@ -1,10 +1,10 @@
 /**
- * `lib/redact.ts` alone: secrets replaced wherever they appear, short values left alone, and a logger
+ * `lib/config/redact.ts` alone: secrets replaced wherever they appear, short values left alone, and a logger
  * that cleans messages, error messages and stacks.
  */
 import assert from "node:assert/strict";
-import type { Logger } from "../../lib/logger.ts";
-import { REDACTED, redactingLogger, redactor } from "../../lib/redact.ts";
+import type { Logger } from "../../lib/config/logger.ts";
+import { REDACTED, redactingLogger, redactor } from "../../lib/config/redact.ts";
 
 const KEY = "sk-lm-0123456789abcdef";
 

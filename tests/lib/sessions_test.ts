@@ -1,5 +1,5 @@
 /**
- * The chat history store (on the SQLite database of lib/database.ts) and its locks, on temp-dir files.
+ * The chat history store (on the SQLite database of lib/history/database.ts) and its locks, on temp-dir files.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
@@ -7,13 +7,8 @@ import { SessionStoreError } from "../../lib/errors.ts";
 import { CancelledError } from "../../lib/errors.ts";
 import { writeReferenceDb } from "../support/reference_db.ts";
 import { until, within } from "../support/wait.ts";
-import { SessionLocks } from "../../lib/session_lock.ts";
-import {
-  HISTORY_MIGRATIONS,
-  lazySessionStore,
-  openSessionStore,
-  TurnConflictError,
-} from "../../lib/sessions.ts";
+import { SessionLocks } from "../../lib/history/session_lock.ts";
+import { HISTORY_MIGRATIONS, openSessionStore, TurnConflictError } from "../../lib/history/sessions.ts";
 
 /** The history alone (the server adds its own migrations: tests/server/task_store_test.ts). */
 const SCHEMA_VERSION = HISTORY_MIGRATIONS.length;
@@ -133,15 +128,6 @@ Deno.test("a database from a newer version and an unusable path are clear errors
       /Cannot open the chat history database .*file\/sessions\.db/.test(error.message) &&
       /MCP_SESSIONS_DB/.test(error.message),
   );
-  let opens = 0;
-  const lazy = lazySessionStore(":memory:", (location) => {
-    opens++;
-    return openSessionStore(location);
-  });
-  assert.equal(opens, 0, "nothing is opened until first use");
-  lazy().appendTurn("m", 0, null, turn("a", "b"));
-  assert.equal(lazy().get("m")?.turns, 1);
-  assert.equal(opens, 1);
 });
 
 Deno.test("session locks serialise one session, leave others free, and can be cancelled", async () => {

@@ -3,9 +3,9 @@
  * same recorded stream split at every byte must give the same result.
  */
 import assert from "node:assert/strict";
-import { splitThink } from "../../lib/inference.ts";
-import { NativeChatCollector, toNativeEvent } from "../../lib/native_chat_endpoint.ts";
-import { eventStream } from "../../lib/sse.ts";
+import { splitThink } from "../../lib/lmstudio/inference.ts";
+import { NativeChatCollector, toNativeEvent } from "../../lib/lmstudio/native_chat_endpoint.ts";
+import { eventStream } from "../../lib/lmstudio/sse.ts";
 
 /** A recorded native stream: comments, multi-line data, a multi-byte character, no final blank line. */
 const RECORDED = [

@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { worthATask } from "../../server/tasks.ts";
-import { defineTool, type Deps, READ_ONLY } from "../../tools/tool.ts";
-import { textAndStructured } from "../../tools/result.ts";
+import { defineTool, READ_ONLY, type ToolDeps } from "../../tools/tool.ts";
+import { textAndStructured } from "../../tools/shared/result.ts";
 import { TOOLS } from "../../tools/index.ts";
 
-const deps = {} as Deps;
+const deps = {} as ToolDeps;
 
 function tool(long?: (args: { n: number }) => boolean | Promise<boolean>) {
   return defineTool("probe", () => ({

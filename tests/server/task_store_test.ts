@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { Database } from "../../lib/database.ts";
-import { HISTORY_MIGRATIONS, openSessionStore } from "../../lib/sessions.ts";
-import { openServerStore, SCHEMA_VERSION, tasksOf } from "../../server/store.ts";
+import { Database } from "../../lib/history/database.ts";
+import { HISTORY_MIGRATIONS, openSessionStore } from "../../lib/history/sessions.ts";
+import { lazyServerStores, openServerStores, SCHEMA_VERSION } from "../../server/store.ts";
 import { TASK_MIGRATIONS } from "../../server/task_store.ts";
 
 async function tempDb(): Promise<{ dir: string; path: string } & AsyncDisposable> {
@@ -59,14 +59,14 @@ Deno.test("server database: history 1–2 and tasks 3–4 in one sequence; a ver
   const raw = new DatabaseSync(tmp.path);
   raw.exec(VERSION_4_LAYOUT);
   raw.close();
-  const store = openServerStore(tmp.path);
+  const { sessions: store, tasks, close } = openServerStores(tmp.path);
   try {
     assert.equal(store.get("old")?.turns, 1, "the history is read");
-    assert.equal(tasksOf(store).get("t1", "me")?.result, '{"content":[]}', "the task is read");
+    assert.equal(tasks.get("t1", "me")?.result, '{"content":[]}', "the task is read");
     store.appendTurn("old", 1, null, turn);
     assert.equal(store.get("old")?.turns, 2);
   } finally {
-    store.close();
+    close();
   }
   const check = new DatabaseSync(tmp.path);
   const versions = check.prepare("SELECT version FROM lmstudio_mcp_schema ORDER BY version").all();
@@ -79,13 +79,13 @@ Deno.test("server database: a history-only file gains the task tables; versions 
   const history = openSessionStore(tmp.path);
   history.appendTurn("s", 0, null, turn);
   history.close();
-  const store = openServerStore(tmp.path);
+  const stores = openServerStores(tmp.path);
   try {
-    assert.equal(store.get("s")?.turns, 1);
-    tasksOf(store).create({ id: "t", owner: "me", tool: "ask", leaseMs: 1_000, ttlMs: 60_000, maxTasks: 5 });
-    assert.equal(tasksOf(store).state("t", "me")?.status, "working");
+    assert.equal(stores.sessions.get("s")?.turns, 1);
+    stores.tasks.create({ id: "t", owner: "me", tool: "ask", leaseMs: 1_000, ttlMs: 60_000, maxTasks: 5 });
+    assert.equal(stores.tasks.state("t", "me")?.status, "working");
   } finally {
-    store.close();
+    stores.close();
   }
   assert.throws(() => openSessionStore(tmp.path), /newer lmstudio-mcp/, "the history alone knows only 1–2");
   assert.throws(
@@ -96,13 +96,23 @@ Deno.test("server database: a history-only file gains the task tables; versions 
     () => Database.open(":memory:", [...HISTORY_MIGRATIONS, HISTORY_MIGRATIONS[1]!]),
     /each once/,
   );
-  assert.throws(() => tasksOf(openSessionStore(":memory:")), /not opened with the task tables/);
+  let opens = 0;
+  const lazy = lazyServerStores(":memory:", (location) => {
+    opens++;
+    if (opens === 1) throw new Error("cannot open");
+    return openServerStores(location);
+  });
+  assert.equal(opens, 0, "nothing is opened until first use");
+  assert.throws(() => lazy.get(), /cannot open/);
+  lazy.get().sessions.appendTurn("m", 0, null, turn);
+  assert.equal(lazy.get().sessions.get("m")?.turns, 1, "a failed open is retried, then kept");
+  assert.equal(opens, 2);
+  lazy.close();
 });
 
 Deno.test("tasks: kept in the same file (migrations 3, 4), bounded by count and by age, a finished one stays put", async () => {
   await using tmp = await tempDb();
-  const sessions = openServerStore(tmp.path);
-  const store = { tasks: tasksOf(sessions) };
+  const store = openServerStores(tmp.path);
   const make = (id: string, ttlMs = 60_000) =>
     store.tasks.create({ id, owner: "me", tool: "ask", leaseMs: 1_000, ttlMs, maxTasks: 3 });
   make("expired", -1); // Created already past its age: the next create prunes it.
@@ -125,16 +135,15 @@ Deno.test("tasks: kept in the same file (migrations 3, 4), bounded by count and 
     "the runner sees the cancel at its beat",
   );
   assert.equal(store.tasks.requestCancel("nope"), false);
-  sessions.close();
+  store.close();
   // The result survives a reopen.
-  const again = openServerStore(tmp.path);
-  assert.equal(tasksOf(again).get("d", "me")?.result, '{"content":[]}');
+  const again = openServerStores(tmp.path);
+  assert.equal(again.tasks.get("d", "me")?.result, '{"content":[]}');
   again.close();
 });
 
 Deno.test("tasks: only their owner sees them; status reads carry no result; results are capped in total", () => {
-  const sessions = openServerStore(":memory:");
-  const store = { tasks: tasksOf(sessions) };
+  const store = openServerStores(":memory:");
   try {
     const make = (id: string, owner: string) =>
       store.tasks.create({ id, owner, tool: "ask", leaseMs: 1_000, ttlMs: 60_000, maxTasks: 100 });
@@ -167,6 +176,6 @@ Deno.test("tasks: only their owner sees them; status reads carry no result; resu
     assert.equal(store.tasks.resultBytes() >= 602, true);
     assert.ok(store.tasks.resultBytes() <= 1_000);
   } finally {
-    sessions.close();
+    store.close();
   }
 });

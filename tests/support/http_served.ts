@@ -7,12 +7,13 @@
  */
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { parseConfig } from "../../lib/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { httpSettings } from "../../transports/http_listen.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
-import { openSessionStore } from "../../lib/sessions.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
+import { openSessionStore } from "../../lib/history/sessions.ts";
 import { type HttpHandle, type HttpLimits, serveHttp } from "../../transports/http.ts";
 import type { LmStudioSim } from "./lmstudio_sim.ts";
+import { mcpApp } from "../../server/build_server.ts";
 import { buildDeps } from "../../server/deps.ts";
 
 /** A server under test. */
@@ -51,8 +52,7 @@ export function serveForTest(sim: LmStudioSim, options: ServeOptions = {}): Serv
   const built = buildDeps(config, logger, { secrets: [settings.token] });
   const handle = serveHttp(
     settings,
-    built.deps,
-    { name: "lmstudio-mcp", version: "test" },
+    mcpApp(built.deps, { name: "lmstudio-mcp", version: "test" }),
     undefined,
     options.limits,
   );

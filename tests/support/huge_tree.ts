@@ -9,7 +9,7 @@
  * @module
  */
 import { join } from "node:path";
-import { gatherFiles } from "../../lib/files.ts";
+import { gatherFiles } from "../../lib/files/files.ts";
 import { withBystander } from "./bystander.ts";
 
 const onTmpfs = await Deno.stat("/dev/shm").then((info) => info.isDirectory, () => false);
@@ -41,7 +41,7 @@ try {
     }
   };
   await count(root);
-  const { value, worstGapMs } = await withBystander(() =>
+  const { value, worstGapMs, turns } = await withBystander(() =>
     gatherFiles(["**/*.ts"], {
       base: root,
       roots: [root],
@@ -54,7 +54,8 @@ try {
     entries: entries - 1, // the .gitignore
     read: value.files.map((f) => f.path),
     skipped: value.skipped.filter((s) => !/over the limit of 10 files/.test(s.reason)),
-    worstGapMs,
+    worstGapMs: Math.round(worstGapMs),
+    turns,
   })));
 } finally {
   await Deno.remove(root, { recursive: true });

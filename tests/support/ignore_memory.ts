@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { gatherFiles } from "../../lib/files.ts";
+import { gatherFiles } from "../../lib/files/files.ts";
 import { withBystander } from "./bystander.ts";
 
 const root = Deno.args[0]!;
@@ -16,7 +16,7 @@ let peak = before;
 const sampler = setInterval(() => (peak = Math.max(peak, rss())), 5);
 try {
   const started = performance.now();
-  const { value, worstGapMs } = await withBystander(() =>
+  const { value, worstGapMs, turns } = await withBystander(() =>
     gatherFiles(["."], { base: root, roots: [root], maxFileChars: 100_000, maxTotalChars: 10_000_000 })
   );
   peak = Math.max(peak, rss());
@@ -24,6 +24,7 @@ try {
     ms: Math.round(performance.now() - started),
     rssGrowthMiB: Math.round((peak - before) / 1048576),
     worstGapMs: Math.round(worstGapMs),
+    turns,
     read: value.files.map((f) => f.path),
     skipped: value.skipped,
   })));

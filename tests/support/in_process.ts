@@ -8,8 +8,8 @@
  */
 import { Client } from "@modelcontextprotocol/client";
 import { InMemoryTransport } from "@modelcontextprotocol/client";
-import { parseConfig } from "../../lib/config.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
+import { parseConfig } from "../../lib/config/config.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
 import { guarded } from "../../transports/guard.ts";
 import { createServer } from "../../server/build_server.ts";
 import { callTool, type ServerHandle } from "./mcp.ts";

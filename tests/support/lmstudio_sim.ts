@@ -154,8 +154,16 @@ export interface SimOptions extends InferenceSimOptions {
    * 0.4 servers lack it (the slots are then still LM Studio's default 4). @default true
    */
   listParallel?: boolean;
-  /** Requests an MLX instance (which lists no `parallel`) serves at once (mlx-engine#266). @default 1 */
+  /**
+   * Requests an MLX instance (which lists no `parallel`) serves at once, each with its own cache capped
+   * by the context (mlx-engine `DEFAULT_MAX_SEQ_NUMS`). @default 4
+   */
   mlxParallel?: number;
+  /**
+   * The largest context a REST load may ask for before LM Studio's resource guardrails refuse it
+   * for lack of memory ("Model loading was stopped due to insufficient system resources…"). @default none
+   */
+  memoryLimitContext?: number;
 }
 
 /**
@@ -327,8 +335,9 @@ export class LmStudioSim {
   }
 
   /**
-   * The engine of a loaded instance: its parallel slots (the config's `parallel`; else 1 for MLX, as
-   * mlx-engine serves one at a time, and LM Studio's default 4 for llama.cpp) and its shared KV cache.
+   * The engine of a loaded instance: its parallel slots (the config's `parallel`; else `mlxParallel` for
+   * MLX, and LM Studio's default 4 for llama.cpp) and its KV cache (one shared by every request in flight
+   * on llama.cpp; one per request, capped by the context, on MLX).
    *
    * @param id The instance id
    * @returns The engine
@@ -342,8 +351,9 @@ export class LmStudioSim {
           const hit = found();
           const listed = Number(hit?.instance.config.parallel);
           if (Number.isInteger(listed) && listed > 0) return listed;
-          return hit?.model.format === "mlx" ? this.options.mlxParallel ?? 1 : 4;
+          return hit?.model.format === "mlx" ? this.options.mlxParallel ?? 4 : 4;
         },
+        unified: () => found()?.model.format !== "mlx",
         context: () => {
           const value = found()?.instance.config.context_length;
           return typeof value === "number" ? value : 4096;
@@ -413,6 +423,27 @@ export class LmStudioSim {
    * @returns The config
    */
   loadConfig(model: SimModel, fields: Record<string, unknown> = {}): Record<string, unknown> {
+    return this.#loadConfig(model, fields);
+  }
+
+  /**
+   * Why LM Studio's resource guardrails refuse this load, if they do: a context larger than
+   * `memoryLimitContext` needs more memory than the machine has.
+   *
+   * @param model The model
+   * @param requested The context length asked for, if any
+   * @returns LM Studio's message, or undefined when the load goes ahead
+   */
+  memoryRefusal(model: SimModel, requested: number | undefined): string | undefined {
+    const limit = this.options.memoryLimitContext;
+    const applied = this.options.loadContext?.(requested, model) ?? requested ?? 4096;
+    if (limit === undefined || applied <= limit) return undefined;
+    return `Failed to load model "${model.key}". Error: Model loading was stopped due to insufficient system ` +
+      "resources. Continuing to load the model would likely overload your system and cause it to freeze. " +
+      "If you believe this is a mistake, you can try to change the model loading guardrails in the settings.";
+  }
+
+  #loadConfig(model: SimModel, fields: Record<string, unknown>): Record<string, unknown> {
     const requested = typeof fields.context_length === "number" ? fields.context_length : undefined;
     const config: Record<string, unknown> = {
       context_length: this.options.loadContext?.(requested, model) ?? requested ?? 4096,

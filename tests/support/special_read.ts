@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { gatherFiles } from "../../lib/files.ts";
+import { gatherFiles } from "../../lib/files/files.ts";
 
 const WATCHDOG_BYTES = 256 * 1024 * 1024;
 const watchdog = setInterval(() => {

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { allowedDirs } from "../../lib/allow_dirs.ts";
-import { parseConfig } from "../../lib/config.ts";
+import { allowedDirs } from "../../lib/files/allow_dirs.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";

@@ -132,9 +132,9 @@ Deno.test("ask files: outside the roots is refused, links out are skipped, and r
   }, "the new roots to apply");
 });
 
-Deno.test("ask files: per-file and total caps follow the model's loaded context", async () => {
+Deno.test("ask files: a file larger than the context is read in parts; only the per-file cap skips", async () => {
   await using tmp = await tempDir("caps");
-  await Deno.writeTextFile(join(tmp.path, "big.txt"), "word ".repeat(10_000)); // 50,000 characters
+  await Deno.writeTextFile(join(tmp.path, "big.txt"), "word word word word\n".repeat(2500)); // 50,000 characters
   await Deno.writeTextFile(join(tmp.path, "small.txt"), "small file\n");
   await using sim = LmStudioSim.start(); // qwen/qwen3-8b is loaded with 8,192 tokens of context
   await using server = await startInProcess({
@@ -142,22 +142,22 @@ Deno.test("ask files: per-file and total caps follow the model's loaded context"
     roots: () => [{ uri: fileUrl(tmp.path) }],
   });
   const result = await server.call("ask", { model: QWEN, prompt: "x", files: ["."] });
+  assert.equal(result.isError, undefined, textOf(result));
   const files = (result.structuredContent as { files: Files }).files;
-  assert.deepEqual(files.read.map((f) => f.path), ["small.txt"]);
-  assert.match(
-    files.skipped[0]!.reason,
-    /too large \(50000 characters; the limit per file for this model is \d+/,
+  assert.deepEqual(files.read.map((f) => f.path), ["big.txt", "small.txt"]);
+  assert.deepEqual(files.skipped, []);
+  const inputs = sim.requestsTo("POST /api/v1/chat").map((r) => String((r.body as { input: string }).input));
+  assert.ok(
+    inputs.some((i) => /<file path="big.txt" lines="1-\d+" of="2501">/.test(i)),
+    "framed with its lines",
   );
-  const none = await server.call("ask", { model: QWEN, prompt: "x", files: ["big.txt"] });
-  assert.equal(none.isError, true);
-  assert.match(textOf(none), /nothing could be read as text: big.txt \(too large/);
   const noRoom = await server.call("ask", {
     model: QWEN,
     prompt: "x",
     files: ["small.txt"],
     max_tokens: 8150,
   });
-  assert.match(textOf(noRoom), /no room for files in this request/);
+  assert.match(textOf(noRoom), /no room for files in a request of 8192 tokens with max_tokens 8150/);
 });
 
 Deno.test("each: one request per file in order, one failure isolated, combine merges the answers", async () => {

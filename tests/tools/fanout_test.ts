@@ -145,8 +145,11 @@ function unloadedQwen(): SimModel[] {
 }
 
 Deno.test("each: an item's deadline starts when LM Studio starts it, not while MLX serves the others", async () => {
-  // The recorded MLX instance lists no parallel and serves one request at a time; four are sent at once.
-  await using sim = LmStudioSim.start({ models: structuredClone(loaded.models) as SimModel[] });
+  // The recorded MLX instance lists no parallel; here it serves one request at a time, four are sent at once.
+  await using sim = LmStudioSim.start({
+    models: structuredClone(loaded.models) as SimModel[],
+    mlxParallel: 1,
+  });
   sim.chatScript = { reasoning: null, tokenDelayMs: 50, answer: "a b c d e f" }; // ~300 ms each
   await using server = await startInProcess({
     env: { LM_STUDIO_URL: sim.url, LM_STUDIO_TIMEOUT_INFERENCE_MS: "1000" },
@@ -163,79 +166,37 @@ Deno.test("each: an item's deadline starts when LM Studio starts it, not while M
   assert.equal(sim.peakInFlight.get(GEMMA_1B), 1, "served one at a time");
 });
 
-Deno.test("skipped files name the context_length that reads them, bounded by the model's maximum", async () => {
+Deno.test("each: a file larger than one request is read in parts at line boundaries, its answers merged into one", async () => {
   await using tmp = await tempDir("advice");
-  await writeFiles(tmp.path, {
-    "a.md": prose(1000, "a"),
-    "b.md": prose(1000, "b"),
-    "c.md": prose(9000, "c"),
-    "d.md": prose(12000, "d"),
-    "huge.md": prose(120_000, "huge"), // More than qwen's 32,768 tokens can hold.
-  });
+  const lines = (n: number, tag: string) =>
+    Array.from({ length: n }, (_, i) => `${tag} line ${i + 1} lorem ipsum dolor`).join("\n");
+  await writeFiles(tmp.path, { "a.md": lines(20, "a"), "c.md": lines(400, "c") }); // c: ~12,000 characters
   await using sim = simAt(4096);
-  sim.chatScript = { reasoning: null, answer: "ok" };
+  sim.chatScript = {
+    reasoning: null,
+    answer: (body) => String(body.input).startsWith("Each answer below") ? "c as a whole" : "part",
+  };
   await using server = await startInProcess({
     env: { LM_STUDIO_URL: sim.url },
     roots: () => [{ uri: fileUrl(tmp.path) }],
   });
-
-  // One ask: all files go in one prompt, and the native chat takes context_length per request.
-  const one = await server.call("ask", { model: QWEN, prompt: "Review", files: ["."] });
-  const files = (one.structuredContent as Data).files!;
-  assert.deepEqual(files.read.map((f) => f.path), ["a.md", "b.md"]);
-  assert.deepEqual(files.include, {
-    files: 2,
-    context_length: 16384,
-    max_context_length: 32768,
-    beyond_max: 1,
-    how: "pass context_length: 16384",
-  });
-  assert.equal(files.skipped.find((s) => s.path === "c.md")?.context_length, 8192);
-  assert.equal(files.skipped.find((s) => s.path === "huge.md")?.context_length, undefined);
-  assert.match(
-    allText(one),
-    /To read the 3 files skipped for their size \(1 of them is too large even at the model's maximum of 32768: split it\): pass context_length: 16384\./,
-  );
-  // The advice works.
-  const all = await server.call("ask", {
-    model: QWEN,
-    prompt: "Review",
-    files: ["a.md", "b.md", "c.md", "d.md"],
-    context_length: 16384,
-  });
-  assert.deepEqual((all.structuredContent as Data).files!.read.map((f) => f.path), [
-    "a.md",
-    "b.md",
-    "c.md",
-    "d.md",
-  ]);
-
-  // each: every file alone must fit the loaded instance, so the advice is a reload.
-  const each = await server.call("ask", {
-    model: QWEN,
-    prompt: "Review",
-    files: ["a.md", "b.md", "c.md", "d.md"],
-    each: true,
-  });
-  const eachFiles = (each.structuredContent as Data).files!;
-  assert.deepEqual(eachFiles.read.map((f) => f.path), ["a.md", "b.md"]);
-  assert.equal(eachFiles.include?.context_length, 8192);
-  assert.equal(eachFiles.include?.how, `model_unload ${QWEN}, then model_load it with context_length 8192`);
-  assert.match(
-    allText(each),
-    /To read the 2 files skipped for their size: model_unload qwen\/qwen3-8b, then model_load it with context_length 8192\./,
-  );
-  await server.call("model_unload", { model: QWEN });
-  await server.call("model_load", { model: QWEN, context_length: 8192 });
-  const again = await server.call("ask", {
-    model: QWEN,
-    prompt: "Review",
-    files: ["a.md", "b.md", "c.md", "d.md"],
-    each: true,
-  });
-  const read = (again.structuredContent as Data).files!;
-  assert.deepEqual(read.read.map((f) => f.path), ["a.md", "b.md", "c.md", "d.md"], allText(again));
-  assert.equal(read.include, undefined);
+  const each = await server.call("ask", { model: QWEN, prompt: "Review", files: ["."], each: true });
+  assert.equal(each.isError, undefined, allText(each));
+  const data = each.structuredContent as Data;
+  assert.deepEqual(data.files!.read.map((f) => f.path), ["a.md", "c.md"]);
+  assert.deepEqual(data.items.map((i) => [i.item, i.answer]), [["a.md", "part"], ["c.md", "c as a whole"]]);
+  // The parts went to LM Studio framed with their line ranges, covering every line once, in order.
+  const inputs = sim.requestsTo("POST /api/v1/chat").map((r) => String((r.body as { input: string }).input));
+  const ranges = inputs.flatMap((i) => [...i.matchAll(/<file path="c\.md" lines="(\d+)-(\d+)" of="400">/g)]);
+  assert.ok(ranges.length >= 2, inputs.map((i) => i.slice(0, 80)).join("\n"));
+  let next = 1;
+  for (const range of ranges) {
+    assert.equal(Number(range[1]), next);
+    next = Number(range[2]) + 1;
+  }
+  assert.equal(next, 401);
+  assert.match(inputs.at(-1)!, /^Each answer below answers the same prompt over a different part of c\.md/);
+  assert.match(allText(each), /1 file was larger than one request and was read in parts at line boundaries/);
   assert.equal(sim.contextExceeded, 0);
 });
 
@@ -257,10 +218,11 @@ Deno.test("each with context_length on a model loaded smaller: sized to what is 
   });
   assert.equal(result.isError, undefined, allText(result));
   const data = result.structuredContent as Data;
+  assert.ok(data.items.every((i) => i.error === null), "no item overflowed the 4,096 loaded");
   assert.deepEqual(
-    data.items.map((i) => [i.item, i.error]),
-    [["small.md", null]],
-    "no item overflowed the 4,096 loaded",
+    data.items.map((i) => i.item),
+    ["big.md", "small.md"],
+    "big.md: one long line, cut within itself",
   );
   assert.equal(data.fanout.context_length, 4096);
   assert.match(
@@ -268,8 +230,7 @@ Deno.test("each with context_length on a model loaded smaller: sized to what is 
     /context_length 16384 was not applied: qwen\/qwen3-8b is already loaded at 4096 tokens/,
   );
   assert.match(allText(result), /To use 16384: model_unload, then model_load with context_length 16384/);
-  assert.equal(data.files!.skipped[0]?.path, "big.md");
-  assert.equal(data.files!.include?.context_length, 16384);
+  assert.deepEqual(data.files!.skipped, []);
   assert.equal(sim.requestsTo("POST /api/v1/models/load").length, 0, "the loaded instance is left alone");
 });
 

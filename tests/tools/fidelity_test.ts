@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { ProtocolError } from "@modelcontextprotocol/client";
-import { firstTokenSeconds } from "../../lib/inference.ts";
+import { firstTokenSeconds } from "../../lib/lmstudio/inference.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { startInProcess } from "../support/in_process.ts";
 import { textOf } from "../support/mcp.ts";

@@ -5,11 +5,12 @@
  * the MCP transport, which answers `{}` with 400 (not a JSON-RPC message); a refused one gets 401 or 403.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { httpSettings } from "../../transports/http_listen.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
 import { type HttpHandle, serveHttp } from "../../transports/http.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
+import { mcpApp } from "../../server/build_server.ts";
 import { buildDeps } from "../../server/deps.ts";
 
 const TOKEN = "Test-Token-0123456789abcdef";
@@ -22,8 +23,10 @@ function serve(
   const settings = httpSettings(env.LMSTUDIO_MCP_HTTP ?? "127.0.0.1:0", env, () => "");
   const handle = serveHttp(
     settings,
-    buildDeps(config, createStderrLogger(() => {}), { secrets: [settings.token] }).deps,
-    { name: "lmstudio-mcp", version: "test" },
+    mcpApp(buildDeps(config, createStderrLogger(() => {}), { secrets: [settings.token] }).deps, {
+      name: "lmstudio-mcp",
+      version: "test",
+    }),
   );
   return Object.assign(handle, { [Symbol.asyncDispose]: () => handle.shutdown() });
 }

@@ -55,19 +55,41 @@ Deno.test("RequestFraming accepts bare LF line ends and empty lines before a req
   assert.deepEqual([framing.phase, framing.requests], ["idle", 2]);
 });
 
-Deno.test("RequestFraming leaves what it cannot follow to the server, and flags an oversized head", () => {
-  const opaque = (text: string) => {
-    const framing = new RequestFraming(0);
-    framing.feed(bytes(text), 0);
-    return framing.phase;
+Deno.test("RequestFraming refuses what it cannot follow, with the status to answer", () => {
+  const refusal = (text: string, seed?: number) => {
+    const framing = seed === undefined ? new RequestFraming(0) : feedSplit(text, seed);
+    if (seed === undefined) framing.feed(bytes(text), 0);
+    return framing.phase === "refused" ? framing.refusal : framing.phase;
   };
-  assert.equal(opaque("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), "opaque");
-  assert.equal(opaque("POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"), "opaque");
-  assert.equal(opaque("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), "opaque");
-  assert.equal(opaque("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), "opaque");
-  assert.equal(opaque("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), "opaque");
-  assert.equal(opaque("POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\n{}"), "idle", "repeated equal values");
-  const big = new RequestFraming(0);
-  big.feed(bytes(`GET / HTTP/1.1\r\nX: ${"a".repeat(MAX_HEAD_BYTES)}`), 0);
-  assert.equal(big.phase, "too-large");
+  for (let seed = 1; seed <= 10; seed++) {
+    // h2c is recognised from its first bytes, before any empty line.
+    assert.deepEqual(refusal("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", seed), {
+      status: 400,
+      message: "HTTP/2 without TLS (h2c) is not served; use HTTP/1.1",
+      http2: true,
+    });
+  }
+  const whole = refusal("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  assert.ok(typeof whole === "object" && whole.http2, "refused when the preface comes in one piece");
+  const early = refusal("PRI * HTTP/2.0\r\n");
+  assert.ok(typeof early === "object" && early.http2, "refused before the head ends");
+  const status = (text: string) => {
+    const result = refusal(text);
+    return typeof result === "string" ? result : result?.status;
+  };
+  assert.equal(status("POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"), 400);
+  assert.equal(status("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
+  assert.equal(status("POST / HTTP/1.1\r\nContent-Length: 999999999999999\r\n\r\n"), "body", "15 digits");
+  assert.equal(status("POST / HTTP/1.1\r\nContent-Length: 1000000000000000\r\n\r\n"), 413, "16 digits");
+  assert.equal(status(`POST / HTTP/1.1\r\nContent-Length: ${"9".repeat(40)}\r\n\r\n`), 413);
+  assert.equal(status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 400);
+  assert.equal(status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400);
+  assert.equal(status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n"), 400);
+  assert.equal(status(`POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;${"x".repeat(9000)}`), 431);
+  assert.equal(status("POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\n{}"), "idle", "repeated equal values");
+  assert.equal(status(`GET / HTTP/1.1\r\nX: ${"a".repeat(MAX_HEAD_BYTES)}`), 431);
+  // Once refused, nothing more is followed.
+  const framing = new RequestFraming(0);
+  framing.feed(bytes("POST / HTTP/1.1\r\nContent-Length: x\r\n\r\nGET / HTTP/1.1\r\n\r\n"), 0);
+  assert.deepEqual([framing.phase, framing.requests], ["refused", 1]);
 });

@@ -6,14 +6,16 @@
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { parseConfig } from "../../lib/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { httpSettings } from "../../transports/http_listen.ts";
-import { createStderrLogger } from "../../lib/logger.ts";
+import { createStderrLogger } from "../../lib/config/logger.ts";
 import { type HttpHandle, serveHttp } from "../../transports/http.ts";
 import type { CallToolResult } from "../../server/sdk.ts";
 import { LmStudioSim } from "../support/lmstudio_sim.ts";
 import { textOf } from "../support/mcp.ts";
 import { fetchText, fetchWithin, readUntil, until, within } from "../support/wait.ts";
+import { openSession } from "../support/http_served.ts";
+import { mcpApp } from "../../server/build_server.ts";
 import { buildDeps } from "../../server/deps.ts";
 import { TOOL_NAMES } from "../support/tool_calls.ts";
 
@@ -33,8 +35,10 @@ function serve(sim: LmStudioSim, env: Record<string, string> = {}, maxBodyBytes?
   const settings = httpSettings(env.LMSTUDIO_MCP_HTTP ?? "127.0.0.1:0", env, () => "");
   const handle = serveHttp(
     settings,
-    buildDeps(config, logger, { secrets: [settings.token] }).deps,
-    { name: "lmstudio-mcp", version: "test" },
+    mcpApp(buildDeps(config, logger, { secrets: [settings.token] }).deps, {
+      name: "lmstudio-mcp",
+      version: "test",
+    }),
     maxBodyBytes,
   );
   const clients: Client[] = [];
@@ -118,10 +122,18 @@ Deno.test("HTTP: cancelling a call aborts LM Studio's request; DELETE and idlene
   }, "the reply to a deleted session");
   assert.equal(gone.status, 404);
   assert.match(gone.text, /Session not found/);
-  // An idle session ends by itself.
+  // A connected client (the GET stream every SDK client opens) is in use and keeps its session, however
+  // long it says nothing; a session whose client holds nothing open ends by itself.
   await served.connect();
-  assert.equal(served.handle.sessions(), 1);
-  await until(() => served.handle.sessions() === 0, "the idle session to expire");
+  await until(
+    () => served.log.some((line) => /session .* started \(1 open\)/.test(line)),
+    "the first session",
+  );
+  await openSession(served.handle.url);
+  assert.equal(served.handle.sessions(), 2);
+  const ended = () => served.log.filter((line) => /MCP session .* ended \(idle\)/.test(line)).length;
+  await until(() => ended() === 1, "the session nobody listens on to expire");
+  assert.equal(served.handle.sessions(), 1, "the listening client's session is still open");
 });
 
 Deno.test("HTTP: a bearer token is required when set, compared exactly, and /health needs none", async () => {

@@ -5,7 +5,8 @@
  * predictions share a single KV cache"). The prompt and output tokens of all requests in flight must fit
  * the loaded context together; when they do not, every request in flight fails with "Context size has
  * been exceeded." (lmstudio-bug-tracker#1757, #1628; llama.cpp's unified cache terminates all active
- * slots at once), not only the one that crossed the line.
+ * slots at once), not only the one that crossed the line. An MLX instance instead gives each request its
+ * own cache capped by the context (mlx-engine batches up to 4): only a request that outgrows its own fails.
  *
  * @module
  */
@@ -77,6 +78,8 @@ export interface EngineSource {
   busy(count: number): void;
   /** Called when a request arrives, before it waits for a slot (`open` counts it already). */
   requested?(): void;
+  /** Whether the requests in flight share one cache (llama.cpp) or each has its own (MLX). @default true */
+  unified?(): boolean;
 }
 
 /** One instance's slots and shared KV cache. */
@@ -148,6 +151,17 @@ export class SimEngine {
 
   /** Fails every request in flight when their tokens together pass the context. */
   check(): void {
+    if (this.#source.unified?.() === false) {
+      for (const lease of [...this.#active]) {
+        if (lease.tokens <= lease.context) continue;
+        this.exceeded++;
+        lease.fail();
+        this.#active.delete(lease);
+      }
+      this.#source.busy(this.#active.size);
+      this.#wake();
+      return;
+    }
     let capacity = this.#source.context();
     for (const lease of this.#active) capacity = Math.max(capacity, lease.context);
     if (this.used <= capacity) return;

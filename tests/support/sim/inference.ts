@@ -67,13 +67,44 @@ export function tokens(text: string): string[] {
   return text.match(/\s*\S+|\s+$/g) ?? [];
 }
 
-/** A rough token estimate: one per four characters. */
+/**
+ * Tokens as a real tokenizer counts them, roughly: one per Han, kana or Hangul character (the Qwen3,
+ * Gemma3 and o200k tokenizers give 1.3–2.1 characters per token on Chinese, Japanese and Korean, so one
+ * per character is the strict end), CJK punctuation and full-width forms included; one per four
+ * characters of anything else (English prose and code run 3.4–4.1).
+ */
 export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
+  let cjk = 0;
+  let other = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isCjkUnit(c)) cjk++;
+    else if (c >= 0xd840 && c <= 0xd8bf) {
+      cjk++; // A supplementary Han character: its low surrogate follows.
+      i++;
+    } else other++;
+  }
+  return cjk + Math.ceil(other / 4);
 }
 
-export function overflowText(sim: LmStudioSim): string {
-  return (sim.options as InferenceSimOptions).overflowMessage ?? OVERFLOW_MESSAGE;
+function isCjkUnit(c: number): boolean {
+  return (c >= 0x3000 && c <= 0x30ff) || (c >= 0x3130 && c <= 0x318f) || (c >= 0x31f0 && c <= 0x9fff) ||
+    (c >= 0xac00 && c <= 0xd7af) || (c >= 0x1100 && c <= 0x11ff) || (c >= 0xf900 && c <= 0xfaff) ||
+    (c >= 0xff00 && c <= 0xffef);
+}
+
+/**
+ * LM Studio's refusal of a prompt larger than the context; llama.cpp names both sizes (n_keep, n_ctx)
+ * when they are known.
+ */
+export function overflowText(sim: LmStudioSim, input?: number, context?: number): string {
+  const custom = (sim.options as InferenceSimOptions).overflowMessage;
+  if (custom !== undefined) return custom;
+  if (input === undefined || context === undefined) return OVERFLOW_MESSAGE;
+  return OVERFLOW_MESSAGE.replace(
+    "context length.",
+    `context length (n_keep: ${input} >= n_ctx: ${context}).`,
+  );
 }
 
 export const OVERFLOW_MESSAGE =

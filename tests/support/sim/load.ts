@@ -19,6 +19,11 @@ export const LOAD_ROUTES: SimRoutes = {
     }
     const model = sim.model(key);
     if (!model) return nativeError(404, "model_not_found", `Model "${key}" not found`);
+    const refused = sim.memoryRefusal(
+      model,
+      typeof field(body, "context_length") === "number" ? field(body, "context_length") as number : undefined,
+    );
+    if (refused) return nativeError(500, "model_load_failed", refused);
     const started = performance.now();
     const load = sim.beginLoad(model);
     if (sim.options.loadDelayMs) await sim.wait(sim.options.loadDelayMs, request.signal);

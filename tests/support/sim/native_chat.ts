@@ -99,7 +99,9 @@ export async function nativeChat(
     }
     record.instance = instance.id;
     const context = requestedContext ?? loadedContext(instance);
-    if (inputTokens > context) return nativeError(400, "invalid_request", overflowText(sim));
+    if (inputTokens > context) {
+      return nativeError(400, "invalid_request", overflowText(sim, inputTokens, context));
+    }
     let lease: KvLease;
     try {
       lease = await sim.engine(instance.id).admit(inputTokens, context, request.signal);
@@ -163,7 +165,9 @@ export async function nativeChat(
         if ((sim.options as InferenceSimOptions).overflow === "empty-stream") {
           await end([], { input_tokens: inputTokens, total_output_tokens: 0 });
         } else {
-          await event("error", { error: { type: "invalid_request", message: overflowText(sim) } });
+          await event("error", {
+            error: { type: "invalid_request", message: overflowText(sim, inputTokens, context) },
+          });
           await end([], {});
         }
         return;
