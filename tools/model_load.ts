@@ -16,8 +16,8 @@ import { hostWithModel } from "./route.ts";
 /** The `model_load` tool. */
 export const modelLoad: ToolSpec = defineTool("model_load", () => ({
   title: "Load an LM Studio model",
-  description: "Load a downloaded model and wait until ready. Optional: ask/chat/embed load on demand; use " +
-    "it to choose context_length or preload.",
+  description: "Load a downloaded model and wait until ready. Optional (ask/chat/embed load on demand): " +
+    "to set context_length or preload.",
   inputSchema: {
     model: ModelKey(),
     context_length: z.number().int().min(256).max(16_777_216).optional(),
