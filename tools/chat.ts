@@ -66,8 +66,8 @@ function info(session: SessionSummary): z.infer<typeof SessionInfoSchema> {
 /** The `chat` tool. */
 export const chat: ToolSpec = defineTool("chat", () => ({
   title: "Chat with a local model (kept sessions)",
-  description: "Multi-turn chat with a local model, stored by session_id (survives restarts). action: send " +
-    "(default), reset, list, history, export, delete. For one-off questions use ask.",
+  description: "Multi-turn chat with a local model, kept by session_id across restarts. action: send " +
+    "(default), reset, list, history, export, delete. One-off questions: ask.",
   inputSchema: {
     session_id: SessionId().optional(),
     action: z.enum(["send", "reset", "list", "history", "delete", "export"]).optional(),

@@ -22,8 +22,8 @@ const Text = () => NonBlank().max(1024 * 1024);
 /** The `embed` tool. */
 export const embed: ToolSpec = defineTool("embed", () => ({
   title: "Embed text",
-  description: "Embedding vectors of a text or a list, from a model of type embedding (model_list); " +
-    "vectors are in structuredContent.",
+  description: "Embedding vectors of a text or a list, from an embedding model (model_list); vectors " +
+    "in structuredContent.",
   inputSchema: {
     model: ModelKey(),
     input: z.union([Text(), z.array(Text()).min(1, "must hold at least one text").max(MAX_ITEMS)], {

@@ -25,9 +25,8 @@ function describeState(name: string, state: DownloadState): string {
 /** The `model_download` tool. */
 export const modelDownload: ToolSpec = defineTool("model_download", () => ({
   title: "Download a model into LM Studio",
-  description:
-    "Download a model that model_list lacks (catalogue id or Hugging Face URL). If still running, it " +
-    "returns a job_id: call again with job_id to keep waiting.",
+  description: "Download a model model_list lacks (catalogue id or Hugging Face URL). If still running it " +
+    "returns job_id: call again with it to keep waiting.",
   inputSchema: {
     model: z.string().trim().min(1, "must not be empty").max(2048).optional(),
     quantization: z.string().trim().min(1).max(64).optional().describe("e.g. Q4_K_M"),

@@ -99,8 +99,7 @@ function merge(catalogs: readonly HostCatalog[]): PoolModel[] {
 /** The `model_list` tool. */
 export const modelList: ToolSpec = defineTool("model_list", () => ({
   title: "List LM Studio models",
-  description:
-    "List LM Studio's models, loaded first: key, type, size, context, vision, reasoning. Call it " +
+  description: "List LM Studio's models, loaded first: key, type, size, context, vision, reasoning. Call " +
     "first: other tools need the exact key.",
   inputSchema: {
     loaded_only: z.boolean().optional(),

@@ -19,8 +19,8 @@ const LARGE_MODEL_BYTES = 1_000_000_000;
 /** The `model_load` tool. */
 export const modelLoad: ToolSpec = defineTool("model_load", () => ({
   title: "Load an LM Studio model",
-  description: "Load a downloaded model and wait until ready. Optional: ask/chat/embed load on demand; use " +
-    "it to choose context_length or preload.",
+  description: "Load a downloaded model and wait until ready. Optional (ask/chat/embed load on demand): " +
+    "to set context_length or preload.",
   inputSchema: {
     model: ModelKey(),
     context_length: z.number().int().min(256).max(16_777_216).optional(),

@@ -60,9 +60,9 @@ const LONG_ANSWER_TOKENS = 4_096;
 /** The `ask` tool. */
 export const ask: ToolSpec = defineTool("ask", () => ({
   title: "Ask a local model",
-  description: "One question to a local model; nothing is stored (use chat for a conversation). Delegate " +
-    "work on files without reading them: the server reads files; each/prompts run one request per " +
-    "file/item in parallel; combine merges the answers.",
+  description: "One question to a local model; nothing stored (chat for conversations). Delegate files " +
+    "unread: the server reads them; each/prompts run one request per file/item in parallel; " +
+    "combine merges the answers.",
   inputSchema: askInput(),
   outputSchema: {
     answer: z.string(),

@@ -25,7 +25,7 @@ const shape = () => ({
   system: z.string().max(MIB).optional(),
   temperature: z.number().min(0).max(1).optional(),
   max_tokens: z.number().int().min(1).max(1_000_000).optional()
-    .describe(`Default ${DEFAULT_MAX_TOKENS}; with files/each/prompts ¼ of the context`),
+    .describe(`Default ${DEFAULT_MAX_TOKENS}; ¼ of context with files/each/prompts`),
   reasoning: z.enum(REASONING_LEVELS).optional(),
   context_length: z.number().int().min(256).max(16_777_216).optional(),
   stream: z.boolean().optional(),
