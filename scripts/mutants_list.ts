@@ -849,7 +849,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "pool-full-queues-instead-of-spreading",
-    file: "lib/pool.ts",
+    file: "lib/lmstudio/pool.ts",
     from: 'if (idle) return to(idle.host, "downloaded", notes, key);',
     to: "",
     tests: ["tests/tools/pool_test.ts"],
