@@ -7,7 +7,7 @@
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import { EmptyAnswerError } from "../lib/errors.ts";
 import type { Logger } from "../lib/config/logger.ts";
-import { type ContentBlock, errorText } from "../tools/shared/result.ts";
+import { type ContentBlock, errorText } from "../tools/common/result.ts";
 
 /**
  * The one place a failure becomes an MCP `isError` result. Our typed errors carry a message written

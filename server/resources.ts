@@ -12,7 +12,7 @@ import {
 } from "./sdk.ts";
 import { sessionResourceText, sessionUri } from "../tools/chat.ts";
 import { onePage } from "./one_page.ts";
-import { plural } from "../tools/shared/result.ts";
+import { plural } from "../tools/common/result.ts";
 import type { Deps } from "./deps.ts";
 
 /** The template of every session's URI. */

@@ -19,16 +19,16 @@ import {
   FilesReportSchema,
   type ReadFiles,
   readFilesFor,
-} from "./shared/file_input.ts";
+} from "./common/file_input.ts";
 import { InputError } from "../lib/errors.ts";
 import { findModel, formatBytes } from "../lib/lmstudio/models.ts";
 import { iso, sessionJson, sessionMarkdown } from "../lib/history/session_export.ts";
 import type { SessionStore, SessionSummary } from "../lib/history/sessions.ts";
-import { ModelKey, NonBlank } from "./shared/fields.ts";
-import { inferenceBlocks, progressHook, StatsSchema } from "./shared/inference_view.ts";
-import { plural, textAndStructured } from "./shared/result.ts";
+import { ModelKey, NonBlank } from "./common/fields.ts";
+import { inferenceBlocks, progressHook, StatsSchema } from "./common/inference_view.ts";
+import { plural, textAndStructured } from "./common/result.ts";
 import { defineTool, type ToolContext, type ToolDeps, type ToolSpec } from "./tool.ts";
-import { hostReport, routeCall } from "./shared/route.ts";
+import { hostReport, routeCall } from "./common/route.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 
 const MIB = 1024 * 1024;

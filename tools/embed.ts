@@ -8,9 +8,9 @@ import { z } from "zod";
 import { embed as embedTexts } from "../lib/lmstudio/embeddings.ts";
 import { InputError } from "../lib/errors.ts";
 import { findModel, unsuitableReason } from "../lib/lmstudio/models.ts";
-import { ModelKey, NonBlank } from "./shared/fields.ts";
-import { textAndStructured } from "./shared/result.ts";
-import { hostReport, routeCall, withFailover } from "./shared/route.ts";
+import { ModelKey, NonBlank } from "./common/fields.ts";
+import { textAndStructured } from "./common/result.ts";
+import { hostReport, routeCall, withFailover } from "./common/route.ts";
 import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 
 const MAX_ITEMS = 1024;

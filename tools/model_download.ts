@@ -8,8 +8,8 @@ import { z } from "zod";
 import { type DownloadState, toDownloadState, waitForDownload } from "../lib/lmstudio/download.ts";
 import { InputError, LmStudioError } from "../lib/errors.ts";
 import { formatBytes } from "../lib/lmstudio/models.ts";
-import { HostField } from "./shared/fields.ts";
-import { textAndStructured } from "./shared/result.ts";
+import { HostField } from "./common/fields.ts";
+import { textAndStructured } from "./common/result.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
 
 function describeState(name: string, state: DownloadState): string {

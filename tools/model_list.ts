@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { formatBytes, type ModelSummary, summarizeModel } from "../lib/lmstudio/models.ts";
 import { type HostCatalog, slotsOf } from "../lib/lmstudio/pool.ts";
-import { textAndStructured } from "./shared/result.ts";
+import { textAndStructured } from "./common/result.ts";
 import { defineTool, READ_ONLY, type ToolSpec } from "./tool.ts";
 
 const ModelSummarySchema = () =>

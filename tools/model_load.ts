@@ -8,10 +8,10 @@ import { LmStudioError } from "../lib/errors.ts";
 import { LOAD_OPTIONS } from "../lib/lmstudio/client.ts";
 import { describeAvailability, findModel } from "../lib/lmstudio/models.ts";
 import type { NativeModel } from "../lib/lmstudio/schemas.ts";
-import { textAndStructured } from "./shared/result.ts";
+import { textAndStructured } from "./common/result.ts";
 import { defineTool, type ToolSpec } from "./tool.ts";
-import { HostField, ModelKey } from "./shared/fields.ts";
-import { hostWithModel } from "./shared/route.ts";
+import { HostField, ModelKey } from "./common/fields.ts";
+import { hostWithModel } from "./common/route.ts";
 
 /** Models at least this large load slowly enough to be worth a task. */
 const LARGE_MODEL_BYTES = 1_000_000_000;

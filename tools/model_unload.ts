@@ -9,8 +9,8 @@ import { LmStudioError } from "../lib/errors.ts";
 import { loadedInstances, resolveUnloadTargets } from "../lib/lmstudio/models.ts";
 import type { Host } from "../lib/lmstudio/pool.ts";
 import type { NativeModel } from "../lib/lmstudio/schemas.ts";
-import { HostField, ModelKey } from "./shared/fields.ts";
-import { textAndStructured } from "./shared/result.ts";
+import { HostField, ModelKey } from "./common/fields.ts";
+import { textAndStructured } from "./common/result.ts";
 import { defineTool, type ToolDeps, type ToolSpec } from "./tool.ts";
 
 /** The `model_unload` tool. */

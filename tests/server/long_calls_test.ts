@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { worthATask } from "../../server/tasks.ts";
 import { defineTool, READ_ONLY, type ToolDeps } from "../../tools/tool.ts";
-import { textAndStructured } from "../../tools/shared/result.ts";
+import { textAndStructured } from "../../tools/common/result.ts";
 import { TOOLS } from "../../tools/index.ts";
 
 const deps = {} as ToolDeps;

@@ -14,9 +14,9 @@ import { type AskRequest, generate } from "./generate.ts";
 import { type AskArgs, askInput, DEFAULT_MAX_TOKENS } from "./input.ts";
 import { runPacked } from "./files.ts";
 import { runEach } from "./fan_out.ts";
-import { FilesReportSchema } from "../shared/file_input.ts";
-import { inferenceBlocks, progressHook, StatsSchema } from "../shared/inference_view.ts";
-import { hostReport, routeCall, withFailover } from "../shared/route.ts";
+import { FilesReportSchema } from "../common/file_input.ts";
+import { inferenceBlocks, progressHook, StatsSchema } from "../common/inference_view.ts";
+import { hostReport, routeCall, withFailover } from "../common/route.ts";
 import { defineTool, type ToolSpec } from "../tool.ts";
 
 const ItemSchema = () =>

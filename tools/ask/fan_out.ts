@@ -27,8 +27,8 @@ import { onePassTokens, sizeJob } from "./load.ts";
 import { mapBudgeted } from "../../lib/inference/fanout.ts";
 import { combineAnswers, type Combined } from "./combine.ts";
 import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
-import { filesLine, filesReport, readAllFiles, type ReadFiles } from "../shared/file_input.ts";
-import { errorText } from "../shared/result.ts";
+import { filesLine, filesReport, readAllFiles, type ReadFiles } from "../common/file_input.ts";
+import { errorText } from "../common/result.ts";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { ToolContext } from "../tool.ts";
 import {

@@ -12,8 +12,8 @@ import { findModel } from "../../lib/lmstudio/models.ts";
 import { brief, type Host, isHostFailure, slotsOf } from "../../lib/lmstudio/pool.ts";
 import { type Lane, type LaneReport, mapOverLanes } from "../../lib/inference/pool_fanout.ts";
 import type { AskRequest } from "./generate.ts";
-import { DEFAULT_CONTEXT } from "../shared/file_input.ts";
-import { onHost } from "../shared/route.ts";
+import { DEFAULT_CONTEXT } from "../common/file_input.ts";
+import { onHost } from "../common/route.ts";
 import type { ToolContext } from "../tool.ts";
 
 /** What a fan-out over the pool did, besides the outcomes. */

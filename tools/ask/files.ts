@@ -29,9 +29,9 @@ import { type JobSizing, onePassAdvice, onePassTokens, sizeJob } from "./load.ts
 import { combineAnswers } from "./combine.ts";
 import { hostsLine, spreadOverPool } from "./fan_out_pool.ts";
 import { fanOutWidth } from "./fan_out.ts";
-import { filesLine, filesReport, readAllFiles, type ReadFiles } from "../shared/file_input.ts";
-import { inferenceBlocks, progressHook } from "../shared/inference_view.ts";
-import { errorText } from "../shared/result.ts";
+import { filesLine, filesReport, readAllFiles, type ReadFiles } from "../common/file_input.ts";
+import { inferenceBlocks, progressHook } from "../common/inference_view.ts";
+import { errorText } from "../common/result.ts";
 import type { ToolContext } from "../tool.ts";
 
 /** Most requests one call's files are packed into; files beyond are skipped with the advice. */

@@ -8,8 +8,8 @@ import { z } from "zod";
 import { MAX_PARALLEL } from "../../lib/config/config.ts";
 import { DEFAULT_MAX_TOKENS } from "../../lib/inference/context_budget.ts";
 import { REASONING_LEVELS } from "../../lib/lmstudio/native_chat_endpoint.ts";
-import { FilesField } from "../shared/file_input.ts";
-import { ModelKey, NonBlank } from "../shared/fields.ts";
+import { FilesField } from "../common/file_input.ts";
+import { ModelKey, NonBlank } from "../common/fields.ts";
 
 const MIB = 1024 * 1024;
 /** Most items (files or prompts) of one `each` call. */

@@ -19,7 +19,7 @@ import { fittingContext } from "../../lib/lmstudio/inference.ts";
 import { findModel } from "../../lib/lmstudio/models.ts";
 import type { NativeModel } from "../../lib/lmstudio/schemas.ts";
 import type { AskRequest } from "./generate.ts";
-import { DEFAULT_CONTEXT } from "../shared/file_input.ts";
+import { DEFAULT_CONTEXT } from "../common/file_input.ts";
 import type { ToolContext } from "../tool.ts";
 
 /** The smallest context a load sized to a job asks for (LM Studio's default). */
