@@ -65,7 +65,8 @@ export function notApplicable(yaml: string, revision: string): string[] {
   return names;
 }
 
-if (import.meta.main) {
+/** Runs the suite for every revision; returns the names of the runs that failed. */
+async function runSuite(): Promise<string[]> {
   const tools = await nodeTools("conformance", [SUITE]);
   const cli = join(tools.dir("@modelcontextprotocol/conformance"), "dist", "index.js");
   const listed = await Deno.readTextFile(`${ROOT}.ci/conformance-not-applicable.yaml`);
@@ -111,6 +112,12 @@ if (import.meta.main) {
     }
   }
   await server?.stop();
+  return failed;
+}
+
+if (import.meta.main) {
+  // The run's folders (the simulator, the server's home) are removed when runSuite returns, before the exit.
+  const failed = await runSuite();
   console.log(
     failed.length === 0
       ? `conformance: every scenario that applies passes (${REVISIONS.join(" and ")})`
